@@ -1,0 +1,53 @@
+import { timingSafeEqual } from 'node:crypto';
+
+export type Bytes = Uint8Array;
+
+export function concat(...parts: readonly Bytes[]): Bytes {
+  let n = 0;
+  for (const p of parts) n += p.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
+  }
+  return out;
+}
+
+/** Constant-time equality for secrets and MACs. Unequal lengths return false at once: lengths are public. */
+export function constantTimeEqual(a: Bytes, b: Bytes): boolean {
+  return a.length === b.length && timingSafeEqual(a, b);
+}
+
+export function toHex(b: Bytes): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
+}
+
+export function fromHex(s: string): Bytes {
+  if (!/^(?:[0-9a-fA-F]{2})*$/.test(s)) throw new TypeError('not a hex string');
+  return new Uint8Array(Buffer.from(s, 'hex'));
+}
+
+export function toBase64(b: Bytes): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64');
+}
+
+export function toBase64Url(b: Bytes): string {
+  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64url');
+}
+
+export function fromBase64Url(s: string): Bytes {
+  return new Uint8Array(Buffer.from(s, 'base64url'));
+}
+
+const UTF8 = new TextEncoder();
+const UTF8_STRICT = new TextDecoder('utf-8', { fatal: true });
+
+export function utf8(s: string): Bytes {
+  return UTF8.encode(s);
+}
+
+/** Strict UTF-8 decoding: invalid sequences throw instead of turning into U+FFFD. */
+export function fromUtf8(b: Bytes): string {
+  return UTF8_STRICT.decode(b);
+}

@@ -1,0 +1,21 @@
+import { schnorr } from '@noble/curves/secp256k1.js';
+import type { Bytes } from './bytes.js';
+import type { Rng } from './random.js';
+import type { KeyPair } from './x25519.js';
+
+/** BIP-340 keys, as Nostr uses them. The secret is random: never derived from public material. */
+export const Secp256k1Schnorr = {
+  generate(rng: Rng): KeyPair {
+    for (;;) {
+      const sk = rng(32);
+      try {
+        return { privateKey: sk, publicKey: schnorr.getPublicKey(sk) };
+      } catch {
+        // out of range scalar (probability ~2^-128): draw again
+      }
+    }
+  },
+  publicKeyOf(secretKey: Bytes): Bytes {
+    return schnorr.getPublicKey(secretKey);
+  },
+};

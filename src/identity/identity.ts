@@ -1,0 +1,184 @@
+import {
+  type Bytes,
+  concat,
+  constantTimeEqual,
+  Ed25519,
+  type KeyPair,
+  MlKem1024,
+  type Rng,
+  Secp256k1Schnorr,
+  sha256,
+  toHex,
+  utf8,
+  X25519,
+} from '../crypto/index.js';
+import { fail } from '../errors.js';
+import { Reader, Writer } from '../wire/codec.js';
+
+export const PUBLIC_IDENTITY_VERSION = 1;
+const SIGNING_CONTEXT = utf8('ratchet-relay/public-identity/v1');
+
+/**
+ * The public half of an identity. The identity's Ed25519 key signs all other keys, the Nostr key
+ * included, so anyone can check that a Nostr key speaks for this identity.
+ *
+ * The signature covers SHA-256 of the ML-KEM key, not the key itself, so the identity can travel
+ * in a compact form (bundles) or a full form (invites) under the same signature. See docs/protocol.md.
+ */
+export interface PublicIdentity {
+  readonly signingKey: Bytes; // Ed25519
+  readonly dhKey: Bytes; // X25519
+  readonly nostrKey: Bytes; // secp256k1 x-only (BIP-340)
+  readonly kemKeyDigest: Bytes; // SHA-256 of the ML-KEM-1024 public key
+  readonly kemKey: Bytes | null; // present in the full form only
+  readonly createdAt: number;
+  readonly signature: Bytes;
+}
+
+export interface Identity {
+  readonly signing: KeyPair;
+  readonly dh: KeyPair;
+  readonly kem: { readonly publicKey: Bytes; readonly secretKey: Bytes };
+  readonly nostr: KeyPair;
+  readonly public: PublicIdentity;
+}
+
+function signedBody(p: Omit<PublicIdentity, 'signature' | 'kemKey'>): Bytes {
+  return new Writer()
+    .fixed(SIGNING_CONTEXT, SIGNING_CONTEXT.length)
+    .fixed(p.signingKey, 32)
+    .fixed(p.dhKey, 32)
+    .fixed(p.nostrKey, 32)
+    .fixed(p.kemKeyDigest, 32)
+    .u64(p.createdAt)
+    .finish();
+}
+
+export function generateIdentity(rng: Rng, now: number): Identity {
+  const signing = Ed25519.generate(rng);
+  const dh = X25519.generate(rng);
+  const kem = MlKem1024.keyPair(rng);
+  const nostr = Secp256k1Schnorr.generate(rng);
+  const unsigned = {
+    signingKey: signing.publicKey,
+    dhKey: dh.publicKey,
+    nostrKey: nostr.publicKey,
+    kemKeyDigest: sha256(kem.publicKey),
+    createdAt: now,
+  };
+  const signature = Ed25519.sign(signing.privateKey, signedBody(unsigned));
+  return { signing, dh, kem, nostr, public: { ...unsigned, kemKey: kem.publicKey, signature } };
+}
+
+/** 32 bytes that name an identity: SHA-256 of its signed body. Shown as hex. */
+export function fingerprintBytes(p: PublicIdentity): Bytes {
+  return sha256(signedBody(p));
+}
+
+export function fingerprint(p: PublicIdentity): string {
+  return toHex(fingerprintBytes(p));
+}
+
+export function sameIdentity(a: PublicIdentity, b: PublicIdentity): boolean {
+  return constantTimeEqual(fingerprintBytes(a), fingerprintBytes(b));
+}
+
+export function compactPublicIdentity(p: PublicIdentity): PublicIdentity {
+  return p.kemKey === null ? p : { ...p, kemKey: null };
+}
+
+const FORM_COMPACT = 0;
+const FORM_FULL = 1;
+
+export function encodePublicIdentity(p: PublicIdentity): Bytes {
+  const w = new Writer()
+    .u8(PUBLIC_IDENTITY_VERSION)
+    .fixed(p.signingKey, 32)
+    .fixed(p.dhKey, 32)
+    .fixed(p.nostrKey, 32)
+    .u64(p.createdAt);
+  if (p.kemKey === null) w.u8(FORM_COMPACT).fixed(p.kemKeyDigest, 32);
+  else w.u8(FORM_FULL).fixed(p.kemKey, MlKem1024.publicKeyBytes);
+  return w.fixed(p.signature, 64).finish();
+}
+
+export function readPublicIdentity(r: Reader): PublicIdentity {
+  r.version(PUBLIC_IDENTITY_VERSION);
+  const signingKey = r.fixed(32);
+  const dhKey = r.fixed(32);
+  const nostrKey = r.fixed(32);
+  const createdAt = r.u64();
+  const form = r.u8();
+  let kemKey: Bytes | null = null;
+  let kemKeyDigest: Bytes;
+  if (form === FORM_COMPACT) kemKeyDigest = r.fixed(32);
+  else if (form === FORM_FULL) {
+    kemKey = r.fixed(MlKem1024.publicKeyBytes);
+    kemKeyDigest = sha256(kemKey);
+  } else return fail('MALFORMED', `public identity: unknown form ${form}`);
+  const signature = r.fixed(64);
+  const p: PublicIdentity = { signingKey, dhKey, nostrKey, kemKeyDigest, kemKey, createdAt, signature };
+  if (!Ed25519.verify(signingKey, signedBody(p), signature)) fail('BAD_SIGNATURE', 'public identity: self-signature does not verify');
+  return p;
+}
+
+// Stored sessions decode their peer's identity on every load; the same bytes always give the same
+// verdict, so remember recent good ones instead of re-verifying the signature.
+const verifiedCache = new Map<string, PublicIdentity>();
+const VERIFIED_CACHE_SIZE = 512;
+
+/** The validating decoder: a PublicIdentity that comes out of here has a good self-signature. */
+export function decodePublicIdentity(bytes: Bytes): PublicIdentity {
+  const key = toHex(bytes);
+  const hit = verifiedCache.get(key);
+  if (hit) return hit;
+  const r = new Reader(bytes, 'public identity');
+  const p = readPublicIdentity(r);
+  r.end();
+  if (verifiedCache.size >= VERIFIED_CACHE_SIZE) verifiedCache.delete(verifiedCache.keys().next().value!);
+  verifiedCache.set(key, p);
+  return p;
+}
+
+/** Identity signatures over other structures are domain-separated by context. */
+export function identitySign(identity: Identity, context: string, message: Bytes): Bytes {
+  return Ed25519.sign(identity.signing.privateKey, concat(utf8(context), message));
+}
+
+export function identityVerify(p: PublicIdentity, context: string, message: Bytes, signature: Bytes): boolean {
+  return Ed25519.verify(p.signingKey, concat(utf8(context), message), signature);
+}
+
+export const IDENTITY_RECORD_VERSION = 1;
+
+/** Private record, for the store only. */
+export function encodeIdentity(id: Identity): Bytes {
+  return new Writer()
+    .u8(IDENTITY_RECORD_VERSION)
+    .fixed(id.signing.privateKey, 32)
+    .fixed(id.dh.privateKey, 32)
+    .fixed(id.kem.secretKey, MlKem1024.secretKeyBytes)
+    .fixed(id.nostr.privateKey, 32)
+    .bytes(encodePublicIdentity(id.public))
+    .finish();
+}
+
+export function decodeIdentity(bytes: Bytes): Identity {
+  const r = new Reader(bytes, 'identity record');
+  r.version(IDENTITY_RECORD_VERSION);
+  const signing = Ed25519.keyPairFromSeed(r.fixed(32));
+  const dh = X25519.keyPairFromPrivate(r.fixed(32));
+  const kemSecret = r.fixed(MlKem1024.secretKeyBytes);
+  const nostrSecret = r.fixed(32);
+  const pub = decodePublicIdentity(r.bytes(4096));
+  r.end();
+  if (pub.kemKey === null) fail('MALFORMED', 'identity record: public identity lacks its KEM key');
+  const nostr = { privateKey: nostrSecret, publicKey: Secp256k1Schnorr.publicKeyOf(nostrSecret) };
+  if (
+    !constantTimeEqual(signing.publicKey, pub.signingKey) ||
+    !constantTimeEqual(dh.publicKey, pub.dhKey) ||
+    !constantTimeEqual(nostr.publicKey, pub.nostrKey)
+  )
+    fail('MALFORMED', 'identity record: private keys do not match the public identity');
+  return { signing, dh, kem: { publicKey: pub.kemKey, secretKey: kemSecret }, nostr, public: pub };
+}

@@ -1,0 +1,37 @@
+/** Every protocol limit and default in one place. All of them can be overridden through the config objects. */
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export const RATCHET_DEFAULTS = {
+  /** Most message keys one message may make us skip (Double Ratchet MAX_SKIP). */
+  maxSkip: 1000,
+  /** Most skipped message keys kept per session; the oldest go first. */
+  maxSkippedKeys: 2000,
+  /** A skipped message key older than this is deleted. */
+  skippedKeyTtlMs: 30 * DAY_MS,
+} as const;
+
+export const PREKEY_DEFAULTS = {
+  signedPreKeyRotationMs: 7 * DAY_MS,
+  kyberPreKeyRotationMs: 7 * DAY_MS,
+  /** A replaced signed or Kyber pre-key keeps working this long after its replacement. */
+  replacedKeyGraceMs: 14 * DAY_MS,
+  oneTimePoolTarget: 100,
+  oneTimePoolLowWater: 50,
+  /** One-time pre-keys offered per bundle, so two peers reading one bundle rarely collide. */
+  oneTimeKeysPerBundle: 5,
+} as const;
+
+export const SESSION_LIMITS = {
+  /** Sessions kept per peer: the active one and recent ones a peer may still be using after crossed initiations. */
+  maxSessionsPerPeer: 5,
+} as const;
+
+/** Upper bounds on decoded sizes, checked before any allocation driven by untrusted input. */
+export const WIRE_LIMITS = {
+  maxPlaintextBytes: 256 * 1024,
+  maxBundleOneTimeKeys: 100,
+} as const;
+
+export type RatchetConfig = { -readonly [K in keyof typeof RATCHET_DEFAULTS]: number };
+export type PreKeyConfig = { -readonly [K in keyof typeof PREKEY_DEFAULTS]: number };

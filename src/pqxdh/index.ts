@@ -1,0 +1,2 @@
+export * from './pqxdh.js';
+export * from './message.js';

@@ -1,0 +1,3 @@
+export * from './records.js';
+export * from './bundle.js';
+export * from './maintenance.js';

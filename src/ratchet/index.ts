@@ -1,0 +1,3 @@
+export * from './ratchet.js';
+export * from './state.js';
+export { decodeRatchetMessage, encodeRatchetMessage, type RatchetMessage, ENCRYPTED_HEADER_BYTES } from './message.js';

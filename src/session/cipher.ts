@@ -1,0 +1,146 @@
+import { type Bytes, type Rng } from '../crypto/index.js';
+import { fail } from '../errors.js';
+import { fingerprint, type PublicIdentity, sameIdentity } from '../identity/index.js';
+import type { PreKeyConfig, RatchetConfig } from '../limits.js';
+import {
+  currentBundle,
+  kyberPreKeyForUse,
+  maintain,
+  type MaintenanceReport,
+  markPublished,
+  oneTimePreKeyForUse,
+  type PreKeyBundle,
+  signedPreKeyForUse,
+} from '../prekeys/index.js';
+import type { RatchetEnv } from '../ratchet/index.js';
+import { decodeEnvelope } from './envelope.js';
+import { acceptSession, decryptInSession, decryptWithAny, encryptInSession, findByBaseKey, initiateSession, type SessionState } from './session.js';
+import type { ProtocolStore } from './store.js';
+
+export interface CipherEnv {
+  readonly rng: Rng;
+  readonly clock: () => number;
+  readonly ratchet?: Partial<RatchetConfig>;
+  readonly preKeys?: Partial<PreKeyConfig>;
+}
+
+export interface Decrypted {
+  readonly peer: PublicIdentity;
+  readonly peerFingerprint: string;
+  readonly plaintext: Bytes;
+  /** A new session was created by this message. */
+  readonly newSession: boolean;
+  /** This message consumed one of our one-time pre-keys: time to republish the bundle. */
+  readonly consumedOneTimePreKey: boolean;
+}
+
+/**
+ * The imperative shell around the pure session functions: load, transition, save, all inside one
+ * store transaction, so that a decrypt, its ratchet advance, the one-time key it consumes and the
+ * delivery of its plaintext commit together or not at all.
+ */
+export class SessionCipher {
+  constructor(
+    private readonly store: ProtocolStore,
+    private readonly env: CipherEnv,
+  ) {}
+
+  private ratchetEnv(): RatchetEnv {
+    return { rng: this.env.rng, now: this.env.clock(), config: this.env.ratchet };
+  }
+
+  /** Starts a session from a bundle that decodePreKeyBundle verified. Returns the peer's fingerprint. */
+  startSession(bundle: PreKeyBundle): string {
+    const self = this.store.identity();
+    if (sameIdentity(bundle.identity, self.public)) fail('INVALID_ARGUMENT', 'cannot start a session with our own identity');
+    const peer = fingerprint(bundle.identity);
+    const session = initiateSession(self, bundle, this.env.rng, this.env.clock());
+    this.store.transaction(() => this.store.saveSession(peer, null, session, true));
+    return peer;
+  }
+
+  hasSession(peer: string): boolean {
+    return this.store.loadSessions(peer).length > 0;
+  }
+
+  encrypt(peer: string, plaintext: Bytes): Bytes {
+    return this.store.transaction(() => {
+      const active = this.store.loadSessions(peer)[0];
+      if (!active) return fail('NO_SESSION', `no session with ${peer.slice(0, 16)}…: start one from the peer's bundle`);
+      const r = encryptInSession(active, plaintext, this.env.rng);
+      this.store.saveSession(peer, active, r.state, true);
+      return r.envelope;
+    });
+  }
+
+  /**
+   * Decrypts an envelope. `deliver` runs inside the same transaction, so a crash can neither lose a
+   * message whose ratchet step committed nor deliver it twice. Any throw leaves the store untouched.
+   */
+  decrypt(envelopeBytes: Bytes, options: { from?: string; deliver?: (d: Decrypted) => void } = {}): Decrypted {
+    const envelope = decodeEnvelope(envelopeBytes);
+    return this.store.transaction(() => {
+      const env = this.ratchetEnv();
+      let d: Decrypted;
+      if (envelope.type === 'normal') {
+        if (!options.from) return fail('INVALID_ARGUMENT', 'a normal message needs its sender');
+        const sessions = this.store.loadSessions(options.from);
+        const r = decryptWithAny(sessions, envelope.message, env);
+        this.store.saveSession(options.from, sessions[r.index]!, r.state, true);
+        d = { peer: r.state.peer, peerFingerprint: options.from, plaintext: r.plaintext, newSession: false, consumedOneTimePreKey: false };
+      } else {
+        const header = envelope.header;
+        const peer = fingerprint(header.identity);
+        if (options.from !== undefined && options.from !== peer)
+          fail('IDENTITY_MISMATCH', 'initial message names an identity other than its sender');
+        const sessions = this.store.loadSessions(peer);
+        const known = findByBaseKey(sessions, header.ephemeralKey);
+        if (known >= 0) {
+          // A later message of a session we already accepted: the initiator has not heard back yet.
+          const r = decryptInSession(sessions[known]!, envelope.message, env);
+          this.store.saveSession(peer, sessions[known]!, r.state, true);
+          d = { peer: header.identity, peerFingerprint: peer, plaintext: r.plaintext, newSession: false, consumedOneTimePreKey: false };
+        } else {
+          const self = this.store.identity();
+          const config = this.env.preKeys;
+          const otkId = header.oneTimePreKeyId;
+          const keys = {
+            signedPreKey: signedPreKeyForUse(this.store.signedPreKey(header.signedPreKeyId), header.signedPreKeyId, env.now, config),
+            kyberPreKey: kyberPreKeyForUse(this.store.kyberPreKey(header.kyberPreKeyId), header.kyberPreKeyId, env.now, config),
+            oneTimePreKey: otkId === null ? null : oneTimePreKeyForUse(this.store.oneTimePreKey(otkId), otkId),
+          };
+          const r = acceptSession(self, header, keys, envelope.message, env);
+          if (otkId !== null) this.store.consumeOneTimePreKey(otkId, env.now);
+          this.store.saveSession(peer, null, r.state, true);
+          d = { peer: header.identity, peerFingerprint: peer, plaintext: r.plaintext, newSession: true, consumedOneTimePreKey: otkId !== null };
+        }
+      }
+      options.deliver?.(d);
+      return d;
+    });
+  }
+
+  /** Key maintenance (rotation, expiry, refill), committed atomically. */
+  maintain(): MaintenanceReport {
+    return this.store.transaction(() => {
+      const before = this.store.loadPreKeyState();
+      const r = maintain(before, this.store.identity(), this.env.clock(), this.env.rng, this.env.preKeys);
+      this.store.savePreKeyState(before, r.state);
+      return r.report;
+    });
+  }
+
+  bundle(): PreKeyBundle {
+    return currentBundle(this.store.loadPreKeyState(), this.store.identity(), this.env.preKeys);
+  }
+
+  /** Records that `bundle` went out; call once a relay accepted it. */
+  markPublished(bundle: PreKeyBundle): void {
+    this.store.transaction(() => {
+      const before = this.store.loadPreKeyState();
+      this.store.savePreKeyState(before, markPublished(before, bundle, this.env.clock()));
+    });
+  }
+}
+
+export type { SessionState };

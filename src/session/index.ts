@@ -1,0 +1,4 @@
+export * from './session.js';
+export * from './envelope.js';
+export * from './store.js';
+export * from './cipher.js';
