@@ -38,10 +38,12 @@ function databaseKey(path: string, passphrase: string, kdf: KdfParams): string {
 }
 
 export function openDatabase(options: OpenOptions): Db {
+  const memory = options.path === ':memory:';
+  const key =
+    options.passphrase === undefined ? null : memory ? toHex(systemRng(32)) : databaseKey(options.path, options.passphrase, options.kdf ?? DEFAULT_KDF);
   const db = new Database(options.path);
   try {
-    if (options.passphrase !== undefined) {
-      const key = options.path === ':memory:' ? toHex(systemRng(32)) : databaseKey(options.path, options.passphrase, options.kdf ?? DEFAULT_KDF);
+    if (key !== null) {
       db.pragma(`cipher='sqlcipher'`);
       db.pragma(`legacy=4`);
       db.pragma(`key="x'${key}'"`);
@@ -53,7 +55,7 @@ export function openDatabase(options: OpenOptions): Db {
         fail('BAD_PASSPHRASE', 'the database cannot be opened: wrong passphrase, or not a ratchet-relay database');
       throw e;
     }
-    if (options.path !== ':memory:') db.pragma('journal_mode = WAL');
+    if (!memory) db.pragma('journal_mode = WAL');
     db.pragma('synchronous = FULL');
     db.pragma('foreign_keys = ON');
     migrate(db);
