@@ -23,6 +23,7 @@ import {
   signalDecryptPreKey,
   signalEncrypt,
 } from '@signalapp/libsignal-client';
+import { now, nsPerOp, timedRegionPerSec } from './timing.js';
 
 export interface LibsignalFigures {
   /** 1 KB messages per second, encrypt + decrypt, always Alice -> Bob */
@@ -40,7 +41,6 @@ export interface LibsignalFigures {
 }
 
 const MESSAGE_BYTES = 1024;
-const CHECK_CLOCK_EVERY = 16;
 const DEVICE_ID = 1;
 
 /**
@@ -129,10 +129,6 @@ function fail(message: string): never {
   throw new Error(`libsignal bench: ${message}`);
 }
 
-function now(): bigint {
-  return process.hrtime.bigint();
-}
-
 /** Bob's pre-keys: one signed pre-key for his lifetime, plus fresh one-time EC and Kyber keys per bundle. */
 class Bob extends Party {
   private readonly signedPreKey: SignedPreKeyRecord;
@@ -200,25 +196,6 @@ async function establishedPair(plaintext: Uint8Array<ArrayBuffer>): Promise<{ al
   return { alice, bob };
 }
 
-/** Nanoseconds per call of `op`, over about `seconds` of wall time after a warm-up of a tenth of that. */
-async function nsPerOp(seconds: number, op: (i: number) => void | Promise<void>): Promise<number> {
-  let i = 0;
-  const runUntil = async (deadline: bigint): Promise<void> => {
-    do {
-      for (let k = 0; k < CHECK_CLOCK_EVERY; k++) {
-        const pending = op(i++);
-        // Awaiting a synchronous op would add a microtask hop to what is being measured.
-        if (pending) await pending;
-      }
-    } while (now() < deadline);
-  };
-  await runUntil(now() + BigInt(Math.round(seconds * 1e8)));
-  const first = i;
-  const start = now();
-  await runUntil(start + BigInt(Math.round(seconds * 1e9)));
-  return Number(now() - start) / (i - first);
-}
-
 /** Setups per second; only the handshake itself is timed, not preparing fresh parties and pre-keys. */
 async function setupsPerSec(seconds: number, plaintext: Uint8Array<ArrayBuffer>): Promise<number> {
   const bob = new Bob();
@@ -245,14 +222,7 @@ async function setupsPerSec(seconds: number, plaintext: Uint8Array<ArrayBuffer>)
     return elapsed;
   };
 
-  let i = 0;
-  const warmUpUntil = now() + BigInt(Math.round(seconds * 1e8));
-  while (now() < warmUpUntil) await setup(i++);
-  const first = i;
-  let timed = 0n;
-  const deadline = now() + BigInt(Math.round(seconds * 1e9));
-  while (now() < deadline) timed += await setup(i++);
-  return ((i - first) * 1e9) / Number(timed);
+  return timedRegionPerSec(seconds, setup);
 }
 
 /** The bundle's public parts in a fixed layout; the u32 ids match the width our own bundle encoding uses. */

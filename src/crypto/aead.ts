@@ -4,8 +4,9 @@ import type { Bytes } from './bytes.js';
 export const AES_GCM_NONCE_BYTES = 12;
 export const AES_GCM_TAG_BYTES = 16;
 
+// Buffer.concat allocates from Node's shared pool: copy, so that no result shares memory with another.
 function u8(b: Buffer): Bytes {
-  return new Uint8Array(b.buffer, b.byteOffset, b.length);
+  return new Uint8Array(b);
 }
 
 /** AES-256-CBC with PKCS#7 padding. Only ever used under an HMAC (encrypt-then-MAC). */

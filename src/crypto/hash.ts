@@ -9,8 +9,11 @@ export function sha512(data: Bytes): Bytes {
   return new Uint8Array(createHash('sha512').update(data).digest());
 }
 
-export function hmacSha256(key: Bytes, data: Bytes): Bytes {
-  return new Uint8Array(createHmac('sha256', key).update(data).digest());
+/** HMAC-SHA256 over the concatenation of `parts`, without building it. */
+export function hmacSha256(key: Bytes, ...parts: Bytes[]): Bytes {
+  const h = createHmac('sha256', key);
+  for (const p of parts) h.update(p);
+  return new Uint8Array(h.digest());
 }
 
 /** HKDF-SHA-256 (RFC 5869). */

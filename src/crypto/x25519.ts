@@ -61,6 +61,6 @@ export const X25519 = {
       privateKey: privateKeyObject('X25519', privateKey, privateCache),
       publicKey: publicKeyObject('X25519', publicKey, publicCache),
     });
-    return new Uint8Array(out.buffer, out.byteOffset, out.length);
+    return new Uint8Array(out);
   },
 };

@@ -34,7 +34,7 @@ export interface PreKeyBundle {
 }
 
 export function encodePreKeyBundle(b: PreKeyBundle): Bytes {
-  const w = new Writer()
+  const w = new Writer(2048 + 36 * b.oneTimePreKeys.length)
     .u8(PREKEY_BUNDLE_VERSION)
     .bytes(encodePublicIdentity(compactPublicIdentity(b.identity)))
     .u32(b.signedPreKey.id)

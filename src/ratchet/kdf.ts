@@ -48,7 +48,7 @@ function messageKeys(mk: Bytes): { encKey: Bytes; authKey: Bytes; iv: Bytes } {
 export function encryptMessage(mk: Bytes, plaintext: Bytes, ad: Bytes): Bytes {
   const { encKey, authKey, iv } = messageKeys(mk);
   const ct = aes256CbcEncrypt(encKey, iv, plaintext);
-  return concat(ct, hmacSha256(authKey, concat(ad, ct)));
+  return concat(ct, hmacSha256(authKey, ad, ct));
 }
 
 /** DECRYPT: checks the MAC in constant time before touching the ciphertext. */
@@ -57,7 +57,7 @@ export function decryptMessage(mk: Bytes, sealed: Bytes, ad: Bytes): Bytes | nul
   const { encKey, authKey, iv } = messageKeys(mk);
   const ct = sealed.subarray(0, sealed.length - MAC_BYTES);
   const mac = sealed.subarray(sealed.length - MAC_BYTES);
-  if (!constantTimeEqual(hmacSha256(authKey, concat(ad, ct)), mac)) return null;
+  if (!constantTimeEqual(hmacSha256(authKey, ad, ct), mac)) return null;
   return aes256CbcDecrypt(encKey, iv, ct);
 }
 

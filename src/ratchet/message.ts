@@ -17,7 +17,7 @@ export interface Header {
 }
 
 export function encodeHeader(h: Header): Bytes {
-  return new Writer().u8(HEADER_VERSION).fixed(h.dh, 32).u32(h.pn).u32(h.n).finish();
+  return new Writer(HEADER_BYTES).u8(HEADER_VERSION).fixed(h.dh, 32).u32(h.pn).u32(h.n).finish();
 }
 
 /** Only ever sees bytes that passed AEAD authentication, but still validates them. */

@@ -6,8 +6,13 @@ import type { Bytes } from '../crypto/index.js';
  * fields, and length-prefixed variable fields with an explicit upper bound.
  */
 export class Writer {
-  private buf = new Uint8Array(256);
+  private buf: Uint8Array;
   private len = 0;
+
+  /** `capacity` is a hint: the exact size when known avoids growing and copying. */
+  constructor(capacity = 256) {
+    this.buf = new Uint8Array(capacity);
+  }
 
   private reserve(n: number): void {
     if (this.len + n <= this.buf.length) return;
@@ -72,7 +77,7 @@ export class Writer {
   }
 
   finish(): Bytes {
-    return this.buf.slice(0, this.len);
+    return this.len === this.buf.length ? this.buf : this.buf.slice(0, this.len);
   }
 }
 

@@ -1,0 +1,69 @@
+// `npm run bench [-- --json] [-- --seconds N]`: our figures beside libsignal-client and the raw primitives,
+// all measured in this one run on this machine. Not a test: nothing here passes or fails on time.
+import { cpus, totalmem, type as osType, release } from 'node:os';
+import { measureLibsignal } from './libsignal.js';
+import { measureOurs } from './ours.js';
+import { measurePrimitives } from './primitives.js';
+
+const args = process.argv.slice(2);
+const json = args.includes('--json');
+const secondsArg = args.indexOf('--seconds');
+const seconds = secondsArg >= 0 ? Number(args[secondsArg + 1]) : 1;
+if (!(seconds > 0)) {
+  console.error('bench: --seconds needs a positive number');
+  process.exit(2);
+}
+
+const machine = {
+  cpu: cpus()[0]?.model ?? 'unknown',
+  cores: cpus().length,
+  memoryGiB: Math.round(totalmem() / 2 ** 30),
+  os: `${osType()} ${release()}`,
+  node: process.version,
+};
+
+const progress = (what: string) => {
+  if (!json) process.stderr.write(`measuring ${what}…\n`);
+};
+progress('primitives');
+const primitives = await measurePrimitives({ seconds: seconds / 2 });
+progress('ratchet-relay');
+const ours = await measureOurs({ seconds });
+progress('libsignal-client');
+const libsignal = await measureLibsignal({ seconds });
+
+const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
+const ratios = {
+  msgsPerSecOneWay: ratio(ours.msgsPerSecOneWay, libsignal.msgsPerSecOneWay),
+  msgsPerSecAlternating: ratio(ours.msgsPerSecAlternating, libsignal.msgsPerSecAlternating),
+  setupsPerSec: ratio(ours.setupsPerSec, libsignal.setupsPerSec),
+  bundleGenerationMs: ratio(ours.bundleGenerationMs, libsignal.bundleGenerationMs),
+  bundleSerializationMs: ratio(ours.bundleSerializationMs, libsignal.bundleSerializationMs),
+  bundleBytes: ratio(ours.bundleBytes, libsignal.bundleBytes),
+};
+
+if (json) {
+  console.log(JSON.stringify({ machine, seconds, primitives, ours, libsignal, ratios }, null, 2));
+} else {
+  const n = (x: number) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toPrecision(3));
+  console.log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}\n`);
+  console.log('primitives (ops/s)');
+  console.table(primitives.map((p) => ({ primitive: p.primitive, backend: p.backend, 'ops/s': n(p.opsPerSec) })));
+  console.log('\nratchet-relay vs @signalapp/libsignal-client, same process (ratio = ours / libsignal)');
+  const row = (figure: string, ourValue: number, theirs: number | null, r: number | null) => ({
+    figure,
+    'ratchet-relay': n(ourValue),
+    libsignal: theirs === null ? '' : n(theirs),
+    ratio: r === null ? '' : r,
+  });
+  console.table([
+    row('1 KB msgs/s, one direction (encrypt+decrypt)', ours.msgsPerSecOneWay, libsignal.msgsPerSecOneWay, ratios.msgsPerSecOneWay),
+    row('1 KB msgs/s, alternating', ours.msgsPerSecAlternating, libsignal.msgsPerSecAlternating, ratios.msgsPerSecAlternating),
+    row('1 KB msgs/s, one direction, through SQLite store', ours.msgsPerSecOneWayStored, null, null),
+    row('session setups/s (bundle to first decrypt)', ours.setupsPerSec, libsignal.setupsPerSec, ratios.setupsPerSec),
+    row('bundle generation (ms)', ours.bundleGenerationMs, libsignal.bundleGenerationMs, ratios.bundleGenerationMs),
+    row('bundle serialization (ms)', ours.bundleSerializationMs, libsignal.bundleSerializationMs, ratios.bundleSerializationMs),
+    row('bundle bytes, 1 one-time key', ours.bundleBytes, libsignal.bundleBytes, ratios.bundleBytes),
+    row('bundle bytes, 5 one-time keys (default)', ours.bundleBytesDefault, null, null),
+  ]);
+}
