@@ -127,7 +127,7 @@ export async function measureOurs(opts: { seconds: number }): Promise<OurFigures
     if (e.type !== 'prekey') fail(`setup ${i} did not produce a pre-key message`);
     const keys = {
       signedPreKey: { publicKey: spk.publicKey, privateKey: spk.privateKey! },
-      kyberPreKey: { secretKey: kpk.secretKey! },
+      kyberPreKey: { privateKey: kpk.privateKey! },
       oneTimePreKey: { publicKey: otk.publicKey, privateKey: otk.privateKey! },
     };
     const received = acceptSession(bob, e.header, keys, e.message, { rng, now: 0 });

@@ -64,7 +64,7 @@ export function pqxdhInitiate(
 /** The pre-keys the header names, already looked up and checked by the caller. */
 export interface ResponderPreKeys {
   readonly signedPreKey: KeyPair;
-  readonly kyberPreKey: { readonly secretKey: Bytes };
+  readonly kyberPreKey: { readonly privateKey: Bytes };
   readonly oneTimePreKey: KeyPair | null;
 }
 
@@ -83,6 +83,6 @@ export function pqxdhRespond(self: Identity, header: PqxdhHeader, keys: Responde
   } catch {
     fail('DECRYPT_FAILED', 'initial message carries an invalid X25519 key');
   }
-  const ss = MlKem1024.decapsulate(header.kemCiphertext, keys.kyberPreKey.secretKey);
+  const ss = MlKem1024.decapsulate(header.kemCiphertext, keys.kyberPreKey.privateKey);
   return { sharedSecret: kdf(concat(...dh, ss)), associatedData: associatedData(header.identity, self.public) };
 }

@@ -9,6 +9,7 @@ import {
   generateSignedPreKey,
   type KyberPreKey,
   type OneTimePreKey,
+  type RotatingPreKey,
   type SignedPreKey,
 } from './records.js';
 
@@ -51,37 +52,29 @@ export function preKeyConfig(overrides?: Partial<PreKeyConfig>): PreKeyConfig {
   return { ...PREKEY_DEFAULTS, ...overrides };
 }
 
-interface Rotatable {
-  readonly id: number;
-  readonly createdAt: number;
-  readonly replacedAt: number | null;
-}
-
-function current<T extends Rotatable>(keys: readonly T[]): T | undefined {
-  let best: T | undefined;
+function current(keys: readonly RotatingPreKey[]): RotatingPreKey | undefined {
+  let best: RotatingPreKey | undefined;
   for (const k of keys) if (k.replacedAt === null && (!best || k.id > best.id)) best = k;
   return best;
 }
 
 /** Rotates one kind of medium-term key: replace when due, and end the grace period of replaced ones. */
-function rotate<T extends Rotatable>(
-  keys: readonly T[],
+function rotate(
+  keys: readonly RotatingPreKey[],
   now: number,
   rotationMs: number,
   graceMs: number,
-  make: () => T,
-  wipe: (k: T) => T,
-  isWiped: (k: T) => boolean,
-): { keys: T[]; rotated: boolean; expired: number[] } {
+  make: () => RotatingPreKey,
+): { keys: RotatingPreKey[]; rotated: boolean; expired: number[] } {
   const cur = current(keys);
   const rotated = !cur || now - cur.createdAt >= rotationMs;
   let next = keys.map((k) => (rotated && k === cur ? { ...k, replacedAt: now } : k));
   if (rotated) next = [...next, make()];
   const expired: number[] = [];
   next = next.map((k) => {
-    if (k.replacedAt !== null && !isWiped(k) && now - k.replacedAt > graceMs) {
+    if (k.replacedAt !== null && k.privateKey !== null && now - k.replacedAt > graceMs) {
       expired.push(k.id);
-      return wipe(k);
+      return { ...k, privateKey: null };
     }
     return k;
   });
@@ -107,8 +100,6 @@ export function maintain(
     config.signedPreKeyRotationMs,
     config.replacedKeyGraceMs,
     () => generateSignedPreKey(identity, nextIds.signed++, now, rng),
-    (k) => ({ ...k, privateKey: null }),
-    (k) => k.privateKey === null,
   );
   const kyber = rotate(
     state.kyber,
@@ -116,8 +107,6 @@ export function maintain(
     config.kyberPreKeyRotationMs,
     config.replacedKeyGraceMs,
     () => generateKyberPreKey(identity, nextIds.kyber++, now, rng),
-    (k) => ({ ...k, secretKey: null }),
-    (k) => k.secretKey === null,
   );
   let oneTime = state.oneTime;
   let added = 0;
@@ -193,33 +182,22 @@ export function markPublished(state: PreKeyState, bundle: PreKeyBundle, now: num
   };
 }
 
-/** A replaced key works until its grace period, counted from its replacement, ends. */
-function usable(k: Rotatable, now: number, graceMs: number): boolean {
-  return k.replacedAt === null || now - k.replacedAt <= graceMs;
-}
-
-export function signedPreKeyForUse(
-  k: SignedPreKey | undefined,
+/**
+ * The private half of a signed or Kyber pre-key named by an initial message. A replaced key works
+ * until its grace period, counted from its replacement, ends.
+ */
+export function rotatingPreKeyForUse(
+  kind: 'signed' | 'Kyber',
+  k: RotatingPreKey | undefined,
   id: number,
   now: number,
   overrides?: Partial<PreKeyConfig>,
 ): KeyPair {
-  if (!k) return fail('UNKNOWN_PREKEY', `signed pre-key ${id} is unknown`);
-  if (k.privateKey === null || !usable(k, now, preKeyConfig(overrides).replacedKeyGraceMs))
-    return fail('PREKEY_EXPIRED', `signed pre-key ${id} was replaced ${new Date(k.replacedAt!).toISOString()} and its grace period is over`);
+  if (!k) return fail('UNKNOWN_PREKEY', `${kind} pre-key ${id} is unknown`);
+  const graceOver = k.replacedAt !== null && now - k.replacedAt > preKeyConfig(overrides).replacedKeyGraceMs;
+  if (k.privateKey === null || graceOver)
+    return fail('PREKEY_EXPIRED', `${kind} pre-key ${id} was replaced ${new Date(k.replacedAt!).toISOString()} and its grace period is over`);
   return { publicKey: k.publicKey, privateKey: k.privateKey };
-}
-
-export function kyberPreKeyForUse(
-  k: KyberPreKey | undefined,
-  id: number,
-  now: number,
-  overrides?: Partial<PreKeyConfig>,
-): { publicKey: Uint8Array; secretKey: Uint8Array } {
-  if (!k) return fail('UNKNOWN_PREKEY', `Kyber pre-key ${id} is unknown`);
-  if (k.secretKey === null || !usable(k, now, preKeyConfig(overrides).replacedKeyGraceMs))
-    return fail('PREKEY_EXPIRED', `Kyber pre-key ${id} was replaced ${new Date(k.replacedAt!).toISOString()} and its grace period is over`);
-  return { publicKey: k.publicKey, secretKey: k.secretKey };
 }
 
 export function oneTimePreKeyForUse(k: OneTimePreKey | undefined, id: number): KeyPair {

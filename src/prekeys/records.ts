@@ -6,11 +6,13 @@ export const SIGNED_PREKEY_CONTEXT = 'ratchet-relay/signed-prekey/v1';
 export const KYBER_PREKEY_CONTEXT = 'ratchet-relay/kyber-prekey/v1';
 
 /**
- * A medium-term key. `replacedAt` is set when a newer key takes over; the grace period counts from
- * then. `privateKey` becomes null when the grace period ends: the row stays as a tombstone so that
- * a late initial message gets "expired", not "unknown".
+ * A medium-term pre-key: the signed pre-key (X25519) and the Kyber pre-key (ML-KEM-1024, PQXDH's
+ * last-resort PQ pre-key, whose private key is the decapsulation key) share this shape and lifecycle.
+ * `replacedAt` is set when a newer key takes over; the grace period counts from then. `privateKey`
+ * becomes null when the grace period ends: the row stays as a tombstone so that a late initial
+ * message gets "expired", not "unknown".
  */
-export interface SignedPreKey {
+export interface RotatingPreKey {
   readonly id: number;
   readonly publicKey: Bytes;
   readonly privateKey: Bytes | null;
@@ -19,15 +21,8 @@ export interface SignedPreKey {
   readonly signature: Bytes;
 }
 
-/** The post-quantum (ML-KEM-1024) last-resort pre-key of PQXDH, signed and rotated like the signed pre-key. */
-export interface KyberPreKey {
-  readonly id: number;
-  readonly publicKey: Bytes;
-  readonly secretKey: Bytes | null;
-  readonly createdAt: number;
-  readonly replacedAt: number | null;
-  readonly signature: Bytes;
-}
+export type SignedPreKey = RotatingPreKey;
+export type KyberPreKey = RotatingPreKey;
 
 /** Used once. `consumedAt` set means used: its private key is gone and a second use is refused. */
 export interface OneTimePreKey {
@@ -55,7 +50,7 @@ export function generateSignedPreKey(identity: Identity, id: number, now: number
 export function generateKyberPreKey(identity: Identity, id: number, now: number, rng: Rng): KyberPreKey {
   const kp = MlKem1024.keyPair(rng);
   const signature = identitySign(identity, KYBER_PREKEY_CONTEXT, kyberPreKeyMessage(id, kp.publicKey, now));
-  return { id, publicKey: kp.publicKey, secretKey: kp.secretKey, createdAt: now, replacedAt: null, signature };
+  return { id, publicKey: kp.publicKey, privateKey: kp.secretKey, createdAt: now, replacedAt: null, signature };
 }
 
 export function generateOneTimePreKey(id: number, now: number, rng: Rng): OneTimePreKey {

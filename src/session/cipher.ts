@@ -4,13 +4,12 @@ import { fingerprint, type PublicIdentity, sameIdentity } from '../identity/inde
 import type { PreKeyConfig, RatchetConfig } from '../limits.js';
 import {
   currentBundle,
-  kyberPreKeyForUse,
   maintain,
   type MaintenanceReport,
   markPublished,
   oneTimePreKeyForUse,
   type PreKeyBundle,
-  signedPreKeyForUse,
+  rotatingPreKeyForUse,
 } from '../prekeys/index.js';
 import type { RatchetEnv } from '../ratchet/index.js';
 import { decodeEnvelope } from './envelope.js';
@@ -105,8 +104,8 @@ export class SessionCipher {
           const config = this.env.preKeys;
           const otkId = header.oneTimePreKeyId;
           const keys = {
-            signedPreKey: signedPreKeyForUse(this.store.signedPreKey(header.signedPreKeyId), header.signedPreKeyId, env.now, config),
-            kyberPreKey: kyberPreKeyForUse(this.store.kyberPreKey(header.kyberPreKeyId), header.kyberPreKeyId, env.now, config),
+            signedPreKey: rotatingPreKeyForUse('signed', this.store.signedPreKey(header.signedPreKeyId), header.signedPreKeyId, env.now, config),
+            kyberPreKey: rotatingPreKeyForUse('Kyber', this.store.kyberPreKey(header.kyberPreKeyId), header.kyberPreKeyId, env.now, config),
             oneTimePreKey: otkId === null ? null : oneTimePreKeyForUse(this.store.oneTimePreKey(otkId), otkId),
           };
           const r = acceptSession(self, header, keys, envelope.message, env);

@@ -18,7 +18,7 @@ export const MIGRATIONS: readonly string[] = [
   CREATE TABLE kyber_prekeys (
     id INTEGER PRIMARY KEY,
     public_key BLOB NOT NULL,
-    secret_key BLOB,
+    private_key BLOB,
     created_at INTEGER NOT NULL,
     replaced_at INTEGER,
     signature BLOB NOT NULL

@@ -10,7 +10,7 @@ import {
   type Identity,
 } from '../identity/index.js';
 import { SESSION_LIMITS } from '../limits.js';
-import type { KyberPreKey, OneTimePreKey, PreKeyState, PublishedBundle, SignedPreKey } from '../prekeys/index.js';
+import type { KyberPreKey, OneTimePreKey, PreKeyState, PublishedBundle, RotatingPreKey, SignedPreKey } from '../prekeys/index.js';
 import { readPqxdhHeader, writePqxdhHeader } from '../pqxdh/index.js';
 import { decodeRatchetCore, encodeRatchetCore, type SkippedKey } from '../ratchet/index.js';
 import type { ProtocolStore, SessionState } from '../session/index.js';
@@ -63,12 +63,8 @@ export class SqliteProtocolStore implements ProtocolStore {
         (SELECT coalesce(max(id), 0) FROM kyber_prekeys) AS kyber,
         (SELECT coalesce(max(id), 0) FROM one_time_prekeys) AS one_time`),
       bundleMeta: p('SELECT * FROM bundle_meta WHERE id = 1'),
-      upsertSigned: p(`INSERT INTO signed_prekeys (id, public_key, private_key, created_at, replaced_at, signature)
-        VALUES (@id, @public_key, @private_key, @created_at, @replaced_at, @signature)
-        ON CONFLICT (id) DO UPDATE SET private_key = excluded.private_key, replaced_at = excluded.replaced_at`),
-      upsertKyber: p(`INSERT INTO kyber_prekeys (id, public_key, secret_key, created_at, replaced_at, signature)
-        VALUES (@id, @public_key, @secret_key, @created_at, @replaced_at, @signature)
-        ON CONFLICT (id) DO UPDATE SET secret_key = excluded.secret_key, replaced_at = excluded.replaced_at`),
+      upsertSigned: p(upsertRotating('signed_prekeys')),
+      upsertKyber: p(upsertRotating('kyber_prekeys')),
       insertOneTime: p('INSERT INTO one_time_prekeys (id, public_key, private_key, created_at, consumed_at) VALUES (?, ?, ?, ?, NULL)'),
       upsertBundleMeta: p(`INSERT INTO bundle_meta (id, signed_prekey_id, kyber_prekey_id, one_time_prekey_ids, published_at)
         VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET signed_prekey_id = excluded.signed_prekey_id,
@@ -157,12 +153,12 @@ export class SqliteProtocolStore implements ProtocolStore {
 
   signedPreKey(id: number): SignedPreKey | undefined {
     const row = this.q.signed.get(id) as Row | undefined;
-    return row && toSignedPreKey(row);
+    return row && toRotatingPreKey(row);
   }
 
   kyberPreKey(id: number): KyberPreKey | undefined {
     const row = this.q.kyber.get(id) as Row | undefined;
-    return row && toKyberPreKey(row);
+    return row && toRotatingPreKey(row);
   }
 
   oneTimePreKey(id: number): OneTimePreKey | undefined {
@@ -186,8 +182,8 @@ export class SqliteProtocolStore implements ProtocolStore {
         }
       : null;
     return {
-      signed: (this.q.allSigned.all() as Row[]).map(toSignedPreKey),
-      kyber: (this.q.allKyber.all() as Row[]).map(toKyberPreKey),
+      signed: (this.q.allSigned.all() as Row[]).map(toRotatingPreKey),
+      kyber: (this.q.allKyber.all() as Row[]).map(toRotatingPreKey),
       oneTime: (this.q.unusedOneTime.all() as Row[]).map(toOneTimePreKey),
       nextIds: { signed: ids.signed + 1, kyber: ids.kyber + 1, oneTime: ids.one_time + 1 },
       published,
@@ -196,28 +192,22 @@ export class SqliteProtocolStore implements ProtocolStore {
 
   /** Writes what changed. Records are immutable, so an unchanged one is the same object. */
   savePreKeyState(before: PreKeyState, after: PreKeyState): void {
-    const oldSigned = new Set(before.signed);
-    for (const k of after.signed)
-      if (!oldSigned.has(k))
-        this.q.upsertSigned.run({
-          id: k.id,
-          public_key: buf(k.publicKey),
-          private_key: k.privateKey && buf(k.privateKey),
-          created_at: k.createdAt,
-          replaced_at: k.replacedAt,
-          signature: buf(k.signature),
-        });
-    const oldKyber = new Set(before.kyber);
-    for (const k of after.kyber)
-      if (!oldKyber.has(k))
-        this.q.upsertKyber.run({
-          id: k.id,
-          public_key: buf(k.publicKey),
-          secret_key: k.secretKey && buf(k.secretKey),
-          created_at: k.createdAt,
-          replaced_at: k.replacedAt,
-          signature: buf(k.signature),
-        });
+    for (const [statement, old, next] of [
+      [this.q.upsertSigned, before.signed, after.signed],
+      [this.q.upsertKyber, before.kyber, after.kyber],
+    ] as const) {
+      const unchanged = new Set(old);
+      for (const k of next)
+        if (!unchanged.has(k))
+          statement.run({
+            id: k.id,
+            public_key: buf(k.publicKey),
+            private_key: k.privateKey && buf(k.privateKey),
+            created_at: k.createdAt,
+            replaced_at: k.replacedAt,
+            signature: buf(k.signature),
+          });
+    }
     const oldOneTime = new Set(before.oneTime);
     for (const k of after.oneTime)
       if (!oldOneTime.has(k)) this.q.insertOneTime.run(k.id, buf(k.publicKey), k.privateKey && buf(k.privateKey), k.createdAt);
@@ -227,22 +217,17 @@ export class SqliteProtocolStore implements ProtocolStore {
   }
 }
 
-function toSignedPreKey(row: Row): SignedPreKey {
+function upsertRotating(table: 'signed_prekeys' | 'kyber_prekeys'): string {
+  return `INSERT INTO ${table} (id, public_key, private_key, created_at, replaced_at, signature)
+    VALUES (@id, @public_key, @private_key, @created_at, @replaced_at, @signature)
+    ON CONFLICT (id) DO UPDATE SET private_key = excluded.private_key, replaced_at = excluded.replaced_at`;
+}
+
+function toRotatingPreKey(row: Row): RotatingPreKey {
   return {
     id: row.id as number,
     publicKey: u8(row.public_key),
     privateKey: u8OrNull(row.private_key),
-    createdAt: row.created_at as number,
-    replacedAt: row.replaced_at as number | null,
-    signature: u8(row.signature),
-  };
-}
-
-function toKyberPreKey(row: Row): KyberPreKey {
-  return {
-    id: row.id as number,
-    publicKey: u8(row.public_key),
-    secretKey: u8OrNull(row.secret_key),
     createdAt: row.created_at as number,
     replacedAt: row.replaced_at as number | null,
     signature: u8(row.signature),
