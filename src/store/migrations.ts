@@ -78,4 +78,49 @@ export const MIGRATIONS: readonly string[] = [
     received_at INTEGER NOT NULL
   );
   `,
+  // 2: the Nostr node (issue 3): relays, cursors, event de-duplication, the outbox, messages.
+  `
+  ALTER TABLE contacts ADD COLUMN nostr_pubkey TEXT;
+  ALTER TABLE contacts ADD COLUMN key_changed_at INTEGER;
+  CREATE UNIQUE INDEX contacts_nostr_pubkey ON contacts (nostr_pubkey);
+  CREATE INDEX discovered_bundles_nostr_pubkey ON discovered_bundles (nostr_pubkey);
+  CREATE TABLE relays (
+    url TEXT PRIMARY KEY,
+    added_at INTEGER NOT NULL,
+    last_seen_at INTEGER
+  );
+  CREATE TABLE seen_events (
+    id TEXT PRIMARY KEY,
+    seen_at INTEGER NOT NULL,
+    outcome TEXT NOT NULL
+  );
+  CREATE TABLE outbox (
+    event_id TEXT PRIMARY KEY,
+    event TEXT NOT NULL,
+    purpose TEXT NOT NULL CHECK (purpose IN ('bundle', 'message', 'receipt', 'control')),
+    message_id TEXT,
+    created_at INTEGER NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at INTEGER NOT NULL,
+    accepted_by INTEGER NOT NULL DEFAULT 0,
+    done_at INTEGER
+  );
+  CREATE INDEX outbox_pending ON outbox (next_attempt_at) WHERE done_at IS NULL;
+  CREATE TABLE messages (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+    body TEXT NOT NULL,
+    sent_at INTEGER NOT NULL,
+    received_at INTEGER,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'delivered', 'received')),
+    relays_accepted INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (peer, direction, id)
+  );
+  CREATE TABLE settings (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  `,
 ];

@@ -1,0 +1,3 @@
+export * from './node.js';
+export * from './app-message.js';
+export * from './data-dir.js';

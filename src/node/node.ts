@@ -1,0 +1,628 @@
+import { EventEmitter, on } from 'node:events';
+import { existsSync } from 'node:fs';
+import * as nip19 from 'nostr-tools/nip19';
+import { type Rng, systemRng, toHex } from '../crypto/index.js';
+import { fail, isRatchetRelayError } from '../errors.js';
+import { fingerprint, formatSafetyNumber, type PublicIdentity, safetyNumber } from '../identity/index.js';
+import type { PreKeyConfig, RatchetConfig } from '../limits.js';
+import {
+  BUNDLE_D_TAG,
+  bundleEvent,
+  decodeBundleEvent,
+  decodeMessageEvent,
+  type Event,
+  initNostr,
+  KIND_BUNDLE,
+  KIND_MESSAGE,
+  messageEvent,
+  reasonOf,
+} from '../nostr/events.js';
+import { RelaySet, type RelayStatus, type RelayTiming } from '../nostr/relay-set.js';
+import { decodePreKeyBundle, encodePreKeyBundle, type MaintenanceReport } from '../prekeys/index.js';
+import { decodeEnvelope, SessionCipher } from '../session/index.js';
+import {
+  type Contact,
+  type DiscoveredBundle,
+  type KdfParams,
+  NodeStore,
+  openDatabase,
+  type OutboxEntry,
+  SqliteProtocolStore,
+  type StoredMessage,
+} from '../store/index.js';
+import { type AppMessage, decodeAppMessage, encodeAppMessage } from './app-message.js';
+import { ensureDataDir, lockDataDir, paths } from './data-dir.js';
+
+export interface NodeTiming {
+  /** Key maintenance runs this often while connected, besides on every connect. */
+  maintenanceEveryMs: number;
+  outboxRetryBaseMs: number;
+  outboxRetryMaxMs: number;
+  lockStaleMs: number;
+  relay: Partial<RelayTiming>;
+}
+
+export const DEFAULT_NODE_TIMING: NodeTiming = {
+  maintenanceEveryMs: 60 * 60 * 1000,
+  outboxRetryBaseMs: 1000,
+  outboxRetryMaxMs: 5 * 60 * 1000,
+  lockStaleMs: 10_000,
+  relay: {},
+};
+
+export interface NodeOptions {
+  readonly dataDir: string;
+  readonly passphrase: string;
+  /** Relays to use instead of the ones stored with `relays add`. */
+  readonly relays?: readonly string[];
+  readonly clock?: () => number;
+  readonly rng?: Rng;
+  readonly kdf?: KdfParams;
+  readonly log?: (line: string) => void;
+  readonly timing?: Partial<NodeTiming>;
+  readonly preKeys?: Partial<PreKeyConfig>;
+  readonly ratchet?: Partial<RatchetConfig>;
+}
+
+export interface ReceivedMessage {
+  readonly id: string;
+  readonly seq: number;
+  readonly from: string;
+  readonly alias: string | null;
+  readonly text: string;
+  readonly sentAt: number;
+  readonly receivedAt: number;
+  readonly trusted: boolean;
+}
+
+export interface SentMessage {
+  readonly id: string;
+  readonly to: string;
+  readonly state: StoredMessage['state'];
+  readonly relaysAccepted: number;
+}
+
+export interface Whoami {
+  readonly fingerprint: string;
+  readonly npub: string;
+  readonly nostrPubkey: string;
+  readonly createdAt: number;
+}
+
+/** The typed events a node emits. */
+export interface NodeEvents {
+  message: [ReceivedMessage];
+  sent: [SentMessage];
+  delivered: [{ readonly peer: string; readonly ids: readonly string[] }];
+  bundle: [{ readonly fingerprint: string; readonly nostrPubkey: string }];
+  published: [{ readonly acceptedBy: number; readonly unpublished: boolean }];
+  /** Something the user must see: an identity key changed for a known contact. */
+  warning: [{ readonly kind: 'identity-changed'; readonly contact: string; readonly alias: string | null; readonly previous: string; readonly message: string }];
+  /** An incoming event that was refused, with the reason; nothing changed. */
+  rejected: [{ readonly relay: string; readonly eventId: string | null; readonly reason: string }];
+  relay: [{ readonly url: string; readonly connected: boolean }];
+}
+
+/** Failures that a later message can cure; anything else is final. */
+const RETRYABLE = ['TOO_MANY_SKIPPED', 'NO_SESSION', 'DECRYPT_FAILED'] as const;
+const MAX_PARKED = 10_000;
+
+const SUB_BUNDLES = 'rr-bundles';
+const SUB_MESSAGES = 'rr-messages';
+const SETTING_UNPUBLISHED = 'unpublished';
+
+function randomId(rng: Rng): string {
+  return toHex(rng(16));
+}
+
+
+/**
+ * A ratchet-relay node: one identity, its store, and its relays. Follows the seed's lifecycle:
+ * maintenance and publishing on connect, republish when a one-time key is used, decrypt and deliver
+ * exactly once, and keys maintained on a timer. The CLI is one client of this object.
+ */
+export class RatchetNode extends EventEmitter<NodeEvents> {
+  readonly store: SqliteProtocolStore;
+  readonly nodeStore: NodeStore;
+  readonly cipher: SessionCipher;
+  private relaySet: RelaySet | undefined;
+  private readonly clock: () => number;
+  private readonly rng: Rng;
+  private readonly timing: NodeTiming;
+  private readonly log: (line: string) => void;
+  private maintenanceTimer: NodeTimeout | undefined;
+  private flushTimer: NodeTimeout | undefined;
+  private flushing: Promise<void> | undefined;
+  private flushAgain = false;
+  private closed = false;
+  private readonly parked = new Map<string, { event: Event; relay: string }>();
+  readonly selfNostr: string;
+
+  private constructor(
+    private readonly options: NodeOptions,
+    private readonly unlock: () => Promise<void>,
+  ) {
+    super();
+    this.clock = options.clock ?? Date.now;
+    this.rng = options.rng ?? systemRng;
+    this.timing = { ...DEFAULT_NODE_TIMING, ...options.timing };
+    this.log = options.log ?? (() => {});
+    const db = openDatabase({ path: paths(options.dataDir).db, passphrase: options.passphrase, kdf: options.kdf });
+    this.store = new SqliteProtocolStore(db, this.clock);
+    this.nodeStore = new NodeStore(db);
+    if (!this.store.hasIdentity()) {
+      db.close();
+      fail('STORE', `no identity in ${options.dataDir}: run \`rrelay init\` first`);
+    }
+    this.cipher = new SessionCipher(this.store, { rng: this.rng, clock: this.clock, preKeys: options.preKeys, ratchet: options.ratchet });
+    this.selfNostr = toHex(this.store.identity().nostr.publicKey);
+  }
+
+  /** Creates the data directory, the encrypted store and a new identity. Fails if one exists. */
+  static async init(options: NodeOptions): Promise<Whoami> {
+    ensureDataDir(options.dataDir);
+    if (existsSync(paths(options.dataDir).db)) fail('INVALID_ARGUMENT', `${options.dataDir} already holds an identity`);
+    const unlock = await lockDataDir(options.dataDir);
+    try {
+      const db = openDatabase({ path: paths(options.dataDir).db, passphrase: options.passphrase, kdf: options.kdf });
+      const store = new SqliteProtocolStore(db);
+      const clock = options.clock ?? Date.now;
+      store.ensureIdentity(options.rng ?? systemRng, clock());
+      const cipher = new SessionCipher(store, { rng: options.rng ?? systemRng, clock, preKeys: options.preKeys });
+      cipher.maintain();
+      const me = whoamiOf(store.identity().public);
+      db.close();
+      return me;
+    } finally {
+      await unlock();
+    }
+  }
+
+  /** Opens an initialized data directory. Holds its lock until close(). */
+  static async open(options: NodeOptions): Promise<RatchetNode> {
+    if (!existsSync(paths(options.dataDir).db)) fail('STORE', `no identity in ${options.dataDir}: run \`rrelay init\` first`);
+    const unlock = await lockDataDir(options.dataDir, options.timing?.lockStaleMs);
+    try {
+      return new RatchetNode(options, unlock);
+    } catch (e) {
+      await unlock();
+      throw e;
+    }
+  }
+
+  whoami(): Whoami {
+    return whoamiOf(this.store.identity().public);
+  }
+
+  relayUrls(): string[] {
+    return [...(this.options.relays ?? this.nodeStore.relays().map((r) => r.url))];
+  }
+
+  /** Connects, runs maintenance, publishes if anything changed (or never published), subscribes. */
+  async start(): Promise<void> {
+    await initNostr();
+    const urls = this.relayUrls();
+    if (urls.length === 0) fail('INVALID_ARGUMENT', 'no relays configured: add one with `rrelay relays add <ws-url>`');
+    this.relaySet = new RelaySet(urls, {
+      onEvent: (event, relay, sub) => this.onEvent(event, relay, sub),
+      onReject: (reason, relay) => this.reject(relay, null, reason),
+      alreadyHave: (id) => this.nodeStore.hasSeen(id),
+      onStatus: (url, connected) => {
+        if (!connected) this.persistCursor(url);
+        this.emit('relay', { url, connected });
+        if (connected) this.scheduleFlush(0);
+      },
+      lastSeen: (url) => this.nodeStore.relays().find((r) => r.url === url)?.lastSeenAt ?? null,
+      clock: this.clock,
+      log: this.log,
+      timing: this.timing.relay,
+    });
+    for (const url of urls) this.nodeStore.addRelay(url, this.clock());
+    await this.relaySet.start();
+    this.maintain();
+    this.relaySet.subscribe(SUB_BUNDLES, [{ kinds: [KIND_BUNDLE], '#d': [BUNDLE_D_TAG] }]);
+    this.relaySet.subscribe(SUB_MESSAGES, [{ kinds: [KIND_MESSAGE], '#p': [this.selfNostr] }]);
+    this.maintenanceTimer = setInterval(() => this.maintain(), this.timing.maintenanceEveryMs);
+    this.maintenanceTimer.unref();
+    this.scheduleFlush(0);
+  }
+
+  /** Flushes what it can, disconnects, and releases the store and the lock. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.maintenanceTimer);
+    clearTimeout(this.flushTimer);
+    await this.flushing;
+    if (this.relaySet) for (const r of this.relaySet.status()) this.persistCursor(r.url);
+    this.relaySet?.stop();
+    this.store.db.close();
+    await this.unlock();
+  }
+
+  private persistCursor(url: string): void {
+    const seen = this.relaySet?.lastSeen(url);
+    if (seen !== null && seen !== undefined && this.store.db.open) this.nodeStore.relaySeen(url, seen);
+  }
+
+  // Key maintenance and the bundle
+
+  /** Runs key maintenance and publishes a new bundle when it changed, unless the user unpublished. */
+  maintain(): MaintenanceReport {
+    const report = this.cipher.maintain();
+    if (report.shouldPublish && this.nodeStore.setting(SETTING_UNPUBLISHED) !== '1') this.queueBundle(false);
+    return report;
+  }
+
+  /** Publishes the current bundle now, even if nothing changed; clears an earlier unpublish. */
+  publish(): void {
+    this.nodeStore.setSetting(SETTING_UNPUBLISHED, '0');
+    this.cipher.maintain();
+    this.queueBundle(false);
+  }
+
+  /** Replaces our bundle on the relays with an empty one: peers can no longer start new sessions. */
+  unpublish(): void {
+    this.nodeStore.setSetting(SETTING_UNPUBLISHED, '1');
+    this.queueBundle(true);
+  }
+
+  private queueBundle(empty: boolean): void {
+    const bytes = empty ? null : encodePreKeyBundle(this.cipher.bundle());
+    const event = bundleEvent(bytes, this.store.identity().nostr.privateKey, this.clock());
+    this.nodeStore.enqueue(event.id, JSON.stringify(event), 'bundle', null, this.clock());
+    this.scheduleFlush(0);
+  }
+
+  // Sending
+
+  /** Resolves a contact by alias or fingerprint (prefix), or a discovered peer, which becomes a contact. */
+  resolvePeer(ref: string): Contact {
+    const contact = this.nodeStore.resolveContact(ref);
+    if (contact) return contact;
+    if (/^[0-9a-fA-F]{8,64}$/.test(ref)) {
+      const found = this.nodeStore.discoveredByPrefix(ref);
+      if (found.length > 1) fail('INVALID_ARGUMENT', `"${ref}" matches ${found.length} discovered peers: give more digits`);
+      if (found[0]) return this.nodeStore.addContact(decodePreKeyBundle(found[0].bundle).identity, this.clock());
+    }
+    return fail(
+      'NO_SESSION',
+      `no contact or discovered bundle matches "${ref}": check \`rrelay contacts ls\` and \`rrelay peers\`, or ask the peer to run \`rrelay publish\``,
+    );
+  }
+
+  /** Encrypts and queues a text message; the ratchet step, the stored message and the outbox entry commit together. */
+  send(ref: string, text: string): SentMessage {
+    const contact = this.resolvePeer(ref);
+    if (contact.keyChangedAt !== null)
+      fail(
+        'IDENTITY_MISMATCH',
+        `the identity key of ${contact.alias ?? contact.fingerprint.slice(0, 16)} changed: compare safety numbers, then run \`rrelay contacts verify ${contact.alias ?? contact.fingerprint}\` or \`rrelay contacts trust ...\``,
+      );
+    const id = randomId(this.rng);
+    const sentAt = this.clock();
+    this.store.transaction(() => {
+      this.ensureSession(contact);
+      this.nodeStore.insertMessage({ id, peer: contact.fingerprint, direction: 'out', body: text, sentAt, receivedAt: null, state: 'queued' });
+      this.queueAppMessage(contact, { type: 'text', id, sentAt, text }, 'message');
+    });
+    this.scheduleFlush(0);
+    return { id, to: contact.fingerprint, state: 'queued', relaysAccepted: 0 };
+  }
+
+  private ensureSession(contact: Contact): void {
+    if (this.cipher.hasSession(contact.fingerprint)) return;
+    const discovered = this.nodeStore.discoveredBundle(contact.fingerprint);
+    if (!discovered)
+      fail('NO_SESSION', `no session with ${contact.alias ?? contact.fingerprint.slice(0, 16)} and no bundle of theirs: they need to publish one (\`rrelay publish\`)`);
+    this.cipher.startSession(decodePreKeyBundle(discovered.bundle));
+  }
+
+  private queueAppMessage(contact: Contact, m: AppMessage, purpose: OutboxEntry['purpose']): void {
+    const envelope = this.cipher.encrypt(contact.fingerprint, encodeAppMessage(m));
+    const event = messageEvent(envelope, contact.nostrPubkey, this.store.identity().nostr.privateKey, this.clock());
+    this.nodeStore.enqueue(event.id, JSON.stringify(event), purpose, m.id, this.clock());
+  }
+
+  // The outbox
+
+  /** Publishes everything due; each entry is done once one relay accepted it, else retried with backoff. */
+  flush(): Promise<void> {
+    if (this.flushing) {
+      this.flushAgain = true;
+      return this.flushing;
+    }
+    this.flushing = this.flushOnce().finally(() => {
+      this.flushing = undefined;
+      if (this.flushAgain && !this.closed) {
+        this.flushAgain = false;
+        void this.flush();
+      } else this.scheduleNextFlush();
+    });
+    return this.flushing;
+  }
+
+  private scheduleFlush(delayMs: number): void {
+    if (this.closed || !this.relaySet) return;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = setTimeout(() => void this.flush(), delayMs);
+  }
+
+  private scheduleNextFlush(): void {
+    const next = this.nodeStore.nextOutboxAttempt();
+    if (next !== null) this.scheduleFlush(Math.max(0, next - this.clock()));
+  }
+
+  private async flushOnce(): Promise<void> {
+    const relays = this.relaySet;
+    if (!relays || this.closed) return;
+    for (;;) {
+      const due = this.nodeStore.dueOutbox(this.clock(), 256);
+      if (due.length === 0 || relays.connectedCount() === 0) return;
+      await Promise.all(due.map((entry) => this.publishEntry(relays, entry)));
+      if (this.closed) return;
+    }
+  }
+
+  private async publishEntry(relays: RelaySet, entry: OutboxEntry): Promise<void> {
+    const event = JSON.parse(entry.event) as Event;
+    const result = await relays.publish(event);
+    if (this.closed) return;
+    if (result.accepted.length > 0) {
+      this.nodeStore.outboxAccepted(entry, result.accepted.length, this.clock());
+      if (entry.purpose === 'bundle') this.bundleAccepted(event, result.accepted.length);
+      if (entry.purpose === 'message' && entry.messageId) {
+        const m = this.nodeStore.outgoingMessage(entry.messageId);
+        if (m) this.emit('sent', { id: m.id, to: m.peer, state: m.state, relaysAccepted: m.relaysAccepted });
+      }
+      return;
+    }
+    const t = this.timing;
+    const delay = Math.min(t.outboxRetryMaxMs, t.outboxRetryBaseMs * 2 ** Math.min(entry.attempts, 20));
+    this.nodeStore.outboxRetry(entry.eventId, this.clock() + delay);
+    this.log(`outbox: ${entry.purpose} ${entry.eventId.slice(0, 12)} not accepted (${result.rejected.map((r) => `${r.url}: ${r.reason}`).join('; ')}); retry in ${delay} ms`);
+  }
+
+  private bundleAccepted(event: Event, acceptedBy: number): void {
+    const unpublished = event.content === '';
+    if (!unpublished) this.cipher.markPublished(decodePreKeyBundle(new Uint8Array(Buffer.from(event.content, 'base64'))));
+    this.emit('published', { acceptedBy, unpublished });
+  }
+
+  // Receiving
+
+  private reject(relay: string, eventId: string | null, reason: string): void {
+    this.log(`rejected event ${eventId?.slice(0, 12) ?? '(unverified)'} from ${relay}: ${reason}`);
+    this.emit('rejected', { relay, eventId, reason });
+  }
+
+  private onEvent(event: Event, relay: string, sub: string): void {
+    if (this.closed) return;
+    if (sub === SUB_BUNDLES) this.attempt(event, relay, () => this.onBundleEvent(event));
+    else if (sub === SUB_MESSAGES && this.attempt(event, relay, () => this.onMessageEvent(event))) this.retryParked();
+  }
+
+  /**
+   * Runs one event's handler. A final failure marks the event seen, so it is never tried again; a
+   * failure that a later message can cure (a gap beyond MAX_SKIP, a session that is not there yet)
+   * parks the event for another try after the next message that decrypts.
+   */
+  private attempt(event: Event, relay: string, handle: () => void): boolean {
+    try {
+      handle();
+      this.parked.delete(event.id);
+      return true;
+    } catch (e) {
+      const reason = reasonOf(e);
+      if (!isRatchetRelayError(e)) this.log(`unexpected error on event ${event.id.slice(0, 12)}: ${e instanceof Error ? e.stack : reason}`);
+      if (!this.store.db.open) return false;
+      if (RETRYABLE.some((code) => isRatchetRelayError(e, code)) && event.kind === KIND_MESSAGE) {
+        if (!this.parked.has(event.id)) this.reject(relay, event.id, `${reason} (kept for a retry)`);
+        this.parked.delete(event.id);
+        this.parked.set(event.id, { event, relay });
+        if (this.parked.size > MAX_PARKED) this.parked.delete(this.parked.keys().next().value!);
+      } else {
+        this.nodeStore.markSeen(event.id, `rejected: ${reason}`.slice(0, 200), this.clock());
+        this.parked.delete(event.id);
+        this.reject(relay, event.id, reason);
+      }
+      return false;
+    }
+  }
+
+  private retryParked(): void {
+    let progress = true;
+    while (progress && this.parked.size > 0) {
+      progress = false;
+      for (const [id, { event }] of [...this.parked]) {
+        if (!this.parked.has(id)) continue;
+        try {
+          this.onMessageEvent(event);
+          this.parked.delete(id);
+          progress = true;
+        } catch (e) {
+          if (!RETRYABLE.some((code) => isRatchetRelayError(e, code))) {
+            this.parked.delete(id);
+            if (this.store.db.open) this.nodeStore.markSeen(id, `rejected: ${reasonOf(e)}`.slice(0, 200), this.clock());
+          }
+        }
+      }
+    }
+  }
+
+  private onBundleEvent(event: Event): void {
+    if (this.nodeStore.hasSeen(event.id)) return;
+    if (event.pubkey === this.selfNostr) {
+      this.nodeStore.markSeen(event.id, 'own bundle', this.clock());
+      return;
+    }
+    const content = decodeBundleEvent(event);
+    const now = this.clock();
+    const createdAtMs = event.created_at * 1000;
+    this.store.transaction(() => {
+      if (content.kind === 'unpublished') this.nodeStore.forgetDiscoveredBundles(event.pubkey, createdAtMs);
+      else {
+        const observed = this.nodeStore.observeIdentity(content.bundle.identity, 'bundle', now);
+        if (observed.kind === 'key-changed') this.warnKeyChanged(observed.contact, observed.previous);
+        this.nodeStore.saveDiscoveredBundle(content.fingerprint, event.pubkey, content.bytes, createdAtMs, now);
+      }
+      this.nodeStore.markSeen(event.id, content.kind, now);
+    });
+    if (content.kind === 'bundle') this.emit('bundle', { fingerprint: content.fingerprint, nostrPubkey: event.pubkey });
+  }
+
+  private onMessageEvent(event: Event): void {
+    const envelopeBytes = decodeMessageEvent(event, this.selfNostr);
+    const envelope = decodeEnvelope(envelopeBytes);
+    let from: string | undefined;
+    if (envelope.type === 'prekey') {
+      // The initial message's identity must be the one that owns the Nostr key that signed the event.
+      if (toHex(envelope.header.identity.nostrKey) !== event.pubkey)
+        fail('IDENTITY_MISMATCH', 'initial message identity does not own the Nostr key that signed the event');
+    } else {
+      const contact = this.nodeStore.contactByNostr(event.pubkey);
+      if (!contact) fail('NO_SESSION', 'normal message from a Nostr key that is no contact of ours');
+      from = contact.fingerprint;
+    }
+    const now = this.clock();
+    let received: ReceivedMessage | undefined;
+    let delivered: { peer: string; ids: string[] } | undefined;
+    let warning: { contact: Contact; previous: string } | undefined;
+    let receiptTo: Contact | undefined;
+    const result = this.store.transaction(() => {
+      if (this.nodeStore.hasSeen(event.id)) return undefined;
+      const d = this.cipher.decrypt(envelopeBytes, {
+        from,
+        deliver: (d) => {
+          const app = decodeAppMessage(d.plaintext);
+          const observed = this.nodeStore.observeIdentity(d.peer, 'message', now);
+          if (observed.kind === 'unknown') return fail('NO_SESSION', 'sender is unknown');
+          if (observed.kind === 'key-changed') warning = { contact: observed.contact, previous: observed.previous };
+          const contact = observed.contact;
+          if (app.type === 'text') {
+            const inserted = this.nodeStore.insertMessage({
+              id: app.id,
+              peer: contact.fingerprint,
+              direction: 'in',
+              body: app.text,
+              sentAt: app.sentAt,
+              receivedAt: now,
+              state: 'received',
+            });
+            if (inserted) {
+              received = { id: app.id, seq: this.lastIncoming(contact.fingerprint, app.id), from: contact.fingerprint, alias: contact.alias, text: app.text, sentAt: app.sentAt, receivedAt: now, trusted: contact.trusted };
+              receiptTo = contact;
+              this.queueAppMessage(contact, { type: 'receipt', id: randomId(this.rng), sentAt: now, ids: [app.id] }, 'receipt');
+            }
+          } else delivered = { peer: contact.fingerprint, ids: this.nodeStore.markDelivered(contact.fingerprint, app.ids) };
+        },
+      });
+      this.nodeStore.markSeen(event.id, 'delivered', now);
+      return d;
+    });
+    if (!result) return;
+    if (warning) this.warnKeyChanged(warning.contact, warning.previous);
+    // The seed: a consumed one-time pre-key means a new peer; publish a fresh bundle at once.
+    if (result.consumedOneTimePreKey) this.maintain();
+    if (received) this.emit('message', received);
+    if (delivered && delivered.ids.length > 0) this.emit('delivered', delivered);
+    if (receiptTo) this.scheduleFlush(0);
+  }
+
+  private lastIncoming(peer: string, id: string): number {
+    const row = this.store.db.prepare("SELECT seq FROM messages WHERE peer = ? AND direction = 'in' AND id = ?").get(peer, id) as { seq: number };
+    return row.seq;
+  }
+
+  private warnKeyChanged(contact: Contact, previous: string): void {
+    const name = contact.alias ?? contact.fingerprint.slice(0, 16);
+    const message = `WARNING: the identity key of ${name} changed (was ${previous.slice(0, 16)}…, now ${contact.fingerprint.slice(0, 16)}…). Compare safety numbers before you trust it.`;
+    this.log(message);
+    this.emit('warning', { kind: 'identity-changed', contact: contact.fingerprint, alias: contact.alias, previous, message });
+  }
+
+  // Reading
+
+  /** Stored messages after `seq`, oldest first. */
+  messages(afterSeq = 0, limit = 1000): StoredMessage[] {
+    return this.nodeStore.messagesAfter(afterSeq, limit);
+  }
+
+  /** Incoming messages not yet handed out by `takeUnread`; each is handed out exactly once. */
+  takeUnread(): ReceivedMessage[] {
+    return this.store.transaction(() => {
+      const cursor = Number(this.nodeStore.setting('read_cursor') ?? '0');
+      const rows = this.nodeStore.messagesAfter(cursor, 10_000);
+      if (rows.length === 0) return [];
+      this.nodeStore.setSetting('read_cursor', String(rows[rows.length - 1]!.seq));
+      return rows.filter((m) => m.direction === 'in').map((m) => this.toReceived(m));
+    });
+  }
+
+  toReceived(m: StoredMessage): ReceivedMessage {
+    const c = this.nodeStore.contact(m.peer);
+    return { id: m.id, seq: m.seq, from: m.peer, alias: c?.alias ?? null, text: m.body, sentAt: m.sentAt, receivedAt: m.receivedAt ?? 0, trusted: c?.trusted ?? false };
+  }
+
+  /** Incoming messages as they arrive, for `for await`. */
+  async *incoming(signal?: AbortSignal): AsyncGenerator<ReceivedMessage> {
+    for await (const [m] of on(this, 'message', { signal })) yield m as ReceivedMessage;
+  }
+
+  contacts(): (Contact & { safetyNumber: string })[] {
+    const self = this.store.identity().public;
+    return this.nodeStore.contacts().map((c) => ({ ...c, safetyNumber: formatSafetyNumber(safetyNumber(self, c.identity)) }));
+  }
+
+  contact(ref: string): Contact {
+    return this.nodeStore.resolveContact(ref) ?? fail('INVALID_ARGUMENT', `no contact matches "${ref}": see \`rrelay contacts ls\``);
+  }
+
+  peers(): (DiscoveredBundle & { alias: string | null; isContact: boolean })[] {
+    return this.nodeStore.discoveredBundles().map((b) => {
+      const c = this.nodeStore.contact(b.fingerprint);
+      return { ...b, alias: c?.alias ?? null, isContact: c !== undefined };
+    });
+  }
+
+  status(): {
+    whoami: Whoami;
+    relays: RelayStatus[];
+    outboxPending: number;
+    oneTimePreKeys: number;
+    published: boolean;
+    contacts: number;
+    peers: number;
+  } {
+    const preKeys = this.store.loadPreKeyState();
+    const stored = this.nodeStore.relays();
+    return {
+      whoami: this.whoami(),
+      relays:
+        this.relaySet?.status() ??
+        this.relayUrls().map((url) => ({ url, connected: false, failures: 0, lastSeen: stored.find((r) => r.url === url)?.lastSeenAt ?? null })),
+      outboxPending: this.nodeStore.pendingOutbox(),
+      oneTimePreKeys: preKeys.oneTime.length,
+      published: preKeys.published !== null && this.nodeStore.setting(SETTING_UNPUBLISHED) !== '1',
+      contacts: this.nodeStore.contacts().length,
+      peers: this.nodeStore.discoveredBundles().length,
+    };
+  }
+
+  /** Waits until the outbox is empty or `timeoutMs` passes; returns how many entries are still pending. */
+  async drain(timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.nodeStore.pendingOutbox() > 0 && Date.now() < deadline) {
+      await this.flush();
+      if (this.nodeStore.pendingOutbox() > 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    return this.nodeStore.pendingOutbox();
+  }
+}
+
+type NodeTimeout = ReturnType<typeof setTimeout>;
+
+function whoamiOf(p: PublicIdentity): Whoami {
+  const hex = toHex(p.nostrKey);
+  return { fingerprint: fingerprint(p), npub: nip19.npubEncode(hex), nostrPubkey: hex, createdAt: p.createdAt };
+}

@@ -1,0 +1,253 @@
+import { AbstractRelay, type Subscription } from 'nostr-tools/abstract-relay';
+import type { Filter } from 'nostr-tools/filter';
+import WebSocket from 'ws';
+import { checkIncomingEvent, type Event } from './events.js';
+
+export interface RelaySetOptions {
+  /** Called once per verified event that matched a subscription; `relay` is the URL it came from. */
+  readonly onEvent: (event: Event, relay: string, subscription: string) => void;
+  /** Called for every event refused at the gate, with the reason. */
+  readonly onReject?: (reason: string, relay: string) => void;
+  /** Lets the owner skip events it has already processed without parsing them. */
+  readonly alreadyHave?: (id: string) => boolean;
+  readonly onStatus?: (relay: string, connected: boolean) => void;
+  /** Persisted high-water mark of created_at (seconds) per relay, for `since` on reconnect. */
+  readonly lastSeen: (relay: string) => number | null;
+  readonly clock?: () => number;
+  readonly log?: (line: string) => void;
+  readonly timing?: Partial<RelayTiming>;
+}
+
+export interface RelayTiming {
+  connectTimeoutMs: number;
+  publishTimeoutMs: number;
+  reconnectBaseMs: number;
+  reconnectMaxMs: number;
+  /** `since` on resubscribe is the last event seen minus this, for relays that store late or out of order. */
+  sinceMarginS: number;
+  pingEveryMs: number;
+  maxMessageBytes: number;
+}
+
+export const DEFAULT_RELAY_TIMING: RelayTiming = {
+  connectTimeoutMs: 5000,
+  publishTimeoutMs: 5000,
+  reconnectBaseMs: 500,
+  reconnectMaxMs: 60_000,
+  sinceMarginS: 600,
+  pingEveryMs: 30_000,
+  maxMessageBytes: 128 * 1024,
+};
+
+export interface RelayStatus {
+  readonly url: string;
+  readonly connected: boolean;
+  readonly failures: number;
+  readonly lastSeen: number | null;
+}
+
+export interface PublishResult {
+  readonly accepted: string[];
+  readonly rejected: { url: string; reason: string }[];
+}
+
+interface WantedSubscription {
+  readonly key: string;
+  readonly filters: Filter[];
+}
+
+/** One relay: its own socket, reconnect schedule and subscriptions. Nothing here touches another relay. */
+class RelayLink {
+  private relay: AbstractRelay | undefined;
+  private readonly subs = new Map<string, Subscription>();
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  failures = 0;
+  seen: number | null;
+
+  constructor(
+    readonly url: string,
+    private readonly set: RelaySet,
+  ) {
+    this.seen = set.options.lastSeen(url);
+  }
+
+  get connected(): boolean {
+    return this.relay?.connected ?? false;
+  }
+
+  async connect(): Promise<void> {
+    if (this.stopped) return;
+    const timing = this.set.timing;
+    const maxPayload = timing.maxMessageBytes;
+    // Bound every relay message: ws closes the socket on a larger frame instead of buffering it.
+    class BoundedWebSocket extends WebSocket {
+      constructor(address: string) {
+        super(address, { maxPayload });
+      }
+    }
+    const relay = new AbstractRelay(this.url, {
+      verifyEvent: (event) => this.gate(event),
+      websocketImplementation: BoundedWebSocket as unknown as typeof globalThis.WebSocket,
+      enablePing: true,
+    });
+    relay.publishTimeout = timing.publishTimeoutMs;
+    relay.pingFrequency = timing.pingEveryMs;
+    relay.pingTimeout = Math.min(timing.pingEveryMs, 20_000);
+    relay.onnotice = (msg) => this.set.log(`${this.url}: NOTICE ${msg.slice(0, 200)}`);
+    relay.onclose = () => this.lost('connection closed');
+    this.relay = relay;
+    try {
+      await relay.connect({ timeout: timing.connectTimeoutMs });
+    } catch (e) {
+      this.lost(`cannot connect: ${String(e)}`);
+      return;
+    }
+    if (this.stopped) return relay.close();
+    this.failures = 0;
+    this.set.log(`${this.url}: connected`);
+    this.set.options.onStatus?.(this.url, true);
+    for (const want of this.set.wanted.values()) this.subscribe(want);
+  }
+
+  private gate(event: unknown): boolean {
+    const reason = checkIncomingEvent(event, this.set.clock());
+    if (reason) this.set.options.onReject?.(reason, this.url);
+    return reason === null;
+  }
+
+  private lost(reason: string): void {
+    if (this.relay === undefined) return;
+    this.relay = undefined;
+    this.subs.clear();
+    this.set.options.onStatus?.(this.url, false);
+    if (this.stopped) return;
+    this.failures++;
+    const t = this.set.timing;
+    const backoff = Math.min(t.reconnectMaxMs, t.reconnectBaseMs * 2 ** Math.min(this.failures - 1, 16));
+    const delay = backoff / 2 + Math.random() * (backoff / 2);
+    this.set.log(`${this.url}: ${reason}; retrying in ${Math.round(delay)} ms`);
+    this.reconnectTimer = setTimeout(() => void this.connect(), delay);
+  }
+
+  subscribe(want: WantedSubscription): void {
+    const relay = this.relay;
+    if (!relay?.connected) return;
+    this.subs.get(want.key)?.close();
+    const margin = this.set.timing.sinceMarginS;
+    const since = this.seen === null ? undefined : Math.max(0, this.seen - margin);
+    const filters = want.filters.map((f) => (since === undefined || (f.since ?? 0) > since ? f : { ...f, since }));
+    // Stored events come newest first; hand them over oldest first, as a ratchet wants them.
+    let backlog: Event[] | null = [];
+    const deliver = (event: Event) => {
+      // Only verified events move the high-water mark, and never past our own clock.
+      const createdAt = Math.min(event.created_at, Math.floor(this.set.clock() / 1000));
+      if (this.seen === null || createdAt > this.seen) this.seen = createdAt;
+      this.set.options.onEvent(event, this.url, want.key);
+    };
+    const sub = relay.subscribe(filters, {
+      id: want.key,
+      alreadyHaveEvent: this.set.options.alreadyHave,
+      onevent: (event) => (backlog ? backlog.push(event) : deliver(event)),
+      oneose: () => {
+        const stored = backlog ?? [];
+        backlog = null;
+        stored.sort((a, b) => a.created_at - b.created_at);
+        for (const e of stored) deliver(e);
+      },
+      onclose: (reason) => {
+        if (this.subs.get(want.key) === sub) this.subs.delete(want.key);
+        if (!this.stopped && reason && !reason.startsWith('relay connection')) this.set.log(`${this.url}: subscription ${want.key} closed: ${reason}`);
+      },
+      eoseTimeout: 60_000,
+    });
+    this.subs.set(want.key, sub);
+  }
+
+  unsubscribe(key: string): void {
+    this.subs.get(key)?.close();
+    this.subs.delete(key);
+  }
+
+  async publish(event: Event): Promise<void> {
+    const relay = this.relay;
+    if (!relay?.connected) throw new Error('not connected');
+    await relay.publish(event);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearTimeout(this.reconnectTimer);
+    const relay = this.relay;
+    this.relay = undefined;
+    relay?.close();
+  }
+}
+
+/** Several relays at once: subscribe on all, publish to all, track each relay's OK. */
+export class RelaySet {
+  readonly timing: RelayTiming;
+  readonly clock: () => number;
+  readonly wanted = new Map<string, WantedSubscription>();
+  private readonly links = new Map<string, RelayLink>();
+
+  constructor(
+    urls: readonly string[],
+    readonly options: RelaySetOptions,
+  ) {
+    this.timing = { ...DEFAULT_RELAY_TIMING, ...options.timing };
+    this.clock = options.clock ?? Date.now;
+    for (const url of urls) this.links.set(url, new RelayLink(url, this));
+  }
+
+  log(line: string): void {
+    this.options.log?.(line);
+  }
+
+  /** Connects to every relay; resolves once each has connected or failed its first attempt. */
+  async start(): Promise<void> {
+    await Promise.all([...this.links.values()].map((l) => l.connect()));
+  }
+
+  stop(): void {
+    for (const l of this.links.values()) l.stop();
+  }
+
+  subscribe(key: string, filters: Filter[]): void {
+    const want = { key, filters };
+    this.wanted.set(key, want);
+    for (const l of this.links.values()) l.subscribe(want);
+  }
+
+  unsubscribe(key: string): void {
+    this.wanted.delete(key);
+    for (const l of this.links.values()) l.unsubscribe(key);
+  }
+
+  /** Publishes to every connected relay at once; a slow or failing relay only costs its own timeout. */
+  async publish(event: Event): Promise<PublishResult> {
+    const links = [...this.links.values()];
+    const results = await Promise.allSettled(links.map((l) => l.publish(event)));
+    const out: PublishResult = { accepted: [], rejected: [] };
+    results.forEach((r, i) => {
+      const url = links[i]!.url;
+      if (r.status === 'fulfilled') out.accepted.push(url);
+      else out.rejected.push({ url, reason: r.reason instanceof Error ? r.reason.message : String(r.reason) });
+    });
+    return out;
+  }
+
+  connectedCount(): number {
+    let n = 0;
+    for (const l of this.links.values()) if (l.connected) n++;
+    return n;
+  }
+
+  status(): RelayStatus[] {
+    return [...this.links.values()].map((l) => ({ url: l.url, connected: l.connected, failures: l.failures, lastSeen: l.seen }));
+  }
+
+  lastSeen(url: string): number | null {
+    return this.links.get(url)?.seen ?? null;
+  }
+}

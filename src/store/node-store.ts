@@ -1,0 +1,343 @@
+import type { Bytes } from '../crypto/index.js';
+import { fail } from '../errors.js';
+import { decodePublicIdentity, encodePublicIdentity, fingerprint, type PublicIdentity } from '../identity/index.js';
+import type { Db } from './database.js';
+
+type Row = Record<string, unknown>;
+const buf = (b: Bytes) => Buffer.from(b.buffer, b.byteOffset, b.length);
+
+export interface Contact {
+  readonly fingerprint: string;
+  readonly identity: PublicIdentity;
+  readonly nostrPubkey: string;
+  readonly alias: string | null;
+  readonly verified: boolean;
+  readonly trusted: boolean;
+  /** Set when the contact's identity key changed and nobody has acknowledged it yet. */
+  readonly keyChangedAt: number | null;
+  readonly createdAt: number;
+}
+
+export interface DiscoveredBundle {
+  readonly fingerprint: string;
+  readonly nostrPubkey: string;
+  readonly bundle: Bytes;
+  readonly eventCreatedAt: number;
+  readonly receivedAt: number;
+}
+
+export type MessageState = 'queued' | 'sent' | 'delivered' | 'received';
+
+export interface StoredMessage {
+  readonly seq: number;
+  readonly id: string;
+  readonly peer: string;
+  readonly direction: 'in' | 'out';
+  readonly body: string;
+  readonly sentAt: number;
+  readonly receivedAt: number | null;
+  readonly state: MessageState;
+  readonly relaysAccepted: number;
+}
+
+export interface OutboxEntry {
+  readonly eventId: string;
+  readonly event: string;
+  readonly purpose: 'bundle' | 'message' | 'receipt' | 'control';
+  readonly messageId: string | null;
+  readonly attempts: number;
+}
+
+/** What "identity seen" did to the contacts: the caller warns loudly on `keyChanged`. */
+export type IdentityObservation =
+  | { readonly kind: 'known'; readonly contact: Contact }
+  | { readonly kind: 'new'; readonly contact: Contact }
+  | { readonly kind: 'key-changed'; readonly contact: Contact; readonly previous: string }
+  | { readonly kind: 'unknown' };
+
+/** The node's own tables beside the protocol store: contacts, discovered bundles, relays, outbox, messages. */
+export class NodeStore {
+  private readonly q;
+
+  constructor(readonly db: Db) {
+    const p = (sql: string) => db.prepare(sql);
+    this.q = {
+      contactByFp: p('SELECT * FROM contacts WHERE fingerprint = ?'),
+      contactByNostr: p('SELECT * FROM contacts WHERE nostr_pubkey = ?'),
+      contactByAlias: p('SELECT * FROM contacts WHERE alias = ?'),
+      contactsByPrefix: p("SELECT * FROM contacts WHERE fingerprint LIKE ? || '%'"),
+      contacts: p('SELECT * FROM contacts ORDER BY coalesce(alias, fingerprint)'),
+      insertContact: p(`INSERT INTO contacts (fingerprint, identity, nostr_pubkey, alias, verified, trusted, created_at, updated_at)
+        VALUES (?, ?, ?, NULL, 0, ?, ?, ?)`),
+      replaceContactIdentity: p(`UPDATE contacts SET fingerprint = ?, identity = ?, verified = 0, key_changed_at = ?, updated_at = ?
+        WHERE fingerprint = ?`),
+      setAlias: p('UPDATE contacts SET alias = ?, updated_at = ? WHERE fingerprint = ?'),
+      setVerified: p('UPDATE contacts SET verified = ?, key_changed_at = NULL, updated_at = ? WHERE fingerprint = ?'),
+      setTrusted: p('UPDATE contacts SET trusted = ?, key_changed_at = NULL, updated_at = ? WHERE fingerprint = ?'),
+      discovered: p('SELECT * FROM discovered_bundles WHERE fingerprint = ?'),
+      discoveredByNostr: p('SELECT * FROM discovered_bundles WHERE nostr_pubkey = ? ORDER BY event_created_at DESC LIMIT 1'),
+      discoveredByPrefix: p("SELECT * FROM discovered_bundles WHERE fingerprint LIKE ? || '%'"),
+      allDiscovered: p('SELECT * FROM discovered_bundles ORDER BY received_at DESC'),
+      upsertDiscovered: p(`INSERT INTO discovered_bundles (fingerprint, nostr_pubkey, bundle, event_created_at, received_at) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (fingerprint) DO UPDATE SET nostr_pubkey = excluded.nostr_pubkey, bundle = excluded.bundle,
+          event_created_at = excluded.event_created_at, received_at = excluded.received_at
+        WHERE excluded.event_created_at >= discovered_bundles.event_created_at`),
+      deleteDiscovered: p('DELETE FROM discovered_bundles WHERE nostr_pubkey = ? AND event_created_at <= ?'),
+      relays: p('SELECT url, last_seen_at FROM relays ORDER BY added_at, url'),
+      addRelay: p('INSERT OR IGNORE INTO relays (url, added_at) VALUES (?, ?)'),
+      removeRelay: p('DELETE FROM relays WHERE url = ?'),
+      relaySeen: p('UPDATE relays SET last_seen_at = max(coalesce(last_seen_at, 0), ?) WHERE url = ?'),
+      seen: p('SELECT outcome FROM seen_events WHERE id = ?'),
+      markSeen: p('INSERT OR IGNORE INTO seen_events (id, seen_at, outcome) VALUES (?, ?, ?)'),
+      enqueue: p(`INSERT OR IGNORE INTO outbox (event_id, event, purpose, message_id, created_at, next_attempt_at)
+        VALUES (?, ?, ?, ?, ?, ?)`),
+      due: p('SELECT * FROM outbox WHERE done_at IS NULL AND next_attempt_at <= ? ORDER BY created_at, rowid LIMIT ?'),
+      pending: p('SELECT count(*) AS n FROM outbox WHERE done_at IS NULL'),
+      nextDue: p('SELECT min(next_attempt_at) AS t FROM outbox WHERE done_at IS NULL'),
+      outboxDone: p('UPDATE outbox SET done_at = ?, accepted_by = ?, attempts = attempts + 1 WHERE event_id = ?'),
+      outboxRetry: p('UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE event_id = ?'),
+      insertMessage: p(`INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, received_at, state)
+        VALUES (@id, @peer, @direction, @body, @sent_at, @received_at, @state)`),
+      messageSent: p("UPDATE messages SET state = CASE WHEN state = 'queued' THEN 'sent' ELSE state END, relays_accepted = max(relays_accepted, ?) WHERE direction = 'out' AND id = ?"),
+      messageDelivered: p("UPDATE messages SET state = 'delivered' WHERE direction = 'out' AND peer = ? AND id = ?"),
+      messagesAfter: p('SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?'),
+      messageById: p("SELECT * FROM messages WHERE direction = 'out' AND id = ?"),
+      getSetting: p('SELECT value FROM settings WHERE key = ?'),
+      setSetting: p('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
+    };
+  }
+
+  // Contacts
+
+  contact(fingerprint: string): Contact | undefined {
+    return toContact(this.q.contactByFp.get(fingerprint) as Row | undefined);
+  }
+
+  contactByNostr(pubkey: string): Contact | undefined {
+    return toContact(this.q.contactByNostr.get(pubkey) as Row | undefined);
+  }
+
+  contacts(): Contact[] {
+    return (this.q.contacts.all() as Row[]).map((r) => toContact(r)!);
+  }
+
+  /** A contact named by alias, full fingerprint, or a unique fingerprint prefix (at least 8 hex digits). */
+  resolveContact(ref: string): Contact | undefined {
+    const byAlias = toContact(this.q.contactByAlias.get(ref) as Row | undefined);
+    if (byAlias) return byAlias;
+    const lower = ref.toLowerCase();
+    if (!/^[0-9a-f]{8,64}$/.test(lower)) return undefined;
+    const hits = (this.q.contactsByPrefix.all(lower) as Row[]).map((r) => toContact(r)!);
+    if (hits.length > 1) fail('INVALID_ARGUMENT', `"${ref}" matches ${hits.length} contacts: give more digits`);
+    return hits[0];
+  }
+
+  /**
+   * Records that `identity` spoke (a message) or was published (a bundle). A known Nostr key that now
+   * speaks for another identity updates the contact and reports `key-changed`: it never silently
+   * becomes a second contact. A message from nobody we know creates an untrusted contact.
+   */
+  observeIdentity(identity: PublicIdentity, source: 'message' | 'bundle', now: number): IdentityObservation {
+    const fp = fingerprint(identity);
+    const nostr = Buffer.from(identity.nostrKey).toString('hex');
+    const byNostr = this.contactByNostr(nostr);
+    if (byNostr && byNostr.fingerprint === fp) return { kind: 'known', contact: byNostr };
+    if (byNostr) {
+      this.q.replaceContactIdentity.run(fp, buf(encodePublicIdentity(identity)), now, now, byNostr.fingerprint);
+      return { kind: 'key-changed', contact: this.contact(fp)!, previous: byNostr.fingerprint };
+    }
+    const byFp = this.contact(fp);
+    if (byFp) return { kind: 'known', contact: byFp };
+    if (source === 'bundle') return { kind: 'unknown' };
+    this.q.insertContact.run(fp, buf(encodePublicIdentity(identity)), nostr, 0, now, now);
+    return { kind: 'new', contact: this.contact(fp)! };
+  }
+
+  /** Adds a contact on purpose (the user chose to write to a discovered peer): trusted from the start. */
+  addContact(identity: PublicIdentity, now: number): Contact {
+    const fp = fingerprint(identity);
+    const existing = this.contact(fp);
+    if (existing) return existing;
+    this.q.insertContact.run(fp, buf(encodePublicIdentity(identity)), Buffer.from(identity.nostrKey).toString('hex'), 1, now, now);
+    return this.contact(fp)!;
+  }
+
+  setAlias(fingerprint: string, alias: string | null, now: number): void {
+    try {
+      this.q.setAlias.run(alias, now, fingerprint);
+    } catch (e) {
+      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') fail('INVALID_ARGUMENT', `alias "${alias}" is already taken`);
+      throw e;
+    }
+  }
+
+  setVerified(fingerprint: string, verified: boolean, now: number): void {
+    this.q.setVerified.run(verified ? 1 : 0, now, fingerprint);
+  }
+
+  setTrusted(fingerprint: string, trusted: boolean, now: number): void {
+    this.q.setTrusted.run(trusted ? 1 : 0, now, fingerprint);
+  }
+
+  // Discovered bundles
+
+  /** Keeps the newest bundle per identity; returns false when `eventCreatedAt` is older than what we have. */
+  saveDiscoveredBundle(fp: string, nostrPubkey: string, bundle: Bytes, eventCreatedAt: number, now: number): boolean {
+    return this.q.upsertDiscovered.run(fp, nostrPubkey, buf(bundle), eventCreatedAt, now).changes > 0;
+  }
+
+  /** An empty bundle event unpublishes: forget what that Nostr key published before it. */
+  forgetDiscoveredBundles(nostrPubkey: string, upTo: number): number {
+    return this.q.deleteDiscovered.run(nostrPubkey, upTo).changes;
+  }
+
+  discoveredBundle(fp: string): DiscoveredBundle | undefined {
+    return toDiscovered(this.q.discovered.get(fp) as Row | undefined);
+  }
+
+  discoveredByPrefix(prefix: string): DiscoveredBundle[] {
+    return (this.q.discoveredByPrefix.all(prefix.toLowerCase()) as Row[]).map((r) => toDiscovered(r)!);
+  }
+
+  discoveredBundles(): DiscoveredBundle[] {
+    return (this.q.allDiscovered.all() as Row[]).map((r) => toDiscovered(r)!);
+  }
+
+  // Relays
+
+  relays(): { url: string; lastSeenAt: number | null }[] {
+    return (this.q.relays.all() as Row[]).map((r) => ({ url: r.url as string, lastSeenAt: r.last_seen_at as number | null }));
+  }
+
+  addRelay(url: string, now: number): boolean {
+    return this.q.addRelay.run(url, now).changes > 0;
+  }
+
+  removeRelay(url: string): boolean {
+    return this.q.removeRelay.run(url).changes > 0;
+  }
+
+  relaySeen(url: string, createdAt: number): void {
+    this.q.relaySeen.run(createdAt, url);
+  }
+
+  // Event de-duplication
+
+  hasSeen(eventId: string): boolean {
+    return this.q.seen.get(eventId) !== undefined;
+  }
+
+  markSeen(eventId: string, outcome: string, now: number): void {
+    this.q.markSeen.run(eventId, now, outcome);
+  }
+
+  // Outbox
+
+  enqueue(eventId: string, eventJson: string, purpose: OutboxEntry['purpose'], messageId: string | null, now: number): void {
+    this.q.enqueue.run(eventId, eventJson, purpose, messageId, now, now);
+  }
+
+  dueOutbox(now: number, limit = 100): OutboxEntry[] {
+    return (this.q.due.all(now, limit) as Row[]).map((r) => ({
+      eventId: r.event_id as string,
+      event: r.event as string,
+      purpose: r.purpose as OutboxEntry['purpose'],
+      messageId: r.message_id as string | null,
+      attempts: r.attempts as number,
+    }));
+  }
+
+  pendingOutbox(): number {
+    return (this.q.pending.get() as { n: number }).n;
+  }
+
+  nextOutboxAttempt(): number | null {
+    return (this.q.nextDue.get() as { t: number | null }).t;
+  }
+
+  outboxAccepted(entry: OutboxEntry, acceptedBy: number, now: number): void {
+    this.q.outboxDone.run(now, acceptedBy, entry.eventId);
+    if (entry.messageId && entry.purpose === 'message') this.q.messageSent.run(acceptedBy, entry.messageId);
+  }
+
+  outboxRetry(eventId: string, nextAttemptAt: number): void {
+    this.q.outboxRetry.run(nextAttemptAt, eventId);
+  }
+
+  // Messages
+
+  /** Returns false for a message already stored: delivery is exactly once. */
+  insertMessage(m: Omit<StoredMessage, 'seq' | 'relaysAccepted'>): boolean {
+    return (
+      this.q.insertMessage.run({
+        id: m.id,
+        peer: m.peer,
+        direction: m.direction,
+        body: m.body,
+        sent_at: m.sentAt,
+        received_at: m.receivedAt,
+        state: m.state,
+      }).changes > 0
+    );
+  }
+
+  markDelivered(peer: string, ids: readonly string[]): string[] {
+    return ids.filter((id) => this.q.messageDelivered.run(peer, id).changes > 0);
+  }
+
+  messagesAfter(seq: number, limit = 1000): StoredMessage[] {
+    return (this.q.messagesAfter.all(seq, limit) as Row[]).map(toMessage);
+  }
+
+  outgoingMessage(id: string): StoredMessage | undefined {
+    const r = this.q.messageById.get(id) as Row | undefined;
+    return r && toMessage(r);
+  }
+
+  setting(key: string): string | undefined {
+    return (this.q.getSetting.get(key) as { value: string } | undefined)?.value;
+  }
+
+  setSetting(key: string, value: string): void {
+    this.q.setSetting.run(key, value);
+  }
+}
+
+function toContact(r: Row | undefined): Contact | undefined {
+  if (!r) return undefined;
+  return {
+    fingerprint: r.fingerprint as string,
+    identity: decodePublicIdentity(new Uint8Array(r.identity as Buffer)),
+    nostrPubkey: r.nostr_pubkey as string,
+    alias: r.alias as string | null,
+    verified: r.verified === 1,
+    trusted: r.trusted === 1,
+    keyChangedAt: r.key_changed_at as number | null,
+    createdAt: r.created_at as number,
+  };
+}
+
+function toDiscovered(r: Row | undefined): DiscoveredBundle | undefined {
+  if (!r) return undefined;
+  return {
+    fingerprint: r.fingerprint as string,
+    nostrPubkey: r.nostr_pubkey as string,
+    bundle: new Uint8Array(r.bundle as Buffer),
+    eventCreatedAt: r.event_created_at as number,
+    receivedAt: r.received_at as number,
+  };
+}
+
+function toMessage(r: Row): StoredMessage {
+  return {
+    seq: r.seq as number,
+    id: r.id as string,
+    peer: r.peer as string,
+    direction: r.direction as 'in' | 'out',
+    body: r.body as string,
+    sentAt: r.sent_at as number,
+    receivedAt: r.received_at as number | null,
+    state: r.state as MessageState,
+    relaysAccepted: r.relays_accepted as number,
+  };
+}
