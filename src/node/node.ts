@@ -191,7 +191,11 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   }
 
   whoami(): Whoami {
-    return whoamiOf(this.store.identity().public);
+    return whoamiOf(this.identity());
+  }
+
+  identity(): PublicIdentity {
+    return this.store.identity().public;
   }
 
   relayUrls(): string[] {
@@ -555,7 +559,11 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
       const rows = this.nodeStore.messagesAfter(cursor, 10_000);
       if (rows.length === 0) return [];
       this.nodeStore.setSetting('read_cursor', String(rows[rows.length - 1]!.seq));
-      return rows.filter((m) => m.direction === 'in').map((m) => this.toReceived(m));
+      // A catch-up decrypts in relay order, which is only per-second; the sender's clock orders a batch.
+      return rows
+        .filter((m) => m.direction === 'in')
+        .sort((a, b) => a.sentAt - b.sentAt || a.seq - b.seq)
+        .map((m) => this.toReceived(m));
     });
   }
 
@@ -607,6 +615,13 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
       contacts: this.nodeStore.contacts().length,
       peers: this.nodeStore.discoveredBundles().length,
     };
+  }
+
+  /** Waits until every connected relay has sent its stored events (EOSE), or `timeoutMs` passes. */
+  async sync(timeoutMs: number): Promise<boolean> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.relaySet && !this.relaySet.caughtUp() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 25));
+    return this.relaySet?.caughtUp() ?? false;
   }
 
   /** Waits until the outbox is empty or `timeoutMs` passes; returns how many entries are still pending. */

@@ -60,6 +60,8 @@ interface WantedSubscription {
 class RelayLink {
   private relay: AbstractRelay | undefined;
   private readonly subs = new Map<string, Subscription>();
+  /** Subscriptions whose stored events this relay has finished sending (EOSE). */
+  readonly eosed = new Set<string>();
   private reconnectTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   failures = 0;
@@ -120,6 +122,7 @@ class RelayLink {
     if (this.relay === undefined) return;
     this.relay = undefined;
     this.subs.clear();
+    this.eosed.clear();
     this.set.options.onStatus?.(this.url, false);
     if (this.stopped) return;
     this.failures++;
@@ -150,6 +153,7 @@ class RelayLink {
       alreadyHaveEvent: this.set.options.alreadyHave,
       onevent: (event) => (backlog ? backlog.push(event) : deliver(event)),
       oneose: () => {
+        this.eosed.add(want.key);
         const stored = backlog ?? [];
         backlog = null;
         stored.sort((a, b) => a.created_at - b.created_at);
@@ -235,6 +239,15 @@ export class RelaySet {
       else out.rejected.push({ url, reason: r.reason instanceof Error ? r.reason.message : String(r.reason) });
     });
     return out;
+  }
+
+  /** True once every connected relay has sent all its stored events for every subscription. */
+  caughtUp(): boolean {
+    for (const l of this.links.values()) {
+      if (!l.connected) continue;
+      for (const key of this.wanted.keys()) if (!l.eosed.has(key)) return false;
+    }
+    return true;
   }
 
   connectedCount(): number {

@@ -1,0 +1,232 @@
+import { fail } from '../errors.js';
+import { type NodeEvents, RatchetNode, type ReceivedMessage, type SentMessage, type Whoami } from '../node/index.js';
+import type { Contact } from '../store/index.js';
+
+export interface ContactView {
+  fingerprint: string;
+  alias: string | null;
+  nostrPubkey: string;
+  verified: boolean;
+  trusted: boolean;
+  keyChangedAt: number | null;
+  safetyNumber: string;
+}
+
+export interface PeerView {
+  fingerprint: string;
+  nostrPubkey: string;
+  alias: string | null;
+  isContact: boolean;
+  publishedAt: number;
+}
+
+export interface StatusView extends ReturnType<RatchetNode['status']> {
+  daemon: boolean;
+}
+
+export interface HistoryEntry {
+  id: string;
+  peer: string;
+  alias: string | null;
+  direction: 'in' | 'out';
+  text: string;
+  sentAt: number;
+  state: 'queued' | 'sent' | 'delivered' | 'received';
+  relaysAccepted: number;
+}
+
+/** A live event for `receive --follow` and `chat`. */
+export type FollowEvent =
+  | { type: 'message'; message: ReceivedMessage }
+  | { type: 'delivered'; peer: string; ids: readonly string[] }
+  | { type: 'sent'; message: SentMessage }
+  | { type: 'warning'; message: string }
+  | { type: 'relay'; url: string; connected: boolean };
+
+/** Everything the CLI can ask of a node, whether the node runs in this process or in a daemon. */
+export interface NodeApi {
+  whoami(): Promise<Whoami>;
+  status(): Promise<StatusView>;
+  relays(): Promise<{ url: string; lastSeenAt: number | null }[]>;
+  addRelay(url: string): Promise<boolean>;
+  removeRelay(url: string): Promise<boolean>;
+  publish(): Promise<{ pending: number }>;
+  unpublish(): Promise<{ pending: number }>;
+  peers(): Promise<PeerView[]>;
+  contacts(): Promise<ContactView[]>;
+  setAlias(ref: string, alias: string | null): Promise<ContactView>;
+  setVerified(ref: string, verified: boolean): Promise<ContactView>;
+  setTrusted(ref: string, trusted: boolean): Promise<ContactView>;
+  send(ref: string, text: string, waitMs: number): Promise<SentMessage>;
+  receive(): Promise<ReceivedMessage[]>;
+  /** The conversation with one contact (or all), newest last, with each sent message's state. */
+  history(ref: string | null, limit: number): Promise<HistoryEntry[]>;
+  follow(onEvent: (e: FollowEvent) => void): Promise<() => void>;
+  close(): Promise<void>;
+}
+
+export function validateRelayUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return fail('INVALID_ARGUMENT', `"${url}" is not a URL: relays look like ws://127.0.0.1:7447 or wss://relay.example`);
+  }
+  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') fail('INVALID_ARGUMENT', `"${url}" is not a WebSocket URL (ws:// or wss://)`);
+  return u.href.replace(/\/$/, '');
+}
+
+/** The NodeApi of a RatchetNode in this process. `connect` starts it on first need. */
+export class NodeService implements NodeApi {
+  private started: Promise<void> | undefined;
+
+  constructor(
+    readonly node: RatchetNode,
+    private readonly daemon: boolean,
+  ) {}
+
+  /** Connects and waits for the relays' stored events, once. */
+  private connect(): Promise<void> {
+    this.started ??= (async () => {
+      await this.node.start();
+      await this.node.sync(5000);
+    })();
+    return this.started;
+  }
+
+  async whoami(): Promise<Whoami> {
+    return this.node.whoami();
+  }
+
+  async status(): Promise<StatusView> {
+    return { ...this.node.status(), daemon: this.daemon };
+  }
+
+  async relays() {
+    return this.node.nodeStore.relays();
+  }
+
+  async addRelay(url: string): Promise<boolean> {
+    return this.node.nodeStore.addRelay(validateRelayUrl(url), Date.now());
+  }
+
+  async removeRelay(url: string): Promise<boolean> {
+    const removed = this.node.nodeStore.removeRelay(url) || this.node.nodeStore.removeRelay(validateRelayUrl(url));
+    if (!removed) fail('INVALID_ARGUMENT', `"${url}" is not a configured relay: see \`rrelay relays ls\``);
+    return removed;
+  }
+
+  async publish() {
+    await this.connect();
+    this.node.publish();
+    return { pending: await this.node.drain(10_000) };
+  }
+
+  async unpublish() {
+    await this.connect();
+    this.node.unpublish();
+    return { pending: await this.node.drain(10_000) };
+  }
+
+  async peers(): Promise<PeerView[]> {
+    if (!this.daemon) await this.connect();
+    return this.node.peers().map((p) => ({
+      fingerprint: p.fingerprint,
+      nostrPubkey: p.nostrPubkey,
+      alias: p.alias,
+      isContact: p.isContact,
+      publishedAt: p.eventCreatedAt,
+    }));
+  }
+
+  async contacts(): Promise<ContactView[]> {
+    return this.node.contacts().map((c) => contactView(c, c.safetyNumber));
+  }
+
+  private view(ref: string): ContactView {
+    const fp = this.node.contact(ref).fingerprint;
+    const c = this.node.contacts().find((x) => x.fingerprint === fp)!;
+    return contactView(c, c.safetyNumber);
+  }
+
+  async setAlias(ref: string, alias: string | null): Promise<ContactView> {
+    if (alias !== null && (/^[0-9a-f]{8,64}$/i.test(alias) || alias.trim() !== alias || alias.length === 0 || alias.length > 64))
+      fail('INVALID_ARGUMENT', 'an alias is 1 to 64 characters, no surrounding spaces, and must not look like a fingerprint');
+    this.node.nodeStore.setAlias(this.node.contact(ref).fingerprint, alias, Date.now());
+    return this.view(alias ?? ref);
+  }
+
+  async setVerified(ref: string, verified: boolean): Promise<ContactView> {
+    this.node.nodeStore.setVerified(this.node.contact(ref).fingerprint, verified, Date.now());
+    return this.view(ref);
+  }
+
+  async setTrusted(ref: string, trusted: boolean): Promise<ContactView> {
+    this.node.nodeStore.setTrusted(this.node.contact(ref).fingerprint, trusted, Date.now());
+    return this.view(ref);
+  }
+
+  async send(ref: string, text: string, waitMs: number): Promise<SentMessage> {
+    if (text.length === 0) fail('INVALID_ARGUMENT', 'refusing to send an empty message');
+    await this.connect();
+    const sent = this.node.send(ref, text);
+    if (waitMs > 0) await this.node.drain(waitMs);
+    const m = this.node.nodeStore.outgoingMessage(sent.id)!;
+    return { id: m.id, to: m.peer, state: m.state, relaysAccepted: m.relaysAccepted };
+  }
+
+  async receive(): Promise<ReceivedMessage[]> {
+    if (!this.daemon) await this.connect();
+    return this.node.takeUnread();
+  }
+
+  async history(ref: string | null, limit: number): Promise<HistoryEntry[]> {
+    const peer = ref === null ? null : this.node.contact(ref).fingerprint;
+    const rows = this.node.messages(0, 1_000_000).filter((m) => peer === null || m.peer === peer);
+    return rows.slice(-limit).map((m) => ({
+      id: m.id,
+      peer: m.peer,
+      alias: this.node.nodeStore.contact(m.peer)?.alias ?? null,
+      direction: m.direction,
+      text: m.body,
+      sentAt: m.sentAt,
+      state: m.state,
+      relaysAccepted: m.relaysAccepted,
+    }));
+  }
+
+  async follow(onEvent: (e: FollowEvent) => void): Promise<() => void> {
+    await this.connect();
+    const handlers: { [K in keyof NodeEvents]?: (...args: NodeEvents[K]) => void } = {
+      message: (message) => {
+        this.node.takeUnread(); // shown live: not unread any more
+        onEvent({ type: 'message', message });
+      },
+      delivered: (d) => onEvent({ type: 'delivered', peer: d.peer, ids: d.ids }),
+      sent: (message) => onEvent({ type: 'sent', message }),
+      warning: (w) => onEvent({ type: 'warning', message: w.message }),
+      relay: (r) => onEvent({ type: 'relay', url: r.url, connected: r.connected }),
+    };
+    for (const [name, h] of Object.entries(handlers)) this.node.on(name as keyof NodeEvents, h as never);
+    for (const message of this.node.takeUnread()) onEvent({ type: 'message', message });
+    return () => {
+      for (const [name, h] of Object.entries(handlers)) this.node.off(name as keyof NodeEvents, h as never);
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.node.close();
+  }
+}
+
+function contactView(c: Contact, safetyNumber: string): ContactView {
+  return {
+    fingerprint: c.fingerprint,
+    alias: c.alias,
+    nostrPubkey: c.nostrPubkey,
+    verified: c.verified,
+    trusted: c.trusted,
+    keyChangedAt: c.keyChangedAt,
+    safetyNumber,
+  };
+}

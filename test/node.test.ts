@@ -1,0 +1,106 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type { RatchetNode, ReceivedMessage } from '../src/node/index.js';
+import { startTestRelay } from './support/relay.js';
+import { eventually, nextEvent, testNodes } from './support/nodes.js';
+
+/** Starts both nodes and waits until each has discovered the other's bundle. */
+async function meet(a: RatchetNode, b: RatchetNode): Promise<void> {
+  const aSeesB = nextEvent(a, 'bundle', (x) => x.fingerprint === b.whoami().fingerprint);
+  const bSeesA = nextEvent(b, 'bundle', (x) => x.fingerprint === a.whoami().fingerprint);
+  await Promise.all([a.start(), b.start()]);
+  await Promise.all([aSeesB, bSeesA]);
+}
+
+function collect(node: RatchetNode): ReceivedMessage[] {
+  const got: ReceivedMessage[] = [];
+  node.on('message', (m) => got.push(m));
+  return got;
+}
+
+describe('nodes on Nostr relays', () => {
+  it('meet through bundles, exchange messages and receipts, and republish after a one-time key is used', async (t) => {
+    const relay = await startTestRelay();
+    t.after(() => relay.stop());
+    const nodes = testNodes(t);
+    const alice = await nodes.open('alice', [relay.url]);
+    const bob = await nodes.open('bob', [relay.url]);
+    await meet(alice, bob);
+    const bobFp = bob.whoami().fingerprint;
+
+    const republished = nextEvent(bob, 'published');
+    const delivered = nextEvent(alice, 'delivered');
+    const received = nextEvent(bob, 'message');
+    const sent = alice.send(bobFp, 'hello bob');
+    const [m] = await received;
+    assert.equal(m.text, 'hello bob');
+    assert.equal(m.from, alice.whoami().fingerprint);
+    assert.equal(m.trusted, false, 'a message from an unknown sender makes an untrusted contact');
+    await republished;
+    assert.equal(bob.status().oneTimePreKeys, 99);
+    const [d] = await delivered;
+    assert.deepEqual(d.ids, [sent.id]);
+    assert.equal(alice.nodeStore.outgoingMessage(sent.id)?.state, 'delivered');
+
+    const reply = nextEvent(alice, 'message');
+    bob.send(m.from, 'hello alice');
+    assert.equal((await reply)[0].text, 'hello alice');
+  });
+
+  it('loses nothing and delivers nothing twice when one of three relays stops mid-conversation', async (t) => {
+    const relays = await Promise.all([startTestRelay(), startTestRelay(), startTestRelay()]);
+    t.after(() => Promise.all(relays.map((r) => r.stop())).then(() => {}));
+    const urls = relays.map((r) => r.url);
+    const nodes = testNodes(t);
+    const alice = await nodes.open('alice', urls);
+    const bob = await nodes.open('bob', urls);
+    await meet(alice, bob);
+    const atBob = collect(bob);
+    const atAlice = collect(alice);
+    const bobFp = bob.whoami().fingerprint;
+    const aliceFp = alice.whoami().fingerprint;
+    const texts: string[] = [];
+    for (let i = 0; i < 10; i++) {
+      texts.push(`a${i}`);
+      alice.send(bobFp, `a${i}`);
+      if (i === 0) await eventually(() => (atBob.length > 0 ? true : undefined), 'first message');
+      if (i === 4) await relays[1]!.stop();
+      if (i % 3 === 0) bob.send(aliceFp, `b${i}`);
+    }
+    await eventually(() => (atBob.length >= 10 ? true : undefined), 'all ten messages at bob');
+    await eventually(() => (atAlice.length >= 4 ? true : undefined), 'bob’s four replies at alice');
+    await new Promise((r) => setTimeout(r, 300)); // room for a duplicate to show up, if one were coming
+    assert.deepEqual(atBob.map((m) => m.text).sort(), [...texts].sort());
+    assert.equal(new Set(atBob.map((m) => m.id)).size, 10);
+    assert.deepEqual(atAlice.map((m) => m.text).sort(), ['b0', 'b3', 'b6', 'b9']);
+    assert.equal(bob.messages().filter((m) => m.direction === 'in').length, 10, 'stored exactly once');
+  });
+
+  it('delivers everything, in order, to a receiver that was offline while it was sent', async (t) => {
+    const relay = await startTestRelay();
+    t.after(() => relay.stop());
+    const nodes = testNodes(t);
+    const alice = await nodes.open('alice', [relay.url]);
+    let bob = await nodes.open('bob', [relay.url]);
+    await meet(alice, bob);
+    const bobFp = bob.whoami().fingerprint;
+    const first = nextEvent(bob, 'message');
+    alice.send(bobFp, 'while you are here');
+    await first;
+    assert.equal(bob.takeUnread().length, 1);
+    await bob.close();
+
+    const texts = Array.from({ length: 30 }, (_, i) => `offline ${String(i).padStart(2, '0')}`);
+    for (const text of texts) alice.send(bobFp, text);
+    assert.equal(await alice.drain(10_000), 0, 'the relay accepted every message');
+
+    bob = await nodes.open('bob', [relay.url]);
+    await bob.start();
+    await eventually(() => (bob.messages().filter((m) => m.direction === 'in').length === 31 ? true : undefined), 'the backlog');
+    assert.deepEqual(
+      bob.takeUnread().map((m) => m.text),
+      texts,
+    );
+    assert.deepEqual(bob.takeUnread(), [], 'each message is handed out once');
+  });
+});

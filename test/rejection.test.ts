@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { finalizeEvent, generateSecretKey } from 'nostr-tools/pure';
+import { encodePreKeyBundle } from '../src/prekeys/index.js';
+import type { RatchetNode } from '../src/node/index.js';
+import { initNostr, KIND_BUNDLE, KIND_MESSAGE } from '../src/nostr/events.js';
+import { startEvilRelay } from './support/evil-relay.js';
+import { startTestRelay } from './support/relay.js';
+import { nextEvent, testNodes } from './support/nodes.js';
+
+/** Everything a rejected event must leave alone. */
+function snapshot(node: RatchetNode): unknown {
+  return ['sessions', 'skipped_keys', 'messages', 'contacts', 'discovered_bundles', 'one_time_prekeys', 'outbox'].map((t) =>
+    node.store.db.prepare(`SELECT * FROM ${t} ORDER BY rowid`).all(),
+  );
+}
+
+describe('hostile input from a relay', () => {
+  it('rejects forged, malformed, oversize, mis-bound and replayed events with a logged reason and no state change', async (t) => {
+    await initNostr();
+    const honest = await startTestRelay();
+    const evil = await startEvilRelay();
+    t.after(async () => {
+      await honest.stop();
+      await evil.close();
+    });
+    const nodes = testNodes(t);
+    const log: string[] = [];
+    const alice = await nodes.open('alice', [honest.url]);
+    const bob = await nodes.open('bob', [honest.url, evil.url], { log: (l) => log.push(l) });
+    const aSeesB = nextEvent(alice, 'bundle');
+    await Promise.all([alice.start(), bob.start()]);
+    await aSeesB;
+    const first = nextEvent(bob, 'message');
+    alice.send(bob.whoami().fingerprint, 'the only real message');
+    await first;
+    await alice.drain(5000);
+    await new Promise((r) => setTimeout(r, 200)); // let the receipt and republish settle
+    const before = snapshot(bob);
+
+    const aliceKey = alice.store.identity().nostr.privateKey;
+    const now = Math.floor(Date.now() / 1000);
+    const toBob = (content: string) =>
+      finalizeEvent({ kind: KIND_MESSAGE, created_at: now, tags: [['p', bob.selfNostr]], content }, aliceKey);
+    const real = JSON.parse(
+      (alice.store.db.prepare("SELECT event FROM outbox WHERE purpose = 'message'").get() as { event: string }).event,
+    ) as Record<string, unknown>;
+
+    const cases: { name: string; event: Record<string, unknown>; reason: RegExp }[] = [
+      { name: 'content changed after signing', event: { ...toBob('AAAA'), content: 'AAAB' }, reason: /bad id or signature/ },
+      { name: 'forged signature', event: { ...toBob('AAAA'), sig: 'ab'.repeat(64) }, reason: /bad id or signature/ },
+      { name: 'not base64', event: toBob('!!! not base64 !!!'), reason: /MALFORMED: message event: content is not base64/ },
+      { name: 'garbage envelope', event: toBob(Buffer.from('garbage').toString('base64')), reason: /MALFORMED|UNSUPPORTED_VERSION/ },
+      { name: 'oversize', event: toBob('A'.repeat(100_000)), reason: /exceeds/ },
+      {
+        name: 'bundle bound to another Nostr key',
+        event: finalizeEvent(
+          {
+            kind: KIND_BUNDLE,
+            created_at: now,
+            tags: [
+              ['d', 'radix_prekey_bundle_v1'],
+              ['v', '1'],
+            ],
+            content: Buffer.from(encodePreKeyBundle(alice.cipher.bundle())).toString('base64'),
+          },
+          generateSecretKey(),
+        ),
+        reason: /IDENTITY_MISMATCH: bundle identity does not bind the Nostr key/,
+      },
+      {
+        name: 'replayed ciphertext in a new event',
+        // A later created_at, so that this is a new event and not the very same one (that is the next check).
+        event: finalizeEvent({ kind: KIND_MESSAGE, created_at: (real.created_at as number) + 1, tags: [['p', bob.selfNostr]], content: real.content as string }, aliceKey),
+        reason: /DUPLICATE_MESSAGE|DECRYPT_FAILED/,
+      },
+    ];
+    for (const c of cases) {
+      const rejected = nextEvent(bob, 'rejected', (r) => r.relay.startsWith(evil.url), 5000);
+      evil.push(c.event);
+      const [r] = await rejected;
+      assert.match(r.reason, c.reason, c.name);
+      assert.ok(log.some((l) => l.includes(r.reason)), `${c.name}: the reason is logged`);
+      assert.deepEqual(snapshot(bob), before, `${c.name}: nothing changed`);
+    }
+
+    // The very same event again (a relay replaying it): de-duplicated by id, delivered once.
+    evil.push(real);
+    evil.pushRaw('this is not JSON');
+    const probe = nextEvent(bob, 'rejected', (r) => r.relay.startsWith(evil.url), 5000);
+    evil.push({ ...toBob('AAAA'), content: 'probe' });
+    await probe; // later events are still processed after the garbage frame
+    assert.deepEqual(snapshot(bob), before, 'replayed event: nothing changed');
+    assert.equal(bob.messages().filter((m) => m.direction === 'in').length, 1);
+  });
+});

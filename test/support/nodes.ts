@@ -1,0 +1,85 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { type NodeEvents, type NodeOptions, RatchetNode } from '../../src/node/index.js';
+import { TEST_KDF } from '../helpers.js';
+
+/** Reconnects and retries fast enough for tests; everything else is the production code path. */
+export const FAST_TIMING: NodeOptions['timing'] = {
+  outboxRetryBaseMs: 100,
+  outboxRetryMaxMs: 1000,
+  lockStaleMs: 5000,
+  relay: { reconnectBaseMs: 50, reconnectMaxMs: 500, connectTimeoutMs: 2000, publishTimeoutMs: 2000 },
+};
+
+export interface TestNodes {
+  readonly root: string;
+  /** Creates an identity in its own data directory (once) and opens a node on it. */
+  open(name: string, relays: readonly string[], extra?: Partial<NodeOptions>): Promise<RatchetNode>;
+  dataDir(name: string): string;
+}
+
+export function testNodes(t: { after(fn: () => Promise<void> | void): void }): TestNodes {
+  const root = mkdtempSync(join(tmpdir(), 'rrelay-nodes-'));
+  const opened: RatchetNode[] = [];
+  const created = new Set<string>();
+  t.after(async () => {
+    for (const n of opened) await n.close().catch(() => {});
+    rmSync(root, { recursive: true, force: true });
+  });
+  const dataDir = (name: string) => join(root, name);
+  return {
+    root,
+    dataDir,
+    async open(name, relays, extra = {}) {
+      const options: NodeOptions = {
+        dataDir: dataDir(name),
+        passphrase: `passphrase of ${name}`,
+        kdf: TEST_KDF,
+        relays,
+        timing: FAST_TIMING,
+        ...extra,
+      };
+      if (!created.has(name)) {
+        await RatchetNode.init(options);
+        created.add(name);
+      }
+      const node = await RatchetNode.open(options);
+      opened.push(node);
+      return node;
+    },
+  };
+}
+
+/** Resolves with the first event that matches, or rejects after `ms` (a bound on a hang, not a performance check). */
+export function nextEvent<K extends keyof NodeEvents>(
+  node: RatchetNode,
+  event: K,
+  match: (...args: NodeEvents[K]) => boolean = () => true,
+  ms = 20_000,
+): Promise<NodeEvents[K]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      node.off(event, handler as never);
+      reject(new Error(`no ${event} event within ${ms} ms`));
+    }, ms);
+    const handler = (...args: NodeEvents[K]) => {
+      if (!match(...args)) return;
+      clearTimeout(timer);
+      node.off(event, handler as never);
+      resolve(args);
+    };
+    node.on(event, handler as never);
+  });
+}
+
+/** Polls `check` until it returns a value other than undefined (bounded, so a bug fails instead of hanging). */
+export async function eventually<T>(check: () => T | undefined | Promise<T | undefined>, what: string, ms = 20_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const v = await check();
+    if (v !== undefined) return v;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}

@@ -1,0 +1,43 @@
+import { NostrRelay } from 'snstr/utils/ephemeral-relay';
+import { WebSocketServer } from 'ws';
+
+/** An independently written relay (snstr's ephemeral relay, events in memory), so tests do not only check our relay against itself. */
+export interface TestRelay {
+  readonly url: string;
+  readonly port: number;
+  /** Closes the relay; connected clients see the connection drop. */
+  stop(): Promise<void>;
+  /** Brings it back on the same port, without the events it held. */
+  start(): Promise<void>;
+}
+
+async function listen(port: number): Promise<NostrRelay> {
+  const relay = new NostrRelay(port);
+  await relay.start();
+  // When it cannot listen (EACCES, EPERM, EADDRNOTAVAIL) snstr silently falls back to an in-process
+  // transport that no WebSocket client can reach; fail loudly instead.
+  if (!(relay.wss instanceof WebSocketServer)) {
+    await relay.close();
+    throw new Error(`snstr's relay could not listen on 127.0.0.1:${port}`);
+  }
+  return relay;
+}
+
+/** Starts snstr's ephemeral relay on 127.0.0.1 (its fixed host) with a free port. */
+export async function startTestRelay(): Promise<TestRelay> {
+  let running: NostrRelay | undefined = await listen(0);
+  // Read now: once closed, snstr's url reports the port it was constructed with (0).
+  const port = Number(new URL(running.url).port);
+  return {
+    url: `ws://127.0.0.1:${port}`,
+    port,
+    async stop() {
+      const relay = running;
+      running = undefined;
+      await relay?.close();
+    },
+    async start() {
+      running ??= await listen(port);
+    },
+  };
+}
