@@ -1,6 +1,7 @@
-// `npm run bench [-- --json] [-- --seconds N]`: our figures beside libsignal-client and the raw primitives,
+// `npm run bench [-- --json] [-- --seconds N]`: our figures beside libsignal-client and the raw primitives, and end to end through the embedded relay,
 // all measured in this one run on this machine. Not a test: nothing here passes or fails on time.
 import { cpus, totalmem, type as osType, release } from 'node:os';
+import { measureEndToEnd } from './e2e.js';
 import { measureLibsignal } from './libsignal.js';
 import { measureOurs } from './ours.js';
 import { measurePrimitives } from './primitives.js';
@@ -25,6 +26,9 @@ const machine = {
 const progress = (what: string) => {
   if (!json) process.stderr.write(`measuring ${what}…\n`);
 };
+// First, so that its RSS figures hold the relay and two nodes, not what the other benchmarks left behind.
+progress('end to end through the embedded relay');
+const endToEnd = await measureEndToEnd({ seconds });
 progress('primitives');
 const primitives = await measurePrimitives({ seconds: seconds / 2 });
 progress('ratchet-relay');
@@ -40,10 +44,11 @@ const ratios = {
   bundleGenerationMs: ratio(ours.bundleGenerationMs, libsignal.bundleGenerationMs),
   bundleSerializationMs: ratio(ours.bundleSerializationMs, libsignal.bundleSerializationMs),
   bundleBytes: ratio(ours.bundleBytes, libsignal.bundleBytes),
+  e2eVsNostrCeiling: ratio(endToEnd.e2eMsgsPerSec, endToEnd.nostrCeilingPerSec),
 };
 
 if (json) {
-  console.log(JSON.stringify({ machine, seconds, primitives, ours, libsignal, ratios }, null, 2));
+  console.log(JSON.stringify({ machine, seconds, primitives, ours, libsignal, endToEnd, ratios }, null, 2));
 } else {
   const n = (x: number) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toPrecision(3));
   console.log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}\n`);
@@ -66,4 +71,29 @@ if (json) {
     row('bundle bytes, 1 one-time key', ours.bundleBytes, libsignal.bundleBytes, ratios.bundleBytes),
     row('bundle bytes, 5 one-time keys (default)', ours.bundleBytesDefault, null, null),
   ]);
+
+  console.log('\nend to end through the embedded relay (loopback): the relay in its own process (rrelay relay), alice and bob in this one');
+  const e = endToEnd;
+  const t = e.targets;
+  console.table([
+    { figure: `Nostr sign+verify ceiling (events/s, ${e.ceilingContentBytes} B content, one core)`, value: n(e.nostrCeilingPerSec), target: '' },
+    { figure: `1 KB msgs/s alice → bob (${e.e2eMessages} msgs)`, value: n(e.e2eMsgsPerSec), target: `≥ ${n(t.e2eVsNostrCeilingAtLeast * e.nostrCeilingPerSec)}` },
+    { figure: 'end to end / Nostr ceiling', value: ratios.e2eVsNostrCeiling, target: `≥ ${t.e2eVsNostrCeilingAtLeast}` },
+    { figure: `latency p50, one at a time (ms, ${e.latencySamples} samples)`, value: n(e.latencyP50Ms), target: '' },
+    { figure: 'latency p99 (ms)', value: n(e.latencyP99Ms), target: '' },
+    {
+      figure: `catch-up of ${e.backlog} queued msgs (ms, start() to last)`,
+      value: e.catchUpMs === null ? `FAILED: ${e.catchUpReceived} of ${e.backlog} arrived` : n(e.catchUpMs),
+      target: '',
+    },
+    { figure: 'RSS idle, this process: relay + both nodes + bench (MB, upper bound for one node)', value: n(e.rssIdleMb), target: `< ${t.rssIdleMbUnder}` },
+    { figure: 'RSS idle, one node alone in a child process (MB)', value: e.rssOneNodeIdleMb === null ? 'not measured' : n(e.rssOneNodeIdleMb), target: `< ${t.rssIdleMbUnder}` },
+    { figure: 'RSS after the catch-up, this process (MB)', value: n(e.rssAfterCatchUpMb), target: '' },
+  ]);
+}
+
+// What a benchmark measured must have worked: a catch-up that lost messages fails the run (after printing).
+if (endToEnd.catchUpFailure !== null) {
+  console.error(`bench: the end-to-end catch-up did not complete: ${endToEnd.catchUpFailure}`);
+  process.exitCode = 1;
 }

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { finalizeEvent, generateSecretKey } from 'nostr-tools/pure';
+import { Relay, useWebSocketImplementation } from 'nostr-tools/relay';
+import WebSocket from 'ws';
 import { encodePreKeyBundle } from '../src/prekeys/index.js';
 import type { RatchetNode } from '../src/node/index.js';
 import { initNostr, KIND_BUNDLE, KIND_MESSAGE } from '../src/nostr/events.js';
@@ -14,6 +16,8 @@ function snapshot(node: RatchetNode): unknown {
     node.store.db.prepare(`SELECT * FROM ${t} ORDER BY rowid`).all(),
   );
 }
+
+useWebSocketImplementation(WebSocket);
 
 describe('hostile input from a relay', () => {
   it('rejects forged, malformed, oversize, mis-bound and replayed events with a logged reason and no state change', async (t) => {
@@ -42,9 +46,17 @@ describe('hostile input from a relay', () => {
     const now = Math.floor(Date.now() / 1000);
     const toBob = (content: string) =>
       finalizeEvent({ kind: KIND_MESSAGE, created_at: now, tags: [['p', bob.selfNostr]], content }, aliceKey);
-    const real = JSON.parse(
-      (alice.store.db.prepare("SELECT event FROM outbox WHERE purpose = 'message'").get() as { event: string }).event,
-    ) as Record<string, unknown>;
+    // Alice's real first message, as the honest relay holds it.
+    const reader = await Relay.connect(honest.url);
+    const real = await new Promise<Record<string, unknown>>((resolve) => {
+      const sub = reader.subscribe([{ kinds: [KIND_MESSAGE], authors: [alice.selfNostr] }], {
+        onevent: (e) => {
+          sub.close();
+          resolve(e as unknown as Record<string, unknown>);
+        },
+      });
+    });
+    reader.close();
 
     const cases: { name: string; event: Record<string, unknown>; reason: RegExp }[] = [
       { name: 'content changed after signing', event: { ...toBob('AAAA'), content: 'AAAB' }, reason: /bad id or signature/ },

@@ -304,9 +304,13 @@ program
         if (!g.json && list.length === 0) process.stderr.write('no new messages\n');
         return;
       }
-      const stop = await api.follow((e) => printFollowEvent(g, e));
-      await untilInterrupted();
+      let ended: (reason: string) => void = () => {};
+      const end = new Promise<string>((resolve) => (ended = resolve));
+      const stop = await api.follow((e) => (e.type === 'ended' ? ended(e.reason) : printFollowEvent(g, e)));
+      process.stderr.write('following new messages (Ctrl-C to stop)\n');
+      const reason = await Promise.race([untilInterrupted().then(() => null), end]);
       stop();
+      if (reason !== null) throw new CliError(`${reason}; no more messages will arrive here`, EXIT.failure);
     }),
   );
 
@@ -323,17 +327,22 @@ program
   .action(
     action(async (api, g, ref: string) => {
       const peer = (await api.contacts()).find((c) => c.alias === ref || c.fingerprint.startsWith(ref.toLowerCase()));
-      // No history file and no history in memory beyond the line being edited: plaintext stays in the encrypted store.
-      const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY, historySize: 0, prompt: '> ' });
+      let rl: ReturnType<typeof createInterface> | undefined;
       const print = (line: string) => {
-        process.stdout.write(`\r\x1b[K${line}\n`);
-        rl.prompt(true);
+        process.stdout.write(`${process.stdout.isTTY ? '\r\x1b[K' : ''}${line}\n`);
+        rl?.prompt(true);
       };
       const stop = await api.follow((e) => {
         if (e.type === 'message' && (!peer || e.message.from === peer.fingerprint)) print(formatMessage(e.message));
         else if (e.type === 'warning') print(`*** ${e.message} ***`);
         else if (e.type === 'delivered' && peer && e.peer === peer.fingerprint) print(`(delivered)`);
+        else if (e.type === 'ended') {
+          print(`*** ${e.reason}: leaving the chat ***`);
+          rl?.close();
+        }
       });
+      // Created only now: lines typed (or piped) while the subscription was set up wait in the stream.
+      rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY, historySize: 0, prompt: '> ' });
       process.stdout.write(`chatting with ${peer?.alias ?? ref}; /quit to leave\n`);
       rl.prompt();
       for await (const line of rl) {

@@ -109,6 +109,7 @@ export class RpcClient implements NodeApi {
     socket.on('close', () => {
       for (const p of this.pending.values()) p.reject(new Error('the daemon closed the connection'));
       this.pending.clear();
+      this.onEvent?.({ type: 'ended', reason: 'the daemon stopped' });
     });
   }
 

@@ -41,7 +41,9 @@ export type FollowEvent =
   | { type: 'delivered'; peer: string; ids: readonly string[] }
   | { type: 'sent'; message: SentMessage }
   | { type: 'warning'; message: string }
-  | { type: 'relay'; url: string; connected: boolean };
+  | { type: 'relay'; url: string; connected: boolean }
+  /** The stream is over: the daemon went away. */
+  | { type: 'ended'; reason: string };
 
 /** Everything the CLI can ask of a node, whether the node runs in this process or in a daemon. */
 export interface NodeApi {

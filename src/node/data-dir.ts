@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import lockfile from 'proper-lockfile';
+import Database from 'better-sqlite3-multiple-ciphers';
 import { fail } from '../errors.js';
 
 /** `--data-dir`, else $RRELAY_DATA_DIR, else $XDG_DATA_HOME/rrelay, else ~/.local/share/rrelay. */
@@ -23,15 +23,22 @@ export function ensureDataDir(dataDir: string): void {
 }
 
 /**
- * One node per data directory. The lock is a directory that proper-lockfile refreshes; a node that
- * died leaves a lock that goes stale after `staleMs` and is then taken over.
+ * One node per data directory. The lock is an exclusive SQLite transaction on `node.lock`, that is an
+ * OS file lock: it is released when the process exits, however it exits, so a crashed node never
+ * leaves a stale lock behind, and a second node gets a clear error at once.
  */
-export async function lockDataDir(dataDir: string, staleMs = 10_000): Promise<() => Promise<void>> {
+export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+  const db = new Database(paths(dataDir).lock, { timeout: 0 });
   try {
-    return await lockfile.lock(dataDir, { lockfilePath: paths(dataDir).lock, stale: staleMs, update: staleMs / 2, retries: 0, realpath: false });
+    db.pragma('locking_mode = EXCLUSIVE');
+    db.exec('BEGIN EXCLUSIVE');
   } catch (e) {
-    if ((e as { code?: string }).code === 'ELOCKED')
+    db.close();
+    if ((e as { code?: string }).code === 'SQLITE_BUSY')
       return fail('STORE', `another rrelay node is using ${dataDir}: stop it (or talk to it, if it is a daemon) first`);
     throw e;
   }
+  return async () => {
+    db.close();
+  };
 }

@@ -27,6 +27,7 @@ import {
   NodeStore,
   openDatabase,
   type OutboxEntry,
+  syncToDisk,
   SqliteProtocolStore,
   type StoredMessage,
 } from '../store/index.js';
@@ -38,7 +39,6 @@ export interface NodeTiming {
   maintenanceEveryMs: number;
   outboxRetryBaseMs: number;
   outboxRetryMaxMs: number;
-  lockStaleMs: number;
   relay: Partial<RelayTiming>;
 }
 
@@ -46,7 +46,6 @@ export const DEFAULT_NODE_TIMING: NodeTiming = {
   maintenanceEveryMs: 60 * 60 * 1000,
   outboxRetryBaseMs: 1000,
   outboxRetryMaxMs: 5 * 60 * 1000,
-  lockStaleMs: 10_000,
   relay: {},
 };
 
@@ -106,6 +105,8 @@ export interface NodeEvents {
 /** Failures that a later message can cure; anything else is final. */
 const RETRYABLE = ['TOO_MANY_SKIPPED', 'NO_SESSION', 'DECRYPT_FAILED'] as const;
 const MAX_PARKED = 10_000;
+const RECEIPT_DELAY_MS = 100;
+const RECEIPT_BATCH = 200;
 
 const SUB_BUNDLES = 'rr-bundles';
 const SUB_MESSAGES = 'rr-messages';
@@ -136,6 +137,9 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   private flushAgain = false;
   private closed = false;
   private readonly parked = new Map<string, { event: Event; relay: string }>();
+  private readonly pendingReceipts = new Map<string, { contact: Contact; ids: string[] }>();
+  private receiptTimer: NodeTimeout | undefined;
+  private lastSentAt = 0;
   readonly selfNostr: string;
 
   private constructor(
@@ -147,7 +151,8 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     this.rng = options.rng ?? systemRng;
     this.timing = { ...DEFAULT_NODE_TIMING, ...options.timing };
     this.log = options.log ?? (() => {});
-    const db = openDatabase({ path: paths(options.dataDir).db, passphrase: options.passphrase, kdf: options.kdf });
+    // NORMAL commits, and one fsync (syncToDisk) before each batch of events is published.
+    const db = openDatabase({ path: paths(options.dataDir).db, passphrase: options.passphrase, kdf: options.kdf, synchronous: 'NORMAL' });
     this.store = new SqliteProtocolStore(db, this.clock);
     this.nodeStore = new NodeStore(db);
     if (!this.store.hasIdentity()) {
@@ -181,7 +186,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   /** Opens an initialized data directory. Holds its lock until close(). */
   static async open(options: NodeOptions): Promise<RatchetNode> {
     if (!existsSync(paths(options.dataDir).db)) fail('STORE', `no identity in ${options.dataDir}: run \`rrelay init\` first`);
-    const unlock = await lockDataDir(options.dataDir, options.timing?.lockStaleMs);
+    const unlock = await lockDataDir(options.dataDir);
     try {
       return new RatchetNode(options, unlock);
     } catch (e) {
@@ -234,9 +239,10 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   /** Flushes what it can, disconnects, and releases the store and the lock. */
   async close(): Promise<void> {
     if (this.closed) return;
-    this.closed = true;
     clearInterval(this.maintenanceTimer);
     clearTimeout(this.flushTimer);
+    this.sendReceipts();
+    this.closed = true;
     await this.flushing;
     if (this.relaySet) for (const r of this.relaySet.status()) this.persistCursor(r.url);
     this.relaySet?.stop();
@@ -304,7 +310,9 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
         `the identity key of ${contact.alias ?? contact.fingerprint.slice(0, 16)} changed: compare safety numbers, then run \`rrelay contacts verify ${contact.alias ?? contact.fingerprint}\` or \`rrelay contacts trust ...\``,
       );
     const id = randomId(this.rng);
-    const sentAt = this.clock();
+    // Strictly increasing, so the receiver can order a backlog sent within one millisecond.
+    const sentAt = Math.max(this.clock(), this.lastSentAt + 1);
+    this.lastSentAt = sentAt;
     this.store.transaction(() => {
       this.ensureSession(contact);
       this.nodeStore.insertMessage({ id, peer: contact.fingerprint, direction: 'out', body: text, sentAt, receivedAt: null, state: 'queued' });
@@ -353,6 +361,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   }
 
   private scheduleNextFlush(): void {
+    if (this.closed) return;
     const next = this.nodeStore.nextOutboxAttempt();
     if (next !== null) this.scheduleFlush(Math.max(0, next - this.clock()));
   }
@@ -363,6 +372,8 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     for (;;) {
       const due = this.nodeStore.dueOutbox(this.clock(), 256);
       if (due.length === 0 || relays.connectedCount() === 0) return;
+      // No ciphertext leaves before the ratchet step that made it is on disk.
+      syncToDisk(this.store.db);
       await Promise.all(due.map((entry) => this.publishEntry(relays, entry)));
       if (this.closed) return;
     }
@@ -373,7 +384,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     const result = await relays.publish(event);
     if (this.closed) return;
     if (result.accepted.length > 0) {
-      this.nodeStore.outboxAccepted(entry, result.accepted.length, this.clock());
+      this.nodeStore.outboxAccepted(entry, result.accepted.length);
       if (entry.purpose === 'bundle') this.bundleAccepted(event, result.accepted.length);
       if (entry.purpose === 'message' && entry.messageId) {
         const m = this.nodeStore.outgoingMessage(entry.messageId);
@@ -516,7 +527,6 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
             if (inserted) {
               received = { id: app.id, seq: this.lastIncoming(contact.fingerprint, app.id), from: contact.fingerprint, alias: contact.alias, text: app.text, sentAt: app.sentAt, receivedAt: now, trusted: contact.trusted };
               receiptTo = contact;
-              this.queueAppMessage(contact, { type: 'receipt', id: randomId(this.rng), sentAt: now, ids: [app.id] }, 'receipt');
             }
           } else delivered = { peer: contact.fingerprint, ids: this.nodeStore.markDelivered(contact.fingerprint, app.ids) };
         },
@@ -530,7 +540,35 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     if (result.consumedOneTimePreKey) this.maintain();
     if (received) this.emit('message', received);
     if (delivered && delivered.ids.length > 0) this.emit('delivered', delivered);
-    if (receiptTo) this.scheduleFlush(0);
+    if (receiptTo && received) this.queueReceipt(receiptTo, received.id);
+  }
+
+  /**
+   * Receipts are batched per peer for a moment: a burst of messages then costs one receipt, not one
+   * each. A receipt lost to a crash only leaves the sender's message shown as "sent".
+   */
+  private queueReceipt(contact: Contact, id: string): void {
+    const pending = this.pendingReceipts.get(contact.fingerprint);
+    if (pending) pending.ids.push(id);
+    else this.pendingReceipts.set(contact.fingerprint, { contact, ids: [id] });
+    if ((pending?.ids.length ?? 1) >= RECEIPT_BATCH) this.sendReceipts();
+    else this.receiptTimer ??= setTimeout(() => this.sendReceipts(), RECEIPT_DELAY_MS);
+  }
+
+  private sendReceipts(): void {
+    clearTimeout(this.receiptTimer);
+    this.receiptTimer = undefined;
+    if (this.closed) return;
+    const batches = [...this.pendingReceipts.values()];
+    this.pendingReceipts.clear();
+    for (const { contact, ids } of batches) {
+      try {
+        this.store.transaction(() => this.queueAppMessage(contact, { type: 'receipt', id: randomId(this.rng), sentAt: this.clock(), ids }, 'receipt'));
+      } catch (e) {
+        this.log(`could not queue a receipt for ${contact.fingerprint.slice(0, 12)}: ${reasonOf(e)}`);
+      }
+    }
+    this.scheduleFlush(0);
   }
 
   private lastIncoming(peer: string, id: string): number {

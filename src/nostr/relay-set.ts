@@ -56,6 +56,9 @@ interface WantedSubscription {
   readonly filters: Filter[];
 }
 
+/** A bound on paging back through one relay's stored events (at 1000 a page: a million events). */
+const MAX_PAGES = 1000;
+
 /** One relay: its own socket, reconnect schedule and subscriptions. Nothing here touches another relay. */
 class RelayLink {
   private relay: AbstractRelay | undefined;
@@ -95,7 +98,8 @@ class RelayLink {
     });
     relay.publishTimeout = timing.publishTimeoutMs;
     relay.pingFrequency = timing.pingEveryMs;
-    relay.pingTimeout = Math.min(timing.pingEveryMs, 20_000);
+    // nostr-tools leaves this timer running after close(); keep it short.
+    relay.pingTimeout = Math.min(timing.pingEveryMs, 5000);
     relay.onnotice = (msg) => this.set.log(`${this.url}: NOTICE ${msg.slice(0, 200)}`);
     relay.onclose = () => this.lost('connection closed');
     this.relay = relay;
@@ -140,24 +144,56 @@ class RelayLink {
     const margin = this.set.timing.sinceMarginS;
     const since = this.seen === null ? undefined : Math.max(0, this.seen - margin);
     const filters = want.filters.map((f) => (since === undefined || (f.since ?? 0) > since ? f : { ...f, since }));
-    // Stored events come newest first; hand them over oldest first, as a ratchet wants them.
-    let backlog: Event[] | null = [];
+    // Stored events come newest first and a relay caps each answer (ours at 1000): page back with
+    // `until` until a page brings nothing new, then hand everything over oldest first, as a ratchet wants it.
+    let backlog: Map<string, Event> | null = new Map();
     const deliver = (event: Event) => {
       // Only verified events move the high-water mark, and never past our own clock.
       const createdAt = Math.min(event.created_at, Math.floor(this.set.clock() / 1000));
       if (this.seen === null || createdAt > this.seen) this.seen = createdAt;
       this.set.options.onEvent(event, this.url, want.key);
     };
+    const finish = () => {
+      if (!backlog) return;
+      const stored = [...backlog.values()].sort((a, b) => a.created_at - b.created_at);
+      backlog = null;
+      this.eosed.add(want.key);
+      const have = this.set.options.alreadyHave;
+      for (const e of stored) if (!have?.(e.id)) deliver(e);
+    };
+    const page = (until: number, round: number) => {
+      const before = backlog?.size ?? 0;
+      let oldest = until;
+      let answered = false;
+      const older = relay.subscribe(
+        filters.map((f) => ({ ...f, until })),
+        {
+          id: `${want.key}-page${round}`,
+          onevent: (event) => {
+            if (!backlog) return;
+            backlog.set(event.id, event);
+            oldest = Math.min(oldest, event.created_at);
+          },
+          oneose: () => {
+            answered = true;
+            older.close();
+            if (backlog && backlog.size > before && round < MAX_PAGES) page(oldest, round + 1);
+            else finish();
+          },
+          // Closed before it answered (connection lost, relay refused): deliver what we have.
+          onclose: () => answered || finish(),
+          eoseTimeout: 60_000,
+        },
+      );
+    };
     const sub = relay.subscribe(filters, {
       id: want.key,
       alreadyHaveEvent: this.set.options.alreadyHave,
-      onevent: (event) => (backlog ? backlog.push(event) : deliver(event)),
+      onevent: (event) => (backlog ? backlog.set(event.id, event) : deliver(event)),
       oneose: () => {
-        this.eosed.add(want.key);
-        const stored = backlog ?? [];
-        backlog = null;
-        stored.sort((a, b) => a.created_at - b.created_at);
-        for (const e of stored) deliver(e);
+        if (!backlog) return;
+        if (backlog.size === 0) return finish();
+        page(Math.min(...[...backlog.values()].map((e) => e.created_at)), 1);
       },
       onclose: (reason) => {
         if (this.subs.get(want.key) === sub) this.subs.delete(want.key);

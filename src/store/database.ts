@@ -19,6 +19,12 @@ export interface OpenOptions {
   /** Encrypts the whole database (SQLCipher format) with a key derived from this. Omit for no encryption. */
   readonly passphrase?: string;
   readonly kdf?: KdfParams;
+  /**
+   * FULL (the default) makes every commit durable. NORMAL, in WAL mode, survives a process crash but
+   * may lose the last commits to a power cut; a caller that picks it must call `syncToDisk` before any
+   * ciphertext leaves the machine, or a rolled-back ratchet could reuse a message key.
+   */
+  readonly synchronous?: 'FULL' | 'NORMAL';
 }
 
 /**
@@ -56,13 +62,27 @@ export function openDatabase(options: OpenOptions): Db {
       throw e;
     }
     if (!memory) db.pragma('journal_mode = WAL');
-    db.pragma('synchronous = FULL');
+    db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
     db.pragma('foreign_keys = ON');
     migrate(db);
     return db;
   } catch (e) {
     db.close();
     throw e;
+  }
+}
+
+/**
+ * Makes every commit so far durable: one FULL-synchronous write fsyncs the WAL, and with it all the
+ * NORMAL commits before it. A group commit: one fsync for a whole batch of outgoing messages.
+ */
+export function syncToDisk(db: Db): void {
+  if ((db.pragma('synchronous', { simple: true }) as number) >= 2) return;
+  db.pragma('synchronous = FULL');
+  try {
+    db.prepare("INSERT INTO durability (id, synced_at) VALUES (1, ?) ON CONFLICT (id) DO UPDATE SET synced_at = excluded.synced_at").run(Date.now());
+  } finally {
+    db.pragma('synchronous = NORMAL');
   }
 }
 

@@ -122,5 +122,9 @@ export const MIGRATIONS: readonly string[] = [
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
   );
+  CREATE TABLE durability (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    synced_at INTEGER NOT NULL
+  );
   `,
 ];

@@ -94,7 +94,8 @@ export class NodeStore {
       due: p('SELECT * FROM outbox WHERE done_at IS NULL AND next_attempt_at <= ? ORDER BY created_at, rowid LIMIT ?'),
       pending: p('SELECT count(*) AS n FROM outbox WHERE done_at IS NULL'),
       nextDue: p('SELECT min(next_attempt_at) AS t FROM outbox WHERE done_at IS NULL'),
-      outboxDone: p('UPDATE outbox SET done_at = ?, accepted_by = ?, attempts = attempts + 1 WHERE event_id = ?'),
+      // Accepted entries are deleted: the message's state lives in `messages`, and the table stays small.
+      outboxDone: p('DELETE FROM outbox WHERE event_id = ?'),
       outboxRetry: p('UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE event_id = ?'),
       insertMessage: p(`INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, received_at, state)
         VALUES (@id, @peer, @direction, @body, @sent_at, @received_at, @state)`),
@@ -255,9 +256,11 @@ export class NodeStore {
     return (this.q.nextDue.get() as { t: number | null }).t;
   }
 
-  outboxAccepted(entry: OutboxEntry, acceptedBy: number, now: number): void {
-    this.q.outboxDone.run(now, acceptedBy, entry.eventId);
-    if (entry.messageId && entry.purpose === 'message') this.q.messageSent.run(acceptedBy, entry.messageId);
+  outboxAccepted(entry: OutboxEntry, acceptedBy: number): void {
+    this.db.transaction(() => {
+      this.q.outboxDone.run(entry.eventId);
+      if (entry.messageId && entry.purpose === 'message') this.q.messageSent.run(acceptedBy, entry.messageId);
+    })();
   }
 
   outboxRetry(eventId: string, nextAttemptAt: number): void {

@@ -1,4 +1,4 @@
-import type { Bytes, Rng } from '../crypto/index.js';
+import { type Bytes, constantTimeEqual, type Rng } from '../crypto/index.js';
 import { fail } from '../errors.js';
 import {
   decodeIdentity,
@@ -29,6 +29,11 @@ function skippedId(k: SkippedKey): string {
 /** ProtocolStore on SQLite. Every statement is prepared once. */
 export class SqliteProtocolStore implements ProtocolStore {
   private cachedIdentity: Identity | undefined;
+  /**
+   * Write-through cache of loadSessions: a decrypt would otherwise re-read every skipped key of the
+   * session. Updated as saves happen inside a transaction; any rollback clears it all.
+   */
+  private readonly sessionCache = new Map<string, SessionState[]>();
   private readonly tx: (fn: () => unknown) => unknown;
   private readonly q;
 
@@ -73,7 +78,12 @@ export class SqliteProtocolStore implements ProtocolStore {
   }
 
   transaction<T>(fn: () => T): T {
-    return this.tx(fn) as T;
+    try {
+      return this.tx(fn) as T;
+    } catch (e) {
+      this.sessionCache.clear();
+      throw e;
+    }
   }
 
   hasIdentity(): boolean {
@@ -99,6 +109,15 @@ export class SqliteProtocolStore implements ProtocolStore {
   }
 
   loadSessions(peer: string): SessionState[] {
+    let sessions = this.sessionCache.get(peer);
+    if (!sessions) {
+      sessions = this.readSessions(peer);
+      this.sessionCache.set(peer, sessions);
+    }
+    return [...sessions];
+  }
+
+  private readSessions(peer: string): SessionState[] {
     return (this.q.sessions.all(peer) as Row[]).map((row) => {
       const skipped = (this.q.skipped.all(peer, row.base_key) as Row[]).map((k) => ({
         headerKey: u8(k.header_key),
@@ -149,6 +168,11 @@ export class SqliteProtocolStore implements ProtocolStore {
     }
     if (makeActive) this.q.deactivateOthers.run(peer, baseKey);
     if (!before) this.q.evictSessions.run(peer, peer, SESSION_LIMITS.maxSessionsPerPeer);
+    const cached = this.sessionCache.get(peer);
+    if (cached && makeActive) {
+      const others = cached.filter((x) => !constantTimeEqual(x.baseKey, after.baseKey));
+      this.sessionCache.set(peer, [after, ...others].slice(0, SESSION_LIMITS.maxSessionsPerPeer));
+    } else this.sessionCache.delete(peer);
   }
 
   signedPreKey(id: number): SignedPreKey | undefined {

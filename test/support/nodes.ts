@@ -8,7 +8,6 @@ import { TEST_KDF } from '../helpers.js';
 export const FAST_TIMING: NodeOptions['timing'] = {
   outboxRetryBaseMs: 100,
   outboxRetryMaxMs: 1000,
-  lockStaleMs: 5000,
   relay: { reconnectBaseMs: 50, reconnectMaxMs: 500, connectTimeoutMs: 2000, publishTimeoutMs: 2000 },
 };
 

@@ -1,0 +1,409 @@
+// End to end: two RatchetNodes (alice, bob) in temporary data directories talking through the
+// embedded relay on 127.0.0.1, all in this one process, beside the Nostr sign+verify ceiling the
+// issue compares them with. Not a test: nothing here passes or fails on time, but every figure is
+// only reported if what it measured worked (every message arrived, once, with the right text).
+import { execFile, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { systemRng, toHex } from '../src/crypto/index.js';
+import { encodeAppMessage, type NodeOptions, RatchetNode, type ReceivedMessage } from '../src/node/index.js';
+import { checkIncomingEvent, initNostr, KIND_MESSAGE, signEvent } from '../src/nostr/events.js';
+import { decodePreKeyBundle, encodePreKeyBundle } from '../src/prekeys/index.js';
+import { SessionCipher } from '../src/session/index.js';
+import { openDatabase, SqliteProtocolStore } from '../src/store/index.js';
+import { now, nsPerOp } from './timing.js';
+
+export interface EndToEndFigures {
+  /** Events per second through signEvent then checkIncomingEvent (sign + verify each), one core. */
+  nostrCeilingPerSec: number;
+  /** Base64 content of the events in the ceiling: a real 1 KB text message's envelope. */
+  ceilingContentBytes: number;
+  /** 1 KB messages per second alice → bob through the relay, the relay in its own process, both nodes in this one. */
+  e2eMsgsPerSec: number;
+  e2eMessages: number;
+  /** One message at a time: alice.send() until bob's `message` event. */
+  latencyP50Ms: number;
+  latencyP99Ms: number;
+  latencySamples: number;
+  /** Messages queued for bob while he was offline. */
+  backlog: number;
+  /** From bob's start() until he has every one of the backlog; null if he never got them all. */
+  catchUpMs: number | null;
+  /** How many of the backlog bob stored (each checked against its text); equals `backlog` unless the catch-up failed. */
+  catchUpReceived: number;
+  /** Why the catch-up did not complete, or null. */
+  catchUpFailure: string | null;
+  /**
+   * RSS of this process with both nodes started and idle, before the throughput runs. The process also
+   * holds the relay, alice and the bench (under bench/main.ts, every other benchmark's libraries too):
+   * an upper bound for one node. `rssOneNodeIdleMb` is the figure for one node.
+   */
+  rssIdleMb: number;
+  /** Process RSS right after the catch-up (relay, alice and bob in this process). */
+  rssAfterCatchUpMb: number;
+  /** RSS of a child process running one node alone (production scrypt cost), idle; null if it could not run. */
+  rssOneNodeIdleMb: number | null;
+  /** The issue's targets, for reading beside the figures; nothing checks them. */
+  targets: { e2eVsNostrCeilingAtLeast: number; rssIdleMbUnder: number };
+}
+
+const MESSAGE_BYTES = 1024;
+const DEFAULT_BACKLOG = 5000;
+/** A bound on a hang (no progress for this long), not a performance check. */
+const STALL_MS = 60_000;
+/** Once the relay has sent everything it stored (EOSE) and nothing new decrypts for this long, the rest is not coming. */
+const AFTER_EOSE_MS = 3000;
+/** Lower than the production scrypt cost (2^15), as the tests do: opening a store is not what is measured. */
+const BENCH_KDF = { N: 1 << 10 };
+const LATENCY_SAMPLES = 200;
+const ONE_NODE_FLAG = '--one-node-rss';
+
+function fail(message: string): never {
+  throw new Error(`bench: ${message}`);
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
+const rssMb = () => process.memoryUsage.rss() / 2 ** 20;
+
+/** A 1 KB text that names its batch and index, so every arrival can be checked. */
+function text(batch: string, i: number): string {
+  const head = `${batch} ${i} `;
+  return head + 'x'.repeat(MESSAGE_BYTES - head.length);
+}
+
+function percentile(sorted: readonly number[], q: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
+}
+
+/** Waits for exact texts at one node: each must arrive once, from `from`; anything else is an error. */
+class Inbox {
+  private readonly pending = new Set<string>();
+  private readonly problems: string[] = [];
+  private lastProgress = Date.now();
+  received = 0;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    node: RatchetNode,
+    private readonly from: string,
+  ) {
+    node.on('message', (m) => this.take(m));
+    node.on('rejected', (r) => this.problems.length < 3 && this.problems.push(`rejected ${r.eventId?.slice(0, 12) ?? '?'}: ${r.reason}`));
+  }
+
+  private take(m: ReceivedMessage): void {
+    if (m.from !== this.from) this.problems.push(`message from ${m.from.slice(0, 12)}, not the sender`);
+    else if (!this.pending.delete(m.text)) this.problems.push(`unexpected or duplicate message "${m.text.slice(0, 24)}"`);
+    else {
+      this.received++;
+      this.lastProgress = Date.now();
+      if (this.pending.size === 0) this.wake?.();
+    }
+  }
+
+  expect(texts: Iterable<string>): void {
+    for (const t of texts) this.pending.add(t);
+    this.lastProgress = Date.now();
+  }
+
+  /**
+   * Resolves once every expected text arrived; fails after STALL_MS without a new arrival, or after
+   * AFTER_EOSE_MS without one once `exhausted()` says nothing more can come.
+   */
+  async all(what: string, exhausted: () => boolean = () => false): Promise<void> {
+    if (this.pending.size > 0) {
+      await new Promise<void>((resolve, reject) => {
+        const timer = setInterval(() => {
+          const idle = Date.now() - this.lastProgress;
+          if (idle < STALL_MS && !(idle >= AFTER_EOSE_MS && exhausted())) return;
+          clearInterval(timer);
+          this.wake = undefined;
+          reject(new Error(`bench: ${what}: ${this.pending.size} messages still missing after ${Math.round(idle)} ms without progress (${this.problems.join('; ') || 'nothing rejected'})`));
+        }, 100);
+        this.wake = () => {
+          clearInterval(timer);
+          this.wake = undefined;
+          resolve();
+        };
+      });
+    }
+    if (this.problems.some((p) => !p.startsWith('rejected'))) fail(`${what}: ${this.problems.join('; ')}`);
+  }
+}
+
+/** Waits until `check` holds, polling; fails after `ms` (a bound on a hang). */
+async function until(check: () => boolean, what: string, ms = STALL_MS): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) fail(`timed out waiting for ${what}`);
+    await sleep(10);
+  }
+}
+
+/** The base64 content of a real 1 KB text message event: an established session's normal envelope. */
+function messageEventContent(): string {
+  const clock = Date.now;
+  const party = () => {
+    const store = new SqliteProtocolStore(openDatabase({ path: ':memory:' }), clock);
+    store.ensureIdentity(systemRng, clock());
+    const cipher = new SessionCipher(store, { rng: systemRng, clock });
+    cipher.maintain();
+    return { store, cipher };
+  };
+  const a = party();
+  const b = party();
+  const bFp = a.cipher.startSession(decodePreKeyBundle(encodePreKeyBundle(b.cipher.bundle())));
+  const aFp = b.cipher.decrypt(a.cipher.encrypt(bFp, new Uint8Array(1))).peerFingerprint;
+  a.cipher.decrypt(b.cipher.encrypt(aFp, new Uint8Array(1)), { from: bFp });
+  const app = encodeAppMessage({ type: 'text', id: toHex(systemRng(16)), sentAt: Date.now(), text: text('ceiling', 0) });
+  const envelope = a.cipher.encrypt(bFp, app);
+  a.store.db.close();
+  b.store.db.close();
+  return Buffer.from(envelope).toString('base64');
+}
+
+async function nostrCeiling(seconds: number, content: string): Promise<number> {
+  await initNostr();
+  const secret = systemRng(32);
+  const p = toHex(systemRng(32));
+  const probe = signEvent(KIND_MESSAGE, [['p', p]], content, secret, Date.now());
+  if (checkIncomingEvent({ ...probe, sig: probe.sig.replace(/^./, (c) => (c === '0' ? '1' : '0')) }, Date.now()) === null)
+    fail('checkIncomingEvent accepted a forged signature: the ceiling would not measure a verify');
+  const ns = await nsPerOp(seconds, (i) => {
+    const event = signEvent(KIND_MESSAGE, [['p', p]], content, secret, Date.now());
+    const reason = checkIncomingEvent(event, Date.now());
+    if (reason !== null) fail(`event ${i} of the ceiling was refused: ${reason}`);
+  });
+  return 1e9 / ns;
+}
+
+/** Sends every text, giving the event loop a turn every 64 sends so the outbox and the relay keep going. */
+async function sendAll(node: RatchetNode, to: string, texts: readonly string[]): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < texts.length; i++) {
+    ids.push(node.send(to, texts[i]!).id);
+    if (i % 64 === 63) await yieldToLoop();
+  }
+  return ids;
+}
+
+/** `rrelay relay` in a child process on a free port. */
+async function startRelayProcess(root: string): Promise<{ url: string; close(): Promise<void> }> {
+  const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
+  const child = spawn(process.execPath, [cli, 'relay', '--port', '0', '--json', '--data-dir', join(root, 'relay')], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<void>((r) => child.once('exit', () => r()));
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /"relay":"(ws:\/\/[^"]+)"/.exec(out);
+      if (m) resolve(m[1]!);
+    });
+    child.once('exit', (code) => reject(new Error(`bench: the relay process exited (${code})`)));
+  });
+  return {
+    url,
+    async close() {
+      child.kill('SIGTERM');
+      await exited;
+    },
+  };
+}
+
+/** RSS of one idle node alone in a child process: this file run with ONE_NODE_FLAG. */
+function oneNodeRss(dataDir: string, relayUrl: string): Promise<number | null> {
+  return new Promise((resolve) => {
+    execFile(
+      process.execPath,
+      ['--expose-gc', fileURLToPath(import.meta.url), ONE_NODE_FLAG, dataDir, relayUrl],
+      { timeout: 60_000 },
+      (error, stdout, stderr) => {
+        const mb = Number(/rssMb=([\d.]+)/.exec(stdout)?.[1]);
+        if (error || !(mb > 0)) {
+          process.stderr.write(`bench: the one-node RSS child failed: ${error?.message ?? 'no figure'} ${stderr.slice(0, 500)}\n`);
+          resolve(null);
+        } else resolve(mb);
+      },
+    );
+  });
+}
+
+/** The child's side: a fresh identity with the production scrypt cost, started, idle for a second. */
+async function runOneNode(dataDir: string, relayUrl: string): Promise<void> {
+  const options: NodeOptions = { dataDir, passphrase: 'one node', relays: [relayUrl] };
+  await RatchetNode.init(options);
+  const node = await RatchetNode.open(options);
+  const published = new Promise((r) => node.once('published', r));
+  await node.start();
+  await published;
+  await sleep(1000);
+  globalThis.gc?.();
+  const rss = rssMb();
+  await node.close();
+  process.stdout.write(`rssMb=${rss.toFixed(1)}\n`);
+}
+
+export async function measureEndToEnd(opts: { seconds: number; backlog?: number }): Promise<EndToEndFigures> {
+  const { seconds } = opts;
+  const backlog = opts.backlog ?? DEFAULT_BACKLOG;
+  const root = mkdtempSync(join(tmpdir(), 'rrelay-bench-'));
+  // The relay runs in its own process, as it would in use: its signature checks are not ours to pay.
+  const relay = await startRelayProcess(root);
+  const options = (name: string): NodeOptions => ({
+    dataDir: join(root, name),
+    passphrase: `passphrase of ${name}`,
+    kdf: BENCH_KDF,
+    relays: [relay.url],
+    // nostr-tools' keep-alive ping leaves a 20 s timer running after close() (its pingTimeout race is
+    // never cleared), which would hold the process open; no ping is due within a bench run.
+    timing: { relay: { pingEveryMs: 30 * 60_000 } },
+  });
+  const opened: RatchetNode[] = [];
+  const open = async (name: string) => {
+    const node = await RatchetNode.open(options(name));
+    opened.push(node);
+    return node;
+  };
+  try {
+    await RatchetNode.init(options('alice'));
+    await RatchetNode.init(options('bob'));
+    const alice = await open('alice');
+    let bob = await open('bob');
+    const aliceFp = alice.whoami().fingerprint;
+    const bobFp = bob.whoami().fingerprint;
+
+    // Meet through the relay: each discovers the other's bundle.
+    const seen = { alice: false, bob: false };
+    alice.on('bundle', (b) => (seen.alice ||= b.fingerprint === bobFp));
+    bob.on('bundle', (b) => (seen.bob ||= b.fingerprint === aliceFp));
+    await Promise.all([alice.start(), bob.start()]);
+    await until(() => seen.alice && seen.bob, 'both bundles');
+
+    const atBob = new Inbox(bob, aliceFp);
+    const atAlice = new Inbox(alice, bobFp);
+    const delivered = new Set<string>();
+    alice.on('delivered', (d) => d.ids.forEach((id) => delivered.add(id)));
+    /** Lets the receipts of `ids` come back and both outboxes empty, so one phase does not bleed into the next. */
+    const settle = async (ids: readonly string[], what: string) => {
+      await until(() => ids.every((id) => delivered.has(id)), `receipts of ${what}`);
+      for (const n of [alice, bob]) if ((await n.drain(STALL_MS)) !== 0) fail(`${what}: an outbox did not empty`);
+    };
+
+    // The session: first message and reply.
+    atBob.expect([text('hello', 0)]);
+    const first = alice.send(bobFp, text('hello', 0)).id;
+    await atBob.all('the first message');
+    atAlice.expect([text('reply', 0)]);
+    bob.send(aliceFp, text('reply', 0));
+    await atAlice.all('the reply');
+    await settle([first], 'the first message');
+
+    // Idle: both nodes started, session established, nothing in flight.
+    await sleep(1000);
+    globalThis.gc?.();
+    const rssIdleMb = rssMb();
+    const rssOneNodeIdleMb = await oneNodeRss(join(root, 'one-node'), relay.url);
+
+    const content = messageEventContent();
+    const nostrCeilingPerSec = await nostrCeiling(seconds, content);
+
+    // Throughput: send N as fast as the outbox takes them, until bob has all N.
+    const burst = async (batch: string, n: number): Promise<{ ns: bigint; ids: string[] }> => {
+      const texts = Array.from({ length: n }, (_, i) => text(batch, i));
+      atBob.expect(texts);
+      const start = now();
+      const ids = await sendAll(alice, bobFp, texts);
+      await atBob.all(batch);
+      const ns = now() - start;
+      await settle(ids, batch);
+      return { ns, ids };
+    };
+    const calibration = await burst('calibration', 100);
+    const calibratedRate = (100 * 1e9) / Number(calibration.ns);
+    const e2eMessages = Math.max(200, Math.min(20_000, Math.round(calibratedRate * seconds)));
+    const timed = await burst('throughput', e2eMessages);
+    const e2eMsgsPerSec = (e2eMessages * 1e9) / Number(timed.ns);
+
+    // Latency: one message at a time.
+    const latencies: number[] = [];
+    const latencyIds: string[] = [];
+    const latencyStart = Date.now();
+    while (latencies.length < LATENCY_SAMPLES && !(latencies.length >= 50 && Date.now() - latencyStart > seconds * 1000)) {
+      const t = text('latency', latencies.length);
+      atBob.expect([t]);
+      const start = now();
+      latencyIds.push(alice.send(bobFp, t).id);
+      await atBob.all(`latency sample ${latencies.length}`);
+      latencies.push(Number(now() - start) / 1e6);
+    }
+    await settle(latencyIds, 'the latency samples');
+    latencies.sort((a, b) => a - b);
+
+    // Catch-up: bob offline while alice sends the backlog, which the relay accepts; then bob comes back.
+    await bob.close();
+    const backlogTexts = Array.from({ length: backlog }, (_, i) => text('backlog', i));
+    await sendAll(alice, bobFp, backlogTexts);
+    const left = await alice.drain(10 * STALL_MS);
+    if (left !== 0) fail(`the relay did not accept the backlog: ${left} outbox entries left`);
+    bob = await open('bob');
+    const catchUp = new Inbox(bob, aliceFp);
+    catchUp.expect(backlogTexts);
+    const catchUpStart = now();
+    await bob.start();
+    // Stored events come before EOSE and are handled at once, so past it only parked retries could still deliver.
+    let eosed = false;
+    void bob.sync(10 * STALL_MS).then((ok) => (eosed = ok));
+    let catchUpMs: number | null = null;
+    let catchUpFailure: string | null = null;
+    try {
+      await catchUp.all('the catch-up', () => eosed);
+      catchUpMs = Number(now() - catchUpStart) / 1e6;
+    } catch (e) {
+      catchUpFailure = (e instanceof Error ? e.message : String(e)).replace(/^bench: /, '');
+    }
+    const rssAfterCatchUpMb = rssMb();
+    // What bob stored, not only what he emitted: each backlog text once, incoming.
+    const wanted = new Set(backlogTexts);
+    let stored = 0;
+    for (let after = 0, page = bob.messages(0); page.length > 0; after = page[page.length - 1]!.seq, page = bob.messages(after)) {
+      for (const m of page) if (m.direction === 'in' && wanted.delete(m.body)) stored++;
+    }
+    if (catchUpFailure === null && stored !== backlog) fail(`bob's store holds ${stored} of the ${backlog} backlog messages`);
+
+    return {
+      nostrCeilingPerSec,
+      ceilingContentBytes: content.length,
+      e2eMsgsPerSec,
+      e2eMessages,
+      latencyP50Ms: percentile(latencies, 0.5),
+      latencyP99Ms: percentile(latencies, 0.99),
+      latencySamples: latencies.length,
+      backlog,
+      catchUpMs,
+      catchUpReceived: stored,
+      catchUpFailure,
+      rssIdleMb,
+      rssAfterCatchUpMb,
+      rssOneNodeIdleMb,
+      targets: { e2eVsNostrCeilingAtLeast: 0.5, rssIdleMbUnder: 100 },
+    };
+  } finally {
+    for (const n of opened) await n.close().catch(() => {});
+    await relay.close();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  if (process.argv[2] === ONE_NODE_FLAG) await runOneNode(process.argv[3]!, process.argv[4]!);
+  else {
+    const arg = (name: string) => {
+      const i = process.argv.indexOf(name);
+      return i >= 0 ? Number(process.argv[i + 1]) : undefined;
+    };
+    console.log(JSON.stringify(await measureEndToEnd({ seconds: arg('--seconds') ?? 1, backlog: arg('--backlog') }), null, 2));
+  }
+}
