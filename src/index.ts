@@ -8,3 +8,5 @@ export * from './pqxdh/index.js';
 export * from './prekeys/index.js';
 export * from './session/index.js';
 export * from './store/index.js';
+export * from './node/index.js';
+export { startEmbeddedRelay, type EmbeddedRelay, type EmbeddedRelayOptions } from './relay/index.js';

@@ -104,3 +104,46 @@ describe('nodes on Nostr relays', () => {
     assert.deepEqual(bob.takeUnread(), [], 'each message is handed out once');
   });
 });
+
+describe('contacts', () => {
+  it('warns loudly when a known contact’s Nostr key speaks for a new identity, and holds sending until acknowledged', async (t) => {
+    const { generateIdentity } = await import('../src/identity/index.js');
+    const { currentBundle, encodePreKeyBundle, maintain, EMPTY_PREKEY_STATE } = await import('../src/prekeys/index.js');
+    const { bundleEvent } = await import('../src/nostr/events.js');
+    const { systemRng } = await import('../src/crypto/index.js');
+    const { Relay, useWebSocketImplementation } = await import('nostr-tools/relay');
+    const { default: WebSocket } = await import('ws');
+    useWebSocketImplementation(WebSocket);
+    const relay = await startTestRelay();
+    t.after(() => relay.stop());
+    const nodes = testNodes(t);
+    const alice = await nodes.open('alice', [relay.url]);
+    const bob = await nodes.open('bob', [relay.url]);
+    await meet(alice, bob);
+    const bobFp = bob.whoami().fingerprint;
+    const got = nextEvent(bob, 'message');
+    alice.send(bobFp, 'hello');
+    await got;
+    const contactsBefore = alice.nodeStore.contacts().length;
+
+    // Someone holding Bob's Nostr key binds it to a new identity and publishes its bundle.
+    const usurper = generateIdentity(systemRng, Date.now(), bob.store.identity().nostr);
+    const keys = maintain(EMPTY_PREKEY_STATE, usurper, Date.now(), systemRng).state;
+    const event = bundleEvent(encodePreKeyBundle(currentBundle(keys, usurper)), usurper.nostr.privateKey, Date.now() + 2000);
+    const warned = nextEvent(alice, 'warning');
+    const writer = await Relay.connect(relay.url);
+    await writer.publish(event);
+    writer.close();
+    const [w] = await warned;
+    assert.equal(w.kind, 'identity-changed');
+    assert.equal(w.previous, bobFp);
+    assert.match(w.message, /WARNING: the identity key of .* changed/);
+    assert.equal(alice.nodeStore.contacts().length, contactsBefore, 'no second contact appears');
+    const contact = alice.nodeStore.contactByNostr(bob.selfNostr)!;
+    assert.notEqual(contact.fingerprint, bobFp);
+    assert.equal(contact.verified, false);
+    assert.throws(() => alice.send(contact.fingerprint, 'to whom?'), /identity key of .* changed/);
+    alice.nodeStore.setTrusted(contact.fingerprint, true, Date.now());
+    assert.doesNotThrow(() => alice.send(contact.fingerprint, 'acknowledged'));
+  });
+});

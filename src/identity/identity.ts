@@ -54,11 +54,11 @@ function signedBody(p: Omit<PublicIdentity, 'signature' | 'kemKey'>): Bytes {
     .finish();
 }
 
-export function generateIdentity(rng: Rng, now: number): Identity {
+/** A new identity. `nostr` binds an existing Nostr key pair instead of a fresh random one. */
+export function generateIdentity(rng: Rng, now: number, nostr: KeyPair = Secp256k1Schnorr.generate(rng)): Identity {
   const signing = Ed25519.generate(rng);
   const dh = X25519.generate(rng);
   const kem = MlKem1024.keyPair(rng);
-  const nostr = Secp256k1Schnorr.generate(rng);
   const unsigned = {
     signingKey: signing.publicKey,
     dhKey: dh.publicKey,
