@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RatchetNode, ReceivedMessage } from '../src/node/index.js';
 import { startTestRelay } from './support/relay.js';
-import { eventually, nextEvent, testNodes } from './support/nodes.js';
+import { eventually, FAST_TIMING, nextEvent, testNodes } from './support/nodes.js';
 
 /** Starts both nodes and waits until each has discovered the other's bundle. */
 async function meet(a: RatchetNode, b: RatchetNode): Promise<void> {
@@ -10,6 +10,17 @@ async function meet(a: RatchetNode, b: RatchetNode): Promise<void> {
   const bSeesA = nextEvent(b, 'bundle', (x) => x.fingerprint === a.whoami().fingerprint);
   await Promise.all([a.start(), b.start()]);
   await Promise.all([aSeesB, bSeesA]);
+}
+
+/** A relay and two nodes on it that have met; all torn down after the test. */
+async function pairOnOneRelay(t: { after(fn: () => Promise<void> | void): void }) {
+  const relay = await startTestRelay();
+  t.after(() => relay.stop());
+  const nodes = testNodes(t);
+  const alice = await nodes.open('alice', [relay.url]);
+  const bob = await nodes.open('bob', [relay.url]);
+  await meet(alice, bob);
+  return { relay, nodes, alice, bob, bobFp: bob.whoami().fingerprint };
 }
 
 function collect(node: RatchetNode): ReceivedMessage[] {
@@ -20,13 +31,7 @@ function collect(node: RatchetNode): ReceivedMessage[] {
 
 describe('nodes on Nostr relays', () => {
   it('meet through bundles, exchange messages and receipts, and republish after a one-time key is used', async (t) => {
-    const relay = await startTestRelay();
-    t.after(() => relay.stop());
-    const nodes = testNodes(t);
-    const alice = await nodes.open('alice', [relay.url]);
-    const bob = await nodes.open('bob', [relay.url]);
-    await meet(alice, bob);
-    const bobFp = bob.whoami().fingerprint;
+    const { alice, bob, bobFp } = await pairOnOneRelay(t);
 
     const republished = nextEvent(bob, 'published');
     const delivered = nextEvent(alice, 'delivered');
@@ -77,13 +82,9 @@ describe('nodes on Nostr relays', () => {
   });
 
   it('delivers everything, in order, to a receiver that was offline while it was sent', async (t) => {
-    const relay = await startTestRelay();
-    t.after(() => relay.stop());
-    const nodes = testNodes(t);
-    const alice = await nodes.open('alice', [relay.url]);
-    let bob = await nodes.open('bob', [relay.url]);
-    await meet(alice, bob);
-    const bobFp = bob.whoami().fingerprint;
+    const pair = await pairOnOneRelay(t);
+    const { relay, nodes, alice, bobFp } = pair;
+    let bob = pair.bob;
     const first = nextEvent(bob, 'message');
     alice.send(bobFp, 'while you are here');
     await first;
@@ -114,13 +115,7 @@ describe('contacts', () => {
     const { Relay, useWebSocketImplementation } = await import('nostr-tools/relay');
     const { default: WebSocket } = await import('ws');
     useWebSocketImplementation(WebSocket);
-    const relay = await startTestRelay();
-    t.after(() => relay.stop());
-    const nodes = testNodes(t);
-    const alice = await nodes.open('alice', [relay.url]);
-    const bob = await nodes.open('bob', [relay.url]);
-    await meet(alice, bob);
-    const bobFp = bob.whoami().fingerprint;
+    const { relay, alice, bob, bobFp } = await pairOnOneRelay(t);
     const got = nextEvent(bob, 'message');
     alice.send(bobFp, 'hello');
     await got;
@@ -145,5 +140,21 @@ describe('contacts', () => {
     assert.throws(() => alice.send(contact.fingerprint, 'to whom?'), /identity key of .* changed/);
     alice.nodeStore.setTrusted(contact.fingerprint, true, Date.now());
     assert.doesNotThrow(() => alice.send(contact.fingerprint, 'acknowledged'));
+  });
+});
+
+describe('key maintenance on a timer', () => {
+  it('rotates and republishes while connected, without a reconnect', async (t) => {
+    const relay = await startTestRelay();
+    t.after(() => relay.stop());
+    const nodes = testNodes(t);
+    // Real time (relays refuse events far from their clock), with a signed pre-key that ages in a second.
+    const bob = await nodes.open('bob', [relay.url], { preKeys: { signedPreKeyRotationMs: 1000 }, timing: { ...FAST_TIMING, maintenanceEveryMs: 100 } });
+    const first = nextEvent(bob, 'published');
+    await bob.start();
+    await first;
+    const before = bob.store.loadPreKeyState().signed.length;
+    await nextEvent(bob, 'published');
+    assert.equal(bob.store.loadPreKeyState().signed.length, before + 1, 'the signed pre-key rotated');
   });
 });

@@ -2,26 +2,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { formatSafetyNumber, safetyNumber } from '../identity/index.js';
-import { type NodeEvents, RatchetNode } from '../node/index.js';
+import { nextEvent, RatchetNode } from '../node/index.js';
 import { startEmbeddedRelay } from '../relay/index.js';
 
 type Say = (step: string, detail: Record<string, unknown>, human: string) => void;
-
-function waitFor<K extends keyof NodeEvents>(node: RatchetNode, event: K, match: (...args: NodeEvents[K]) => boolean, ms = 15_000): Promise<NodeEvents[K]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      node.off(event, handler as never);
-      reject(new Error(`demo: timed out waiting for ${event}`));
-    }, ms);
-    const handler = (...args: NodeEvents[K]) => {
-      if (!match(...args)) return;
-      clearTimeout(timer);
-      node.off(event, handler as never);
-      resolve(args);
-    };
-    node.on(event, handler as never);
-  });
-}
 
 /**
  * Two identities in temporary data directories meet through bundles on an embedded relay, exchange
@@ -50,17 +34,17 @@ export async function runDemo(opts: { json: boolean; verbose: boolean }): Promis
     const bobFp = bob.whoami().fingerprint;
     const aliceFp = alice.whoami().fingerprint;
 
-    const aliceSeesBob = waitFor(alice, 'bundle', (b) => b.fingerprint === bobFp);
-    const bobPublished = waitFor(bob, 'published', () => true);
+    const aliceSeesBob = nextEvent(alice, 'bundle', (b) => b.fingerprint === bobFp);
+    const bobPublished = nextEvent(bob, 'published', () => true);
     await bob.start();
     await bobPublished;
     await alice.start();
     await aliceSeesBob;
     say('discovered', { who: 'alice', peer: bobFp }, `• bob published his pre-key bundle (kind 30078); alice discovered it`);
 
-    const bobGets = waitFor(bob, 'message', () => true);
-    const republished = waitFor(bob, 'published', () => true);
-    const delivered = waitFor(alice, 'delivered', (d) => d.peer === bobFp);
+    const bobGets = nextEvent(bob, 'message', () => true);
+    const republished = nextEvent(bob, 'published', () => true);
+    const delivered = nextEvent(alice, 'delivered', (d) => d.peer === bobFp);
     const sent = alice.send(bobFp, 'Hello Bob! This session started from your bundle, with PQXDH.');
     say('send', { who: 'alice', id: sent.id }, `• alice → bob: PQXDH initial message, queued as ${sent.id.slice(0, 8)}`);
     const [m1] = await bobGets;
@@ -68,7 +52,7 @@ export async function runDemo(opts: { json: boolean; verbose: boolean }): Promis
     await republished;
     say('republished', { who: 'bob' }, '• bob used a one-time pre-key, so he published a fresh bundle at once');
 
-    const aliceGets = waitFor(alice, 'message', () => true);
+    const aliceGets = nextEvent(alice, 'message', () => true);
     bob.send(aliceFp, 'Hi Alice, received. The ratchet has turned.');
     const [m2] = await aliceGets;
     say('receive', { who: 'alice', from: m2.from, text: m2.text }, `• alice received: "${m2.text}"`);

@@ -675,6 +675,28 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
 
 type NodeTimeout = ReturnType<typeof setTimeout>;
 
+/** Resolves with the first `event` that matches, or rejects after `ms`. */
+export function nextEvent<K extends keyof NodeEvents>(
+  node: RatchetNode,
+  event: K,
+  match: (...args: NodeEvents[K]) => boolean = () => true,
+  ms = 20_000,
+): Promise<NodeEvents[K]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      node.off(event, handler as never);
+      reject(new Error(`no ${event} event within ${ms} ms`));
+    }, ms);
+    const handler = (...args: NodeEvents[K]) => {
+      if (!match(...args)) return;
+      clearTimeout(timer);
+      node.off(event, handler as never);
+      resolve(args);
+    };
+    node.on(event, handler as never);
+  });
+}
+
 function whoamiOf(p: PublicIdentity): Whoami {
   const hex = toHex(p.nostrKey);
   return { fingerprint: fingerprint(p), npub: nip19.npubEncode(hex), nostrPubkey: hex, createdAt: p.createdAt };

@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type NodeEvents, type NodeOptions, RatchetNode } from '../../src/node/index.js';
+import { type NodeOptions, RatchetNode } from '../../src/node/index.js';
 import { TEST_KDF } from '../helpers.js';
 
 /** Reconnects and retries fast enough for tests; everything else is the production code path. */
@@ -50,27 +50,7 @@ export function testNodes(t: { after(fn: () => Promise<void> | void): void }): T
   };
 }
 
-/** Resolves with the first event that matches, or rejects after `ms` (a bound on a hang, not a performance check). */
-export function nextEvent<K extends keyof NodeEvents>(
-  node: RatchetNode,
-  event: K,
-  match: (...args: NodeEvents[K]) => boolean = () => true,
-  ms = 20_000,
-): Promise<NodeEvents[K]> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      node.off(event, handler as never);
-      reject(new Error(`no ${event} event within ${ms} ms`));
-    }, ms);
-    const handler = (...args: NodeEvents[K]) => {
-      if (!match(...args)) return;
-      clearTimeout(timer);
-      node.off(event, handler as never);
-      resolve(args);
-    };
-    node.on(event, handler as never);
-  });
-}
+export { nextEvent } from '../../src/node/index.js';
 
 /** Polls `check` until it returns a value other than undefined (bounded, so a bug fails instead of hanging). */
 export async function eventually<T>(check: () => T | undefined | Promise<T | undefined>, what: string, ms = 20_000): Promise<T> {
