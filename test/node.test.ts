@@ -81,6 +81,25 @@ describe('nodes on Nostr relays', () => {
     assert.equal(bob.messages().filter((m) => m.direction === 'in').length, 10, 'stored exactly once');
   });
 
+  it('hands a relay that was away the events it missed, so a peer that reads only that relay gets them', async (t) => {
+    const [r1, r2] = await Promise.all([startTestRelay(), startTestRelay()]);
+    t.after(async () => {
+      await r1.stop();
+      await r2.stop();
+    });
+    const nodes = testNodes(t);
+    const alice = await nodes.open('alice', [r1.url, r2.url]);
+    const bob = await nodes.open('bob', [r2.url]);
+    await meet(alice, bob);
+    await r2.stop();
+    const sent = nextEvent(alice, 'sent');
+    alice.send(bob.whoami().fingerprint, 'sent while r2 was down');
+    assert.equal((await sent)[0].relaysAccepted, 1, 'only r1 took it');
+    const received = nextEvent(bob, 'message');
+    await r2.start();
+    assert.equal((await received)[0].text, 'sent while r2 was down');
+  });
+
   it('delivers everything, in order, to a receiver that was offline while it was sent', async (t) => {
     const pair = await pairOnOneRelay(t);
     const { relay, nodes, alice, bobFp } = pair;
@@ -156,5 +175,41 @@ describe('key maintenance on a timer', () => {
     const before = bob.store.loadPreKeyState().signed.length;
     await nextEvent(bob, 'published');
     assert.equal(bob.store.loadPreKeyState().signed.length, before + 1, 'the signed pre-key rotated');
+  });
+});
+
+describe('a stalled relay', () => {
+  it('holds up nothing: sending and receiving go on through the other relay', async (t) => {
+    const { WebSocketServer } = await import('ws');
+    // Accepts WebSocket connections and then never says a word: no EOSE, no OK.
+    const silent = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((r) => silent.once('listening', () => r()));
+    t.after(
+      () =>
+        new Promise<void>((r) => {
+          silent.close(() => r()); // first stop accepting: alice would reconnect at once
+          for (const c of silent.clients) c.terminate();
+        }),
+    );
+    const silentUrl = `ws://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    const relay = await startTestRelay();
+    t.after(() => relay.stop());
+    const nodes = testNodes(t);
+    // Timeouts far beyond the test's own bounded waits: progress can only come from not waiting on the silent relay.
+    const patient = { ...FAST_TIMING, relay: { ...FAST_TIMING?.relay, publishTimeoutMs: 600_000, connectTimeoutMs: 600_000 } };
+    const alice = await nodes.open('alice', [silentUrl, relay.url], { timing: patient });
+    const bob = await nodes.open('bob', [relay.url]);
+    await meet(alice, bob);
+    assert.equal(silent.clients.size, 1, 'alice is connected to the silent relay');
+    const received = nextEvent(bob, 'message');
+    const sent = nextEvent(alice, 'sent');
+    const m = alice.send(bob.whoami().fingerprint, 'through the live relay');
+    assert.equal((await received)[0].text, 'through the live relay');
+    const [s] = await sent;
+    assert.equal(s.id, m.id);
+    assert.equal(s.state, 'sent');
+    const reply = nextEvent(alice, 'message');
+    bob.send(alice.whoami().fingerprint, 'and back');
+    assert.equal((await reply)[0].text, 'and back');
   });
 });

@@ -106,6 +106,8 @@ export interface NodeEvents {
 const RETRYABLE = ['TOO_MANY_SKIPPED', 'NO_SESSION', 'DECRYPT_FAILED'] as const;
 const MAX_PARKED = 10_000;
 const RECEIPT_DELAY_MS = 100;
+/** Accepted events are kept this long, for relays that were away when they went out. */
+const OUTBOX_KEEP_MS = 24 * 60 * 60 * 1000;
 const RECEIPT_BATCH = 200;
 
 const SUB_BUNDLES = 'rr-bundles';
@@ -219,7 +221,10 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
       onStatus: (url, connected) => {
         if (!connected) this.persistCursor(url);
         this.emit('relay', { url, connected });
-        if (connected) this.scheduleFlush(0);
+        if (connected) {
+          this.scheduleFlush(0);
+          void this.catchUpRelay(url);
+        }
       },
       lastSeen: (url) => this.nodeStore.relays().find((r) => r.url === url)?.lastSeenAt ?? null,
       clock: this.clock,
@@ -259,6 +264,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
 
   /** Runs key maintenance and publishes a new bundle when it changed, unless the user unpublished. */
   maintain(): MaintenanceReport {
+    this.nodeStore.pruneOutbox(this.clock() - OUTBOX_KEEP_MS);
     const report = this.cipher.maintain();
     if (report.shouldPublish && this.nodeStore.setting(SETTING_UNPUBLISHED) !== '1') this.queueBundle(false);
     return report;
@@ -280,7 +286,10 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   private queueBundle(empty: boolean): void {
     const bytes = empty ? null : encodePreKeyBundle(this.cipher.bundle());
     const event = bundleEvent(bytes, this.store.identity().nostr.privateKey, this.clock());
-    this.nodeStore.enqueue(event.id, JSON.stringify(event), 'bundle', null, this.clock());
+    this.store.transaction(() => {
+      this.nodeStore.dropQueuedBundles();
+      this.nodeStore.enqueue(event.id, JSON.stringify(event), 'bundle', null, this.clock());
+    });
     this.scheduleFlush(0);
   }
 
@@ -381,21 +390,44 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
 
   private async publishEntry(relays: RelaySet, entry: OutboxEntry): Promise<void> {
     const event = JSON.parse(entry.event) as Event;
-    const result = await relays.publish(event);
-    if (this.closed) return;
-    if (result.accepted.length > 0) {
-      this.nodeStore.outboxAccepted(entry, result.accepted.length);
-      if (entry.purpose === 'bundle') this.bundleAccepted(event, result.accepted.length);
-      if (entry.purpose === 'message' && entry.messageId) {
-        const m = this.nodeStore.outgoingMessage(entry.messageId);
-        if (m) this.emit('sent', { id: m.id, to: m.peer, state: m.state, relaysAccepted: m.relaysAccepted });
-      }
+    const { first, all } = relays.publish(event);
+    const url = await first;
+    if (url !== null) {
+      if (this.closed) return;
+      const acceptedBy = this.nodeStore.outboxAccepted(entry, [url], this.clock());
+      // 0: a newer bundle replaced this entry while it was in flight; that one will be recorded.
+      if (entry.purpose === 'bundle' && acceptedBy > 0) this.bundleAccepted(event, acceptedBy);
+      this.emitSent(entry);
+      // The other relays answer in their own time; each acceptance is recorded.
+      void all.then((r) => {
+        if (this.closed || r.accepted.length <= 1) return;
+        this.nodeStore.outboxAccepted(entry, r.accepted, this.clock());
+        this.emitSent(entry);
+      });
       return;
     }
+    const result = await all;
+    if (this.closed) return;
     const t = this.timing;
     const delay = Math.min(t.outboxRetryMaxMs, t.outboxRetryBaseMs * 2 ** Math.min(entry.attempts, 20));
     this.nodeStore.outboxRetry(entry.eventId, this.clock() + delay);
     this.log(`outbox: ${entry.purpose} ${entry.eventId.slice(0, 12)} not accepted (${result.rejected.map((r) => `${r.url}: ${r.reason}`).join('; ')}); retry in ${delay} ms`);
+  }
+
+  /** A relay that (re)connects gets what it missed of the last day's events. */
+  private async catchUpRelay(url: string): Promise<void> {
+    const relays = this.relaySet;
+    if (!relays || this.closed) return;
+    for (const entry of this.nodeStore.missedBy(url, this.clock() - OUTBOX_KEEP_MS)) {
+      if (this.closed) return;
+      if (await relays.publishTo(url, JSON.parse(entry.event) as Event)) this.nodeStore.outboxAccepted(entry, [url], this.clock());
+    }
+  }
+
+  private emitSent(entry: OutboxEntry): void {
+    if (entry.purpose !== 'message' || !entry.messageId) return;
+    const m = this.nodeStore.outgoingMessage(entry.messageId);
+    if (m) this.emit('sent', { id: m.id, to: m.peer, state: m.state, relaysAccepted: m.relaysAccepted });
   }
 
   private bundleAccepted(event: Event, acceptedBy: number): void {

@@ -59,6 +59,17 @@ interface WantedSubscription {
 /** A bound on paging back through one relay's stored events (at 1000 a page: a million events). */
 const MAX_PAGES = 1000;
 
+/**
+ * nostr-tools rejects pending publishes and closes subscriptions when a connection ends, but leaves
+ * their timers (publish timeout, EOSE timeout) running: after a stalled relay they would keep the
+ * process alive for minutes. Called before the connection is dropped or once it is lost.
+ */
+function releaseTimers(relay: AbstractRelay): void {
+  const pending = (relay as unknown as { openEventPublishes?: Map<string, { timeout?: NodeJS.Timeout }> }).openEventPublishes;
+  for (const p of pending?.values() ?? []) clearTimeout(p.timeout);
+  for (const sub of relay.openSubs.values()) clearTimeout((sub as unknown as { eoseTimeoutHandle?: NodeJS.Timeout }).eoseTimeoutHandle);
+}
+
 /** One relay: its own socket, reconnect schedule and subscriptions. Nothing here touches another relay. */
 class RelayLink {
   private relay: AbstractRelay | undefined;
@@ -124,6 +135,7 @@ class RelayLink {
 
   private lost(reason: string): void {
     if (this.relay === undefined) return;
+    releaseTimers(this.relay);
     this.relay = undefined;
     this.subs.clear();
     this.eosed.clear();
@@ -220,7 +232,10 @@ class RelayLink {
     clearTimeout(this.reconnectTimer);
     const relay = this.relay;
     this.relay = undefined;
-    relay?.close();
+    if (relay) {
+      releaseTimers(relay);
+      relay.close();
+    }
   }
 }
 
@@ -245,8 +260,13 @@ export class RelaySet {
   }
 
   /** Connects to every relay; resolves once each has connected or failed its first attempt. */
+  /**
+   * Connects to every relay. Resolves as soon as one is connected (or all have had their first
+   * try): a relay that stalls its handshake must not hold up the others; it keeps trying on its own.
+   */
   async start(): Promise<void> {
-    await Promise.all([...this.links.values()].map((l) => l.connect()));
+    const attempts = [...this.links.values()].map((l) => l.connect().then(() => (l.connected ? true : Promise.reject())));
+    await Promise.any(attempts).catch(() => Promise.allSettled(attempts));
   }
 
   stop(): void {
@@ -264,17 +284,24 @@ export class RelaySet {
     for (const l of this.links.values()) l.unsubscribe(key);
   }
 
-  /** Publishes to every connected relay at once; a slow or failing relay only costs its own timeout. */
-  async publish(event: Event): Promise<PublishResult> {
+  /**
+   * Publishes to every relay at once. `first` resolves with the first relay that accepted (or null
+   * when none did), so a stalled relay never holds up the outbox; `all` resolves with every answer.
+   */
+  publish(event: Event): { first: Promise<string | null>; all: Promise<PublishResult> } {
     const links = [...this.links.values()];
-    const results = await Promise.allSettled(links.map((l) => l.publish(event)));
-    const out: PublishResult = { accepted: [], rejected: [] };
-    results.forEach((r, i) => {
-      const url = links[i]!.url;
-      if (r.status === 'fulfilled') out.accepted.push(url);
-      else out.rejected.push({ url, reason: r.reason instanceof Error ? r.reason.message : String(r.reason) });
+    const each = links.map((l) => l.publish(event).then(() => l.url));
+    const first = Promise.any(each).catch(() => null);
+    const all = Promise.allSettled(each).then((results) => {
+      const out: PublishResult = { accepted: [], rejected: [] };
+      results.forEach((r, i) => {
+        const url = links[i]!.url;
+        if (r.status === 'fulfilled') out.accepted.push(url);
+        else out.rejected.push({ url, reason: r.reason instanceof Error ? r.reason.message : String(r.reason) });
+      });
+      return out;
     });
-    return out;
+    return { first, all };
   }
 
   /** True once every connected relay has sent all its stored events for every subscription. */
@@ -284,6 +311,16 @@ export class RelaySet {
       for (const key of this.wanted.keys()) if (!l.eosed.has(key)) return false;
     }
     return true;
+  }
+
+  /** Publishes to one relay only (one that missed the event while it was away). */
+  async publishTo(url: string, event: Event): Promise<boolean> {
+    try {
+      await this.links.get(url)?.publish(event);
+      return this.links.has(url);
+    } catch {
+      return false;
+    }
   }
 
   connectedCount(): number {

@@ -102,10 +102,11 @@ export const MIGRATIONS: readonly string[] = [
     created_at INTEGER NOT NULL,
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt_at INTEGER NOT NULL,
-    accepted_by INTEGER NOT NULL DEFAULT 0,
+    accepted_relays TEXT NOT NULL DEFAULT '[]',
     done_at INTEGER
   );
   CREATE INDEX outbox_pending ON outbox (next_attempt_at) WHERE done_at IS NULL;
+  CREATE INDEX outbox_done ON outbox (done_at) WHERE done_at IS NOT NULL;
   CREATE TABLE messages (
     seq INTEGER PRIMARY KEY AUTOINCREMENT,
     id TEXT NOT NULL,

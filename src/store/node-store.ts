@@ -94,8 +94,11 @@ export class NodeStore {
       due: p('SELECT * FROM outbox WHERE done_at IS NULL AND next_attempt_at <= ? ORDER BY created_at, rowid LIMIT ?'),
       pending: p('SELECT count(*) AS n FROM outbox WHERE done_at IS NULL'),
       nextDue: p('SELECT min(next_attempt_at) AS t FROM outbox WHERE done_at IS NULL'),
-      // Accepted entries are deleted: the message's state lives in `messages`, and the table stays small.
-      outboxDone: p('DELETE FROM outbox WHERE event_id = ?'),
+      outboxDone: p(`UPDATE outbox SET done_at = coalesce(done_at, ?), accepted_relays = ?, attempts = attempts + 1 WHERE event_id = ?`),
+      acceptedRelays: p('SELECT accepted_relays FROM outbox WHERE event_id = ?'),
+      recentlyDone: p('SELECT * FROM outbox WHERE done_at >= ? ORDER BY created_at, rowid'),
+      pruneDone: p('DELETE FROM outbox WHERE done_at < ?'),
+      dropBundles: p("DELETE FROM outbox WHERE purpose = 'bundle'"),
       outboxRetry: p('UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE event_id = ?'),
       insertMessage: p(`INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, received_at, state)
         VALUES (@id, @peer, @direction, @body, @sent_at, @received_at, @state)`),
@@ -239,13 +242,7 @@ export class NodeStore {
   }
 
   dueOutbox(now: number, limit = 100): OutboxEntry[] {
-    return (this.q.due.all(now, limit) as Row[]).map((r) => ({
-      eventId: r.event_id as string,
-      event: r.event as string,
-      purpose: r.purpose as OutboxEntry['purpose'],
-      messageId: r.message_id as string | null,
-      attempts: r.attempts as number,
-    }));
+    return (this.q.due.all(now, limit) as Row[]).map(toOutboxEntry);
   }
 
   pendingOutbox(): number {
@@ -256,11 +253,36 @@ export class NodeStore {
     return (this.q.nextDue.get() as { t: number | null }).t;
   }
 
-  outboxAccepted(entry: OutboxEntry, acceptedBy: number): void {
-    this.db.transaction(() => {
-      this.q.outboxDone.run(entry.eventId);
-      if (entry.messageId && entry.purpose === 'message') this.q.messageSent.run(acceptedBy, entry.messageId);
+  /** Records relays that accepted an entry; the first acceptance makes it done. Returns how many have. */
+  outboxAccepted(entry: OutboxEntry, relays: readonly string[], now: number): number {
+    return this.db.transaction(() => {
+      const row = this.q.acceptedRelays.get(entry.eventId) as { accepted_relays: string } | undefined;
+      if (!row) return 0;
+      const all = [...new Set([...(JSON.parse(row.accepted_relays) as string[]), ...relays])];
+      this.q.outboxDone.run(now, JSON.stringify(all), entry.eventId);
+      if (entry.messageId && entry.purpose === 'message') this.q.messageSent.run(all.length, entry.messageId);
+      return all.length;
     })();
+  }
+
+  /**
+   * Entries done since `since` that `relay` has not accepted: what to hand a relay that was away,
+   * so that every relay gets every event, not only the first one to answer.
+   */
+  missedBy(relay: string, since: number): OutboxEntry[] {
+    return (this.q.recentlyDone.all(since) as Row[])
+      .filter((r) => !(JSON.parse(r.accepted_relays as string) as string[]).includes(relay))
+      .map(toOutboxEntry);
+  }
+
+  /** Forgets entries done before `before`. */
+  pruneOutbox(before: number): void {
+    this.q.pruneDone.run(before);
+  }
+
+  /** A new bundle replaces every older one, sent or not: relays keep one bundle per author anyway. */
+  dropQueuedBundles(): void {
+    this.q.dropBundles.run();
   }
 
   outboxRetry(eventId: string, nextAttemptAt: number): void {
@@ -328,6 +350,16 @@ function toDiscovered(r: Row | undefined): DiscoveredBundle | undefined {
     bundle: new Uint8Array(r.bundle as Buffer),
     eventCreatedAt: r.event_created_at as number,
     receivedAt: r.received_at as number,
+  };
+}
+
+function toOutboxEntry(r: Row): OutboxEntry {
+  return {
+    eventId: r.event_id as string,
+    event: r.event as string,
+    purpose: r.purpose as OutboxEntry['purpose'],
+    messageId: r.message_id as string | null,
+    attempts: r.attempts as number,
   };
 }
 
