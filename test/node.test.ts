@@ -47,9 +47,12 @@ describe('nodes on Nostr relays', () => {
     assert.deepEqual(d.ids, [sent.id]);
     assert.equal(alice.nodeStore.outgoingMessage(sent.id)?.state, 'delivered');
 
-    const reply = nextEvent(alice, 'message');
+    // The async-iterator face of the same event API.
+    const incoming = alice.incoming();
     bob.send(m.from, 'hello alice');
-    assert.equal((await reply)[0].text, 'hello alice');
+    const { value: reply } = await incoming.next();
+    assert.equal(reply?.text, 'hello alice');
+    await incoming.return(undefined);
   });
 
   it('loses nothing and delivers nothing twice when one of three relays stops mid-conversation', async (t) => {

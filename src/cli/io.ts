@@ -1,6 +1,6 @@
 import { createInterface } from 'node:readline';
 import { Writable } from 'node:stream';
-import { type ErrorCode, isRatchetRelayError, RatchetRelayError } from '../errors.js';
+import { type ErrorCode, isRatchetRelayError } from '../errors.js';
 
 /** Exit codes are part of the CLI's interface: scripts branch on them. */
 export const EXIT = {
@@ -53,10 +53,6 @@ export function exitWithError(e: unknown, json: boolean): never {
   if (json) process.stdout.write(`${JSON.stringify({ error: { code: kind, message } })}\n`);
   process.stderr.write(`rrelay: ${message}\n`);
   process.exit(code);
-}
-
-export function isTransportError(e: unknown): boolean {
-  return !(e instanceof RatchetRelayError) && !(e instanceof CliError);
 }
 
 /**

@@ -2,7 +2,7 @@
 import { readFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Command, CommanderError, Option } from 'commander';
-import { defaultDataDir, paths, RatchetNode, type ReceivedMessage } from '../node/index.js';
+import { defaultDataDir, ensureDataDir, paths, RatchetNode, type ReceivedMessage } from '../node/index.js';
 import { startEmbeddedRelay } from '../relay/index.js';
 import { runDemo } from './demo.js';
 import { CliError, EXIT, exitWithError, printJson, readPassphrase, shortFp, usage } from './io.js';
@@ -423,7 +423,6 @@ program
       const port = Number(opts.port);
       if (!Number.isInteger(port) || port < 0 || port > 65535) usage(`--port must be 0..65535, got "${opts.port}"`);
       const dataDir = dataDirOf(g);
-      const { ensureDataDir } = await import('../node/index.js');
       ensureDataDir(dataDir);
       const relay = await startEmbeddedRelay({ port, dbPath: opts.db ?? paths(dataDir).relayDb, log: logger(g) });
       out(g, { relay: relay.url, port: relay.port }, `relay listening on ${relay.url} (Ctrl-C to stop)`);
@@ -455,5 +454,5 @@ try {
     // Help and version are not errors; commander already printed what it had to say.
     process.exit(e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0 ? EXIT.ok : EXIT.usage);
   }
-  exitWithError(e instanceof CliError ? e : e, false);
+  exitWithError(e, false);
 }

@@ -28,10 +28,6 @@ export function fromHex(s: string): Bytes {
   return new Uint8Array(Buffer.from(s, 'hex'));
 }
 
-export function toBase64(b: Bytes): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64');
-}
-
 export function toBase64Url(b: Bytes): string {
   return Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64url');
 }

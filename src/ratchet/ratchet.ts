@@ -54,10 +54,6 @@ export function initBob(sk: Bytes, bobRatchetKeyPair: KeyPair): RatchetState {
   };
 }
 
-export function canSend(s: RatchetState): boolean {
-  return s.cks !== null && s.hks !== null;
-}
-
 /** RatchetEncryptHE. */
 export function ratchetEncrypt(
   s: RatchetState,

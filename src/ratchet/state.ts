@@ -32,11 +32,11 @@ const MAX_STORED_SKIPPED = 1 << 16;
 
 const key32 = (w: Writer, k: Bytes) => void w.fixed(k, 32);
 
-export function writeSkippedKey(w: Writer, s: SkippedKey): void {
+function writeSkippedKey(w: Writer, s: SkippedKey): void {
   w.fixed(s.headerKey, 32).u32(s.n).fixed(s.messageKey, 32).u64(s.createdAt);
 }
 
-export function readSkippedKey(r: Reader): SkippedKey {
+function readSkippedKey(r: Reader): SkippedKey {
   return { headerKey: r.fixed(32), n: r.u32(), messageKey: r.fixed(32), createdAt: r.u64() };
 }
 
