@@ -398,10 +398,14 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
       // 0: a newer bundle replaced this entry while it was in flight; that one will be recorded.
       if (entry.purpose === 'bundle' && acceptedBy > 0) this.bundleAccepted(event, acceptedBy);
       this.emitSent(entry);
-      // The other relays answer in their own time; each acceptance is recorded.
-      void all.then((r) => {
-        if (this.closed || r.accepted.length <= 1) return;
-        this.nodeStore.outboxAccepted(entry, r.accepted, this.clock());
+      // The other relays answer in their own time; each acceptance is recorded. A relay that
+      // connected while this was in flight missed it and gets one more try now.
+      void all.then(async (r) => {
+        if (this.closed) return;
+        const late = await Promise.all(r.rejected.filter((x) => relays.isConnected(x.url)).map(async (x) => ((await relays.publishTo(x.url, event)) ? x.url : null)));
+        const accepted = [...r.accepted, ...late.filter((u): u is string => u !== null)];
+        if (this.closed || accepted.length <= 1) return;
+        this.nodeStore.outboxAccepted(entry, accepted, this.clock());
         this.emitSent(entry);
       });
       return;

@@ -313,6 +313,10 @@ export class RelaySet {
     return true;
   }
 
+  isConnected(url: string): boolean {
+    return this.links.get(url)?.connected ?? false;
+  }
+
   /** Publishes to one relay only (one that missed the event while it was away). */
   async publishTo(url: string, event: Event): Promise<boolean> {
     try {
