@@ -1,0 +1,108 @@
+import { type Bytes, constantTimeEqual, X25519_KEY_BYTES } from '../crypto/index.js';
+import { fail } from '../errors.js';
+import {
+  decodePublicIdentity,
+  encodePublicIdentity,
+  type Identity,
+  identitySign,
+  identityVerify,
+  type PublicIdentity,
+} from '../identity/index.js';
+import { Reader, Writer } from '../wire/codec.js';
+import { RENDEZVOUS_POINT_BYTES, type RendezvousPoint } from './rendezvous.js';
+
+export const RMO_HALF_KX_VERSION = 1;
+export const RMO_FULL_KX_VERSION = 1;
+export const HALF_KX_CONTEXT = 'ratchet-relay/kx/half/v1';
+export const FULL_KX_CONTEXT = 'ratchet-relay/kx/full/v1';
+const MAX_IDENTITY_BYTES = 4096;
+const SIGNATURE_BYTES = 64;
+
+/**
+ * Message 2, the acceptor's answer, sealed to the inviter's KEM key and dropped at initialRV.
+ * initialRV binds it to one invite, so it cannot be replayed against another; the acceptor's identity
+ * signs everything else.
+ */
+export interface RMOHalfKX {
+  readonly identity: PublicIdentity; // the acceptor's, full form: the full KX is sealed to its KEM key
+  readonly ephemeralKey: Bytes; // X25519: the acceptor's half of the key exchange and Bob's first ratchet key
+  readonly initialRV: RendezvousPoint;
+  readonly step3RV: RendezvousPoint; // where the full KX goes
+  readonly resetRV: RendezvousPoint; // where the inviter asks the acceptor for a ratchet reset
+  readonly signature: Bytes;
+}
+
+/**
+ * Message 3, the inviter's answer, sealed to the acceptor's KEM key and dropped at step3RV. It carries
+ * no identity: the acceptor already holds the inviter's (from the invite) and checks the signature
+ * against it. step3RV binds it to one half KX.
+ */
+export interface RMOFullKX {
+  readonly ephemeralKey: Bytes; // X25519: the inviter's half of the key exchange
+  readonly step3RV: RendezvousPoint;
+  readonly signature: Bytes;
+}
+
+function writeHalfBody(w: Writer, m: Omit<RMOHalfKX, 'signature'>): Writer {
+  if (m.identity.kemKey === null) fail('INVALID_ARGUMENT', 'a half KX must carry the full public identity (with its KEM key)');
+  return w
+    .u8(RMO_HALF_KX_VERSION)
+    .bytes(encodePublicIdentity(m.identity))
+    .fixed(m.ephemeralKey, X25519_KEY_BYTES)
+    .fixed(m.initialRV, RENDEZVOUS_POINT_BYTES)
+    .fixed(m.step3RV, RENDEZVOUS_POINT_BYTES)
+    .fixed(m.resetRV, RENDEZVOUS_POINT_BYTES);
+}
+
+function writeFullBody(w: Writer, m: Omit<RMOFullKX, 'signature'>): Writer {
+  return w.u8(RMO_FULL_KX_VERSION).fixed(m.ephemeralKey, X25519_KEY_BYTES).fixed(m.step3RV, RENDEZVOUS_POINT_BYTES);
+}
+
+export function signHalfKX(self: Identity, m: Omit<RMOHalfKX, 'signature'>): RMOHalfKX {
+  return { ...m, signature: identitySign(self, HALF_KX_CONTEXT, writeHalfBody(new Writer(2048), m).finish()) };
+}
+
+export function signFullKX(self: Identity, m: Omit<RMOFullKX, 'signature'>): RMOFullKX {
+  return { ...m, signature: identitySign(self, FULL_KX_CONTEXT, writeFullBody(new Writer(80), m).finish()) };
+}
+
+export function encodeRMOHalfKX(m: RMOHalfKX): Bytes {
+  return writeHalfBody(new Writer(2048), m).fixed(m.signature, SIGNATURE_BYTES).finish();
+}
+
+export function encodeRMOFullKX(m: RMOFullKX): Bytes {
+  return writeFullBody(new Writer(160), m).fixed(m.signature, SIGNATURE_BYTES).finish();
+}
+
+/** The validating decoder: full identity with a good self-signature, three distinct RVs, and its signature over the rest. */
+export function decodeRMOHalfKX(bytes: Bytes): RMOHalfKX {
+  const r = new Reader(bytes, 'half KX');
+  r.version(RMO_HALF_KX_VERSION);
+  const identity = decodePublicIdentity(r.bytes(MAX_IDENTITY_BYTES));
+  if (identity.kemKey === null) fail('MALFORMED', 'half KX: the identity lacks its KEM key (compact form)');
+  const ephemeralKey = r.fixed(X25519_KEY_BYTES);
+  const initialRV = r.fixed(RENDEZVOUS_POINT_BYTES);
+  const step3RV = r.fixed(RENDEZVOUS_POINT_BYTES);
+  const resetRV = r.fixed(RENDEZVOUS_POINT_BYTES);
+  const signature = r.fixed(SIGNATURE_BYTES);
+  r.end();
+  // Distinct random points never collide; equal ones would make one side post into a mailbox it reads itself.
+  if (constantTimeEqual(initialRV, step3RV) || constantTimeEqual(initialRV, resetRV) || constantTimeEqual(step3RV, resetRV))
+    fail('MALFORMED', 'half KX: rendezvous points are not distinct');
+  if (!identityVerify(identity, HALF_KX_CONTEXT, bytes.subarray(0, bytes.length - SIGNATURE_BYTES), signature))
+    fail('BAD_SIGNATURE', 'half KX: signature does not verify');
+  return { identity, ephemeralKey, initialRV, step3RV, resetRV, signature };
+}
+
+/** The validating decoder. The full KX names no signer, so the caller says who must have signed it: the inviter. */
+export function decodeRMOFullKX(bytes: Bytes, inviter: PublicIdentity): RMOFullKX {
+  const r = new Reader(bytes, 'full KX');
+  r.version(RMO_FULL_KX_VERSION);
+  const ephemeralKey = r.fixed(X25519_KEY_BYTES);
+  const step3RV = r.fixed(RENDEZVOUS_POINT_BYTES);
+  const signature = r.fixed(SIGNATURE_BYTES);
+  r.end();
+  if (!identityVerify(inviter, FULL_KX_CONTEXT, bytes.subarray(0, bytes.length - SIGNATURE_BYTES), signature))
+    fail('BAD_SIGNATURE', 'full KX: signature does not verify against the inviter');
+  return { ephemeralKey, step3RV, signature };
+}
