@@ -168,4 +168,43 @@ describe('rrelay end to end, one process per node', () => {
     const envDir = await rrelay(['whoami', '--json'], { env: cliEnv({ RRELAY_DATA_DIR: join(root, 'x') }) });
     assert.equal(envDir.code, 0, 'RRELAY_DATA_DIR picks the data directory');
   });
+
+  it('meets through an invite file: invite create, invite accept, kx ls, then messages both ways', async (t) => {
+    const relay = await startTestRelay();
+    const root = tempRoot(t);
+    const daemons: Running[] = [];
+    t.after(async () => {
+      for (const d of daemons) await d.stop();
+      await relay.stop();
+    });
+    const A = ['--data-dir', join(root, 'alice')];
+    const B = ['--data-dir', join(root, 'bob')];
+    const alice = await json<{ fingerprint: string }>(['init', ...A, '--relay', relay.url]);
+    await json(['init', ...B, '--relay', relay.url]);
+    daemons.push(await start(['daemon', ...A, '--json'], /"daemon":"running"/));
+    const file = join(root, 'invite.txt');
+    const created = await json<{ invite: string; rv: string; file: string }>(['invite', 'create', ...A, '--out', file, '--ttl', '2']);
+    assert.equal(readFileSync(file, 'utf8').trim(), created.invite);
+    assert.equal((await json<{ rv: string }[]>(['kx', 'ls', ...A]))[0]?.rv, created.rv);
+
+    const bad = await rrelay(['invite', 'accept', ...B, `${created.invite.slice(0, -3)}xyz`]);
+    assert.equal(bad.code, 2);
+    assert.match(bad.stderr, /checksum/);
+    const accepted = await json<{ peer: string; state: string }>(['invite', 'accept', ...B, file]);
+    assert.equal(accepted.peer, alice.fingerprint);
+    // Bob's node runs only while a command does: the full KX waits on the relay until the next one.
+    await eventually(async () => ((await json<unknown[]>(['kx', 'ls', ...A])).length === 0 ? true : undefined), 'alice answers the half KX');
+    await eventually(async () => {
+      await rrelay(['receive', ...B]);
+      return (await json<unknown[]>(['kx', 'ls', ...B])).length === 0 ? true : undefined;
+    }, 'bob takes the full KX');
+    const sent = await json<{ state: string }>(['send', ...B, alice.fingerprint, 'hi', 'via', 'invite']);
+    assert.equal(sent.state, 'sent');
+    const got = await eventually(async () => {
+      const r = await rrelay(['receive', ...A, '--json']);
+      return r.json.length ? (r.json as { text: string; trusted: boolean }[]) : undefined;
+    }, 'alice receives');
+    assert.equal(got[0]!.text, 'hi via invite');
+    assert.equal(got[0]!.trusted, true);
+  });
 });

@@ -6,6 +6,7 @@ import { type ErrorCode, isRatchetRelayError } from '../errors.js';
 export const EXIT = {
   ok: 0,
   failure: 1,
+  /** Bad usage or bad input (a mistyped invite, a malformed URL). */
   usage: 2,
   badPassphrase: 3,
   notFound: 4,
@@ -16,6 +17,7 @@ export const EXIT = {
 
 const EXIT_BY_CODE: Partial<Record<ErrorCode, number>> = {
   INVALID_ARGUMENT: EXIT.usage,
+  MALFORMED: EXIT.usage, // at the CLI, malformed bytes come from the user: a mistyped invite, say
   BAD_PASSPHRASE: EXIT.badPassphrase,
   NO_SESSION: EXIT.notFound,
   STORE: EXIT.store,

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Command, CommanderError, Option } from 'commander';
 import { defaultDataDir, ensureDataDir, paths, RatchetNode, type ReceivedMessage } from '../node/index.js';
@@ -42,7 +42,7 @@ Environment:
   RRELAY_DATA_DIR    the data directory (otherwise $XDG_DATA_HOME/rrelay)
 
 Exit codes:
-  0 ok, 1 failure, 2 bad usage, 3 wrong passphrase, 4 unknown contact or no
+  0 ok, 1 failure, 2 bad usage or input, 3 wrong passphrase, 4 unknown contact or no
   session, 5 store busy or damaged, 75 queued but no relay accepted it yet`,
   )
   .version(pkg.version, '-V, --version', 'print the version and exit')
@@ -285,11 +285,63 @@ program
     }),
   );
 
+const invite = program.command('invite').description('meet someone through an invite handed over out of band (Bison Relay-style key exchange)');
+invite
+  .command('create')
+  .description('make an invite: a string (or file) to give to one person; their answer completes a session')
+  .option('-t, --ttl <hours>', 'how long the invite stays valid', '24')
+  .option('-o, --out <file>', 'write the invite to a file instead of printing it')
+  .action(
+    action(async (api, g, opts: { ttl: string; out?: string }) => {
+      const hours = Number(opts.ttl);
+      if (!(hours > 0)) usage('--ttl takes a positive number of hours');
+      const r = await api.createInvite(Math.round(hours * 3600_000));
+      if (opts.out) writeFileSync(opts.out, `${r.invite}\n`, { mode: 0o600 });
+      const expires = new Date(r.expiresAt).toISOString();
+      out(
+        g,
+        { ...r, file: opts.out ?? null },
+        opts.out ? `invite written to ${opts.out}; valid until ${expires}` : `${r.invite}\n\nvalid until ${expires}; the key exchange completes when a node of yours is running`,
+      );
+    }),
+  );
+invite
+  .command('accept <invite>')
+  .description('accept an invite: the string itself, or a file holding it')
+  .action(
+    action(async (api, g, ref: string) => {
+      const text = !ref.startsWith('rrinv') && existsSync(ref) ? readFileSync(ref, 'utf8') : ref;
+      const r = await api.acceptInvite(text);
+      out(g, { ...r, state: 'half-kx-sent' }, `invite from ${r.peer} accepted; the key exchange completes when they answer`);
+    }),
+  );
+
+const kx = program.command('kx').description('key exchanges waiting at a rendezvous point');
+kx.command('ls')
+  .description('list pending key exchanges')
+  .action(
+    action(async (api, g) => {
+      const list = await api.keyExchanges();
+      if (g.json) return printJson(list);
+      if (list.length === 0) return void process.stdout.write('no pending key exchanges\n');
+      for (const p of list) process.stdout.write(`${p.rv.slice(0, 16)}  ${p.role}  ${p.peer ? shortFp(p.peer) : '(waiting for an answer)'}  expires ${new Date(p.expiresAt).toISOString()}\n`);
+    }),
+  );
+kx.command('cancel <rv>')
+  .description('cancel a pending key exchange (its RV, or a prefix of at least 8 hex digits)')
+  .action(
+    action(async (api, g, ref: string) => {
+      const rv = await api.cancelKeyExchange(ref);
+      out(g, { cancelled: rv }, `cancelled ${rv.slice(0, 16)}`);
+    }),
+  );
+
 function printFollowEvent(g: GlobalOptions, e: FollowEvent): void {
   if (e.type === 'message') return g.json ? printJson(messageJson(e.message)) : void process.stdout.write(`${formatMessage(e.message)}\n`);
   if (g.json) return;
   if (e.type === 'warning') process.stderr.write(`\n*** ${e.message} ***\n\n`);
   else if (e.type === 'delivered') process.stderr.write(`(delivered to ${shortFp(e.peer)}: ${e.ids.length} message(s))\n`);
+  else if (e.type === 'kx') process.stderr.write(`(key exchange with ${shortFp(e.peer)} complete)\n`);
 }
 
 program

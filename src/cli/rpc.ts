@@ -24,6 +24,10 @@ const METHODS = [
   'send',
   'receive',
   'history',
+  'createInvite',
+  'acceptInvite',
+  'keyExchanges',
+  'cancelKeyExchange',
 ] as const;
 type Method = (typeof METHODS)[number];
 
@@ -134,6 +138,11 @@ export class RpcClient implements NodeApi {
   send = (ref: string, text: string, waitMs: number) => this.call<Awaited<ReturnType<NodeApi['send']>>>('send', ref, text, waitMs);
   receive = () => this.call<Awaited<ReturnType<NodeApi['receive']>>>('receive');
   history = (ref: string | null, limit: number) => this.call<Awaited<ReturnType<NodeApi['history']>>>('history', ref, limit);
+
+  createInvite = (ttlMs: number) => this.call<Awaited<ReturnType<NodeApi['createInvite']>>>('createInvite', ttlMs);
+  acceptInvite = (invite: string) => this.call<Awaited<ReturnType<NodeApi['acceptInvite']>>>('acceptInvite', invite);
+  keyExchanges = () => this.call<Awaited<ReturnType<NodeApi['keyExchanges']>>>('keyExchanges');
+  cancelKeyExchange = (ref: string) => this.call<string>('cancelKeyExchange', ref);
 
   async follow(onEvent: (e: FollowEvent) => void): Promise<() => void> {
     this.onEvent = onEvent;

@@ -42,6 +42,7 @@ export type FollowEvent =
   | { type: 'sent'; message: SentMessage }
   | { type: 'warning'; message: string }
   | { type: 'relay'; url: string; connected: boolean }
+  | { type: 'kx'; peer: string; role: 'inviter' | 'acceptor' }
   /** The stream is over: the daemon went away. */
   | { type: 'ended'; reason: string };
 
@@ -64,6 +65,10 @@ export interface NodeApi {
   /** The conversation with one contact (or all), newest last, with each sent message's state. */
   history(ref: string | null, limit: number): Promise<HistoryEntry[]>;
   follow(onEvent: (e: FollowEvent) => void): Promise<() => void>;
+  createInvite(ttlMs: number): Promise<{ invite: string; rv: string; expiresAt: number }>;
+  acceptInvite(invite: string): Promise<{ peer: string; rv: string }>;
+  keyExchanges(): Promise<ReturnType<RatchetNode['pendingKeyExchanges']>>;
+  cancelKeyExchange(ref: string): Promise<string>;
   close(): Promise<void>;
 }
 
@@ -208,12 +213,33 @@ export class NodeService implements NodeApi {
       sent: (message) => onEvent({ type: 'sent', message }),
       warning: (w) => onEvent({ type: 'warning', message: w.message }),
       relay: (r) => onEvent({ type: 'relay', url: r.url, connected: r.connected }),
+      kx: (k) => onEvent({ type: 'kx', peer: k.peer, role: k.role }),
     };
     for (const [name, h] of Object.entries(handlers)) this.node.on(name as keyof NodeEvents, h as never);
     for (const message of this.node.takeUnread()) onEvent({ type: 'message', message });
     return () => {
       for (const [name, h] of Object.entries(handlers)) this.node.off(name as keyof NodeEvents, h as never);
     };
+  }
+
+  async createInvite(ttlMs: number) {
+    await this.connect();
+    return this.node.createInvite(ttlMs);
+  }
+
+  async acceptInvite(invite: string) {
+    await this.connect();
+    const r = this.node.acceptInvite(invite);
+    if (!this.daemon) await this.node.drain(10_000);
+    return r;
+  }
+
+  async keyExchanges() {
+    return this.node.pendingKeyExchanges();
+  }
+
+  async cancelKeyExchange(ref: string) {
+    return this.node.cancelKeyExchange(ref);
   }
 
   async close(): Promise<void> {

@@ -6,7 +6,8 @@ import { Reader, Writer } from '../wire/codec.js';
 export const APP_MESSAGE_VERSION = 1;
 const TYPE_TEXT = 1;
 const TYPE_RECEIPT = 2;
-// Types 16..31 are reserved for the key-exchange control messages of the invite protocol.
+// Types 16..31 are the key-exchange control messages of the invite protocol.
+const TYPE_KX_HELLO = 16;
 export const MAX_TEXT_BYTES = 64 * 1024;
 const MAX_RECEIPT_IDS = 256;
 const ID_BYTES = 16;
@@ -14,7 +15,9 @@ const ID_BYTES = 16;
 /** What travels inside the ratchet: a typed, versioned application message. */
 export type AppMessage =
   | { readonly type: 'text'; readonly id: string; readonly sentAt: number; readonly text: string }
-  | { readonly type: 'receipt'; readonly id: string; readonly sentAt: number; readonly ids: readonly string[] };
+  | { readonly type: 'receipt'; readonly id: string; readonly sentAt: number; readonly ids: readonly string[] }
+  /** The inviter's first message after a key exchange: until one arrives, the acceptor cannot send. */
+  | { readonly type: 'kx-hello'; readonly id: string; readonly sentAt: number };
 
 function writeId(w: Writer, hex: string): void {
   if (!/^[0-9a-f]{32}$/.test(hex)) throw new RangeError('message id must be 32 hex digits');
@@ -22,10 +25,11 @@ function writeId(w: Writer, hex: string): void {
 }
 
 export function encodeAppMessage(m: AppMessage): Bytes {
-  const w = new Writer(64 + (m.type === 'text' ? m.text.length * 3 : m.ids.length * ID_BYTES)).u8(APP_MESSAGE_VERSION);
-  w.u8(m.type === 'text' ? TYPE_TEXT : TYPE_RECEIPT);
+  const w = new Writer(64 + (m.type === 'text' ? m.text.length * 3 : m.type === 'receipt' ? m.ids.length * ID_BYTES : 0)).u8(APP_MESSAGE_VERSION);
+  w.u8(m.type === 'text' ? TYPE_TEXT : m.type === 'receipt' ? TYPE_RECEIPT : TYPE_KX_HELLO);
   writeId(w, m.id);
   w.u64(m.sentAt);
+  if (m.type === 'kx-hello') return w.finish();
   if (m.type === 'text') {
     const body = utf8(m.text);
     if (body.length > MAX_TEXT_BYTES) throw new RangeError(`text of ${body.length} bytes exceeds ${MAX_TEXT_BYTES}`);
@@ -61,7 +65,8 @@ export function decodeAppMessage(bytes: Bytes): AppMessage {
     const ids: string[] = [];
     for (let i = 0; i < n; i++) ids.push(toHex(r.fixed(ID_BYTES)));
     m = { type: 'receipt', id, sentAt, ids };
-  } else return fail('MALFORMED', `application message: unknown type ${type}`);
+  } else if (type === TYPE_KX_HELLO) m = { type: 'kx-hello', id, sentAt };
+  else return fail('MALFORMED', `application message: unknown type ${type}`);
   r.end();
   return m;
 }

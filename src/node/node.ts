@@ -10,14 +10,30 @@ import {
   bundleEvent,
   decodeBundleEvent,
   decodeMessageEvent,
+  decodeRendezvousEvent,
   type Event,
   initNostr,
   KIND_BUNDLE,
   KIND_MESSAGE,
+  KIND_RENDEZVOUS,
   messageEvent,
   reasonOf,
+  RENDEZVOUS_TAG,
+  rendezvousEvent,
 } from '../nostr/events.js';
 import { RelaySet, type RelayStatus, type RelayTiming } from '../nostr/relay-set.js';
+import {
+  acceptInvite,
+  createInvite,
+  decodePendingKX,
+  encodePendingKX,
+  inviteFromString,
+  inviteToString,
+  type KXSend,
+  onFullKX,
+  onHalfKX,
+  rvHex,
+} from '../kx/index.js';
 import { decodePreKeyBundle, encodePreKeyBundle, type MaintenanceReport } from '../prekeys/index.js';
 import { decodeEnvelope, SessionCipher } from '../session/index.js';
 import {
@@ -100,6 +116,8 @@ export interface NodeEvents {
   /** An incoming event that was refused, with the reason; nothing changed. */
   rejected: [{ readonly relay: string; readonly eventId: string | null; readonly reason: string }];
   relay: [{ readonly url: string; readonly connected: boolean }];
+  /** A key exchange completed: a session with `peer` exists now. */
+  kx: [{ readonly peer: string; readonly role: 'inviter' | 'acceptor' }];
 }
 
 /** Failures that a later message can cure; anything else is final. */
@@ -111,6 +129,9 @@ const OUTBOX_KEEP_MS = 24 * 60 * 60 * 1000;
 const RECEIPT_BATCH = 200;
 
 const SUB_BUNDLES = 'rr-bundles';
+const SUB_RENDEZVOUS = 'rr-rendezvous';
+/** An acceptor keeps waiting this long past the invite's expiry, for a full KX still in transit. */
+const KX_GRACE_MS = 24 * 60 * 60 * 1000;
 const SUB_MESSAGES = 'rr-messages';
 const SETTING_UNPUBLISHED = 'unpublished';
 
@@ -236,6 +257,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     this.maintain();
     this.relaySet.subscribe(SUB_BUNDLES, [{ kinds: [KIND_BUNDLE], '#d': [BUNDLE_D_TAG] }]);
     this.relaySet.subscribe(SUB_MESSAGES, [{ kinds: [KIND_MESSAGE], '#p': [this.selfNostr] }]);
+    this.subscribeRendezvous();
     this.maintenanceTimer = setInterval(() => this.maintain(), this.timing.maintenanceEveryMs);
     this.maintenanceTimer.unref();
     this.scheduleFlush(0);
@@ -265,6 +287,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   /** Runs key maintenance and publishes a new bundle when it changed, unless the user unpublished. */
   maintain(): MaintenanceReport {
     this.nodeStore.pruneOutbox(this.clock() - OUTBOX_KEEP_MS);
+    if (this.nodeStore.expirePendingKxs(this.clock()) > 0) this.subscribeRendezvous();
     const report = this.cipher.maintain();
     if (report.shouldPublish && this.nodeStore.setting(SETTING_UNPUBLISHED) !== '1') this.queueBundle(false);
     return report;
@@ -450,6 +473,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   private onEvent(event: Event, relay: string, sub: string): void {
     if (this.closed) return;
     if (sub === SUB_BUNDLES) this.attempt(event, relay, () => this.onBundleEvent(event));
+    else if (sub === SUB_RENDEZVOUS) this.attempt(event, relay, () => this.onRendezvousEvent(event));
     else if (sub === SUB_MESSAGES && this.attempt(event, relay, () => this.onMessageEvent(event))) this.retryParked();
   }
 
@@ -564,7 +588,8 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
               received = { id: app.id, seq: this.lastIncoming(contact.fingerprint, app.id), from: contact.fingerprint, alias: contact.alias, text: app.text, sentAt: app.sentAt, receivedAt: now, trusted: contact.trusted };
               receiptTo = contact;
             }
-          } else delivered = { peer: contact.fingerprint, ids: this.nodeStore.markDelivered(contact.fingerprint, app.ids) };
+          } else if (app.type === 'receipt') delivered = { peer: contact.fingerprint, ids: this.nodeStore.markDelivered(contact.fingerprint, app.ids) };
+          // kx-hello carries nothing to deliver: decrypting it is what lets us send.
         },
       });
       this.nodeStore.markSeen(event.id, 'delivered', now);
@@ -617,6 +642,91 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     const message = `WARNING: the identity key of ${name} changed (was ${previous.slice(0, 16)}…, now ${contact.fingerprint.slice(0, 16)}…). Compare safety numbers before you trust it.`;
     this.log(message);
     this.emit('warning', { kind: 'identity-changed', contact: contact.fingerprint, alias: contact.alias, previous, message });
+  }
+
+  // The invite key exchange
+
+  /** Step 1: an invite to hand over out of band. Its key exchange waits at the invite's initial RV. */
+  createInvite(ttlMs: number): { invite: string; rv: string; expiresAt: number } {
+    const { invite, pending } = createInvite(this.store.identity(), this.rng, this.clock(), ttlMs);
+    const rv = rvHex(pending.initialRV);
+    this.nodeStore.addPendingKx({ rv, role: 'inviter', record: encodePendingKX(pending), peer: null, createdAt: this.clock(), expiresAt: pending.expiresAt });
+    this.subscribeRendezvous();
+    return { invite: inviteToString(invite), rv, expiresAt: pending.expiresAt };
+  }
+
+  /** Step 2: accept an invite string; the half KX goes to the inviter's initial RV. */
+  acceptInvite(text: string): { peer: string; rv: string } {
+    const invite = inviteFromString(text.trim());
+    const peer = fingerprint(invite.identity);
+    const { pending, send } = acceptInvite(this.store.identity(), invite, this.rng, this.clock());
+    const rv = rvHex(pending.step3RV);
+    this.store.transaction(() => {
+      this.nodeStore.addPendingKx({ rv, role: 'acceptor', record: encodePendingKX(pending), peer, createdAt: this.clock(), expiresAt: pending.expiresAt + KX_GRACE_MS });
+      this.queueRendezvous(send);
+    });
+    this.subscribeRendezvous();
+    this.scheduleFlush(0);
+    return { peer, rv };
+  }
+
+  pendingKeyExchanges(): { rv: string; role: 'inviter' | 'acceptor'; peer: string | null; createdAt: number; expiresAt: number }[] {
+    return this.nodeStore.pendingKxs().map(({ rv, role, peer, createdAt, expiresAt }) => ({ rv, role, peer, createdAt, expiresAt }));
+  }
+
+  /** Cancels a pending key exchange by its RV (or a unique prefix of at least 8 hex digits). */
+  cancelKeyExchange(ref: string): string {
+    const hits = this.nodeStore.pendingKxs().filter((p) => ref.length >= 8 && p.rv.startsWith(ref.toLowerCase()));
+    if (hits.length !== 1)
+      fail('INVALID_ARGUMENT', hits.length ? `"${ref}" matches ${hits.length} key exchanges: give more digits` : `no pending key exchange matches "${ref}": see \`rrelay kx ls\``);
+    this.nodeStore.deletePendingKx(hits[0]!.rv);
+    this.subscribeRendezvous();
+    return hits[0]!.rv;
+  }
+
+  /** Listens at every RV a key exchange waits on, and nowhere else. */
+  private subscribeRendezvous(): void {
+    if (!this.relaySet) return;
+    const rvs = this.nodeStore.pendingKxs().map((p) => p.rv);
+    if (rvs.length === 0) this.relaySet.unsubscribe(SUB_RENDEZVOUS);
+    else this.relaySet.subscribe(SUB_RENDEZVOUS, [{ kinds: [KIND_RENDEZVOUS], [`#${RENDEZVOUS_TAG}`]: rvs }]);
+  }
+
+  private queueRendezvous(send: KXSend): void {
+    const event = rendezvousEvent(rvHex(send.rv), send.payload, this.rng, this.clock());
+    this.nodeStore.enqueue(event.id, JSON.stringify(event), 'control', null, this.clock());
+  }
+
+  /** Steps 2 and 3 arriving: the pending key exchange at that RV moves on, or the event is refused. */
+  private onRendezvousEvent(event: Event): void {
+    if (this.nodeStore.hasSeen(event.id)) return;
+    const { rv, payload } = decodeRendezvousEvent(event);
+    const stored = this.nodeStore.pendingKx(rv);
+    if (!stored) return fail('INVALID_ARGUMENT', 'no key exchange waits at this rendezvous point (unknown, finished, cancelled or expired)');
+    const pending = decodePendingKX(stored.record);
+    const self = this.store.identity();
+    const now = this.clock();
+    const done: ReturnType<typeof onFullKX> & { send?: KXSend } =
+      pending.role === 'inviter' ? onHalfKX(self, pending, payload, this.rng, now) : onFullKX(self, pending, payload, now);
+    const peer = fingerprint(done.session.peer);
+    this.store.transaction(() => {
+      this.cipher.installSession(done.session);
+      // The invite went out of band, to someone chosen: the contact is trusted from the start.
+      const contact = this.nodeStore.addContact(done.session.peer, now);
+      this.nodeStore.setTrusted(contact.fingerprint, true, now);
+      this.nodeStore.setResetRvs(contact.fingerprint, rvHex(done.resetRV), rvHex(done.peerResetRV), now);
+      this.nodeStore.deletePendingKx(rv);
+      if (done.send) {
+        this.queueRendezvous(done.send);
+        this.queueAppMessage(this.nodeStore.contact(peer)!, { type: 'kx-hello', id: randomId(this.rng), sentAt: now }, 'control');
+      }
+      this.nodeStore.markSeen(event.id, 'key exchange', now);
+    });
+    this.subscribeRendezvous();
+    this.scheduleFlush(0);
+    this.emit('kx', { peer, role: pending.role });
+    // The inviter's first message can arrive before the full KX it depends on.
+    this.retryParked();
   }
 
   // Reading

@@ -9,6 +9,10 @@ import { decodePreKeyBundle, type PreKeyBundle } from '../prekeys/index.js';
 export const KIND_BUNDLE = 30078;
 export const BUNDLE_D_TAG = 'radix_prekey_bundle_v1';
 export const KIND_MESSAGE = 40001;
+/** A payload posted at a rendezvous point: regular (stored) kind, found by its `z` tag. */
+export const KIND_RENDEZVOUS = 4401;
+export const RENDEZVOUS_TAG = 'z';
+
 /** The `v` tag of bundle events: the version of the ratchet-relay protocol inside. */
 export const PROTOCOL_VERSION = '1';
 /** An event larger than this, serialized, is dropped before anything parses its content. */
@@ -77,6 +81,31 @@ export function bundleEvent(bundle: Bytes | null, nostrSecret: Bytes, nowMs: num
 /** Kind 40001, `p` = the recipient's Nostr key, content the base64 session envelope. */
 export function messageEvent(envelope: Bytes, recipientNostrKey: string, nostrSecret: Bytes, nowMs: number): Event {
   return signEvent(KIND_MESSAGE, [['p', recipientNostrKey]], Buffer.from(envelope).toString('base64'), nostrSecret, nowMs);
+}
+
+/**
+ * An RV payload: signed by a key made for this one event and thrown away, with no `p` tag, so the
+ * relay learns neither sender nor recipient; only the two ends know the RV.
+ */
+export function rendezvousEvent(rvHex: string, payload: Bytes, rng: (n: number) => Bytes, nowMs: number): Event {
+  let throwaway: Bytes;
+  do throwaway = rng(32);
+  while (!isValidSecret(throwaway));
+  return signEvent(KIND_RENDEZVOUS, [[RENDEZVOUS_TAG, rvHex]], Buffer.from(payload).toString('base64'), throwaway, nowMs);
+}
+
+function isValidSecret(k: Bytes): boolean {
+  // secp256k1 scalars must be in [1, n): a random 32 bytes fails with probability ~2^-128.
+  return k.some((b) => b !== 0) && Buffer.from(k).compare(SECP256K1_N) < 0;
+}
+const SECP256K1_N = Buffer.from('fffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141', 'hex');
+
+/** The RV (hex) and payload of a (verified) rendezvous event. */
+export function decodeRendezvousEvent(e: Event): { rv: string; payload: Bytes } {
+  if (e.kind !== KIND_RENDEZVOUS) fail('MALFORMED', 'not a rendezvous event');
+  const rv = tag(e, RENDEZVOUS_TAG);
+  if (!rv || !/^[0-9a-f]{64}$/.test(rv)) fail('MALFORMED', 'rendezvous event: missing or malformed z tag');
+  return { rv, payload: decodeBase64Content(e.content, 'rendezvous event') };
 }
 
 const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;

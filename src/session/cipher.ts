@@ -58,6 +58,13 @@ export class SessionCipher {
     return peer;
   }
 
+  /** Installs a session made elsewhere (by the invite key exchange) as the peer's active one. */
+  installSession(session: SessionState): string {
+    const peer = fingerprint(session.peer);
+    this.store.transaction(() => this.store.saveSession(peer, null, session, true));
+    return peer;
+  }
+
   hasSession(peer: string): boolean {
     return this.store.loadSessions(peer).length > 0;
   }

@@ -128,4 +128,17 @@ export const MIGRATIONS: readonly string[] = [
     synced_at INTEGER NOT NULL
   );
   `,
+  // 3: the invite key exchange (issue 4): key exchanges waiting at a rendezvous point.
+  `
+  CREATE TABLE pending_kx (
+    rv TEXT PRIMARY KEY,
+    role TEXT NOT NULL CHECK (role IN ('inviter', 'acceptor')),
+    record BLOB NOT NULL,
+    peer TEXT,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  ALTER TABLE contacts ADD COLUMN reset_rv TEXT;
+  ALTER TABLE contacts ADD COLUMN peer_reset_rv TEXT;
+  `,
 ];

@@ -48,6 +48,17 @@ export interface OutboxEntry {
   readonly attempts: number;
 }
 
+/** A key exchange waiting for its next message at rendezvous point `rv` (hex). `record` is an encoded PendingKX. */
+export interface StoredPendingKx {
+  readonly rv: string;
+  readonly role: 'inviter' | 'acceptor';
+  readonly record: Bytes;
+  /** The peer's fingerprint once known (the acceptor knows the inviter). */
+  readonly peer: string | null;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
 /** What "identity seen" did to the contacts: the caller warns loudly on `keyChanged`. */
 export type IdentityObservation =
   | { readonly kind: 'known'; readonly contact: Contact }
@@ -73,6 +84,7 @@ export class NodeStore {
         WHERE fingerprint = ?`),
       setAlias: p('UPDATE contacts SET alias = ?, updated_at = ? WHERE fingerprint = ?'),
       setVerified: p('UPDATE contacts SET verified = ?, key_changed_at = NULL, updated_at = ? WHERE fingerprint = ?'),
+      setResetRvs: p('UPDATE contacts SET reset_rv = ?, peer_reset_rv = ?, updated_at = ? WHERE fingerprint = ?'),
       setTrusted: p('UPDATE contacts SET trusted = ?, key_changed_at = NULL, updated_at = ? WHERE fingerprint = ?'),
       discovered: p('SELECT * FROM discovered_bundles WHERE fingerprint = ?'),
       discoveredByNostr: p('SELECT * FROM discovered_bundles WHERE nostr_pubkey = ? ORDER BY event_created_at DESC LIMIT 1'),
@@ -106,6 +118,11 @@ export class NodeStore {
       messageDelivered: p("UPDATE messages SET state = 'delivered' WHERE direction = 'out' AND peer = ? AND id = ?"),
       messagesAfter: p('SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?'),
       messageById: p("SELECT * FROM messages WHERE direction = 'out' AND id = ?"),
+      pendingKx: p('SELECT * FROM pending_kx ORDER BY created_at'),
+      pendingKxByRv: p('SELECT * FROM pending_kx WHERE rv = ?'),
+      insertPendingKx: p('INSERT INTO pending_kx (rv, role, record, peer, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)'),
+      deletePendingKx: p('DELETE FROM pending_kx WHERE rv = ?'),
+      expirePendingKx: p('DELETE FROM pending_kx WHERE expires_at < ?'),
       getSetting: p('SELECT value FROM settings WHERE key = ?'),
       setSetting: p('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
@@ -177,6 +194,11 @@ export class NodeStore {
 
   setVerified(fingerprint: string, verified: boolean, now: number): void {
     this.q.setVerified.run(verified ? 1 : 0, now, fingerprint);
+  }
+
+  /** The two reset mailboxes a key exchange leaves: ours to listen on, the peer's to write to. */
+  setResetRvs(fingerprint: string, resetRv: string, peerResetRv: string, now: number): void {
+    this.q.setResetRvs.run(resetRv, peerResetRv, now, fingerprint);
   }
 
   setTrusted(fingerprint: string, trusted: boolean, now: number): void {
@@ -319,6 +341,30 @@ export class NodeStore {
     return r && toMessage(r);
   }
 
+  // Key exchanges waiting at a rendezvous point
+
+  pendingKxs(): StoredPendingKx[] {
+    return (this.q.pendingKx.all() as Row[]).map(toPendingKx);
+  }
+
+  pendingKx(rv: string): StoredPendingKx | undefined {
+    const r = this.q.pendingKxByRv.get(rv) as Row | undefined;
+    return r && toPendingKx(r);
+  }
+
+  addPendingKx(p: Omit<StoredPendingKx, 'record'> & { record: Bytes }): void {
+    this.q.insertPendingKx.run(p.rv, p.role, buf(p.record), p.peer, p.createdAt, p.expiresAt);
+  }
+
+  deletePendingKx(rv: string): boolean {
+    return this.q.deletePendingKx.run(rv).changes > 0;
+  }
+
+  /** Drops key exchanges that expired before `before`; returns how many. */
+  expirePendingKxs(before: number): number {
+    return this.q.expirePendingKx.run(before).changes;
+  }
+
   setting(key: string): string | undefined {
     return (this.q.getSetting.get(key) as { value: string } | undefined)?.value;
   }
@@ -350,6 +396,17 @@ function toDiscovered(r: Row | undefined): DiscoveredBundle | undefined {
     bundle: new Uint8Array(r.bundle as Buffer),
     eventCreatedAt: r.event_created_at as number,
     receivedAt: r.received_at as number,
+  };
+}
+
+function toPendingKx(r: Row): StoredPendingKx {
+  return {
+    rv: r.rv as string,
+    role: r.role as StoredPendingKx['role'],
+    record: new Uint8Array(r.record as Buffer),
+    peer: r.peer as string | null,
+    createdAt: r.created_at as number,
+    expiresAt: r.expires_at as number,
   };
 }
 
