@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Relay, useWebSocketImplementation } from 'nostr-tools/relay';
 import WebSocket from 'ws';
+import { renderUnicodeCompact } from 'uqr';
 import { decodePreKeyBundle } from '../src/prekeys/index.js';
 import { eventually } from './support/nodes.js';
 import { startTestRelay } from './support/relay.js';
@@ -183,8 +184,11 @@ describe('rrelay end to end, one process per node', () => {
     await json(['init', ...B, '--relay', relay.url]);
     daemons.push(await start(['daemon', ...A, '--json'], /"daemon":"running"/));
     const file = join(root, 'invite.txt');
-    const created = await json<{ invite: string; rv: string; file: string }>(['invite', 'create', ...A, '--out', file, '--ttl', '2']);
+    const run = await rrelay(['invite', 'create', ...A, '--out', file, '--ttl', '2', '--qr', '--json']);
+    assert.equal(run.code, 0, run.stderr);
+    const created = run.json[0] as { invite: string; rv: string };
     assert.equal(readFileSync(file, 'utf8').trim(), created.invite);
+    assert.ok(run.stderr.includes(renderUnicodeCompact(created.invite, { ecc: 'L', border: 2 })), 'the QR code encodes the invite');
     assert.equal((await json<{ rv: string }[]>(['kx', 'ls', ...A]))[0]?.rv, created.rv);
 
     const bad = await rrelay(['invite', 'accept', ...B, `${created.invite.slice(0, -3)}xyz`]);

@@ -2,6 +2,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Command, CommanderError, Option } from 'commander';
+import { renderUnicodeCompact } from 'uqr';
 import { defaultDataDir, ensureDataDir, paths, RatchetNode, type ReceivedMessage } from '../node/index.js';
 import { startEmbeddedRelay } from '../relay/index.js';
 import { runDemo } from './demo.js';
@@ -291,12 +292,15 @@ invite
   .description('make an invite: a string (or file) to give to one person; their answer completes a session')
   .option('-t, --ttl <hours>', 'how long the invite stays valid', '24')
   .option('-o, --out <file>', 'write the invite to a file instead of printing it')
+  .option('--qr', 'also print the invite as a QR code (needs a wide terminal: ~170 columns)')
   .action(
-    action(async (api, g, opts: { ttl: string; out?: string }) => {
+    action(async (api, g, opts: { ttl: string; out?: string; qr?: boolean }) => {
       const hours = Number(opts.ttl);
       if (!(hours > 0)) usage('--ttl takes a positive number of hours');
       const r = await api.createInvite(Math.round(hours * 3600_000));
       if (opts.out) writeFileSync(opts.out, `${r.invite}\n`, { mode: 0o600 });
+      // Byte mode, lowest error correction: an invite carries a 1568-byte ML-KEM key and needs the room.
+      if (opts.qr) process.stderr.write(`${renderUnicodeCompact(r.invite, { ecc: 'L', border: 2 })}\n`);
       const expires = new Date(r.expiresAt).toISOString();
       out(
         g,
