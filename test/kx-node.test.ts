@@ -80,3 +80,85 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
     assert.throws(() => bob.cancelKeyExchange('deadbeef'), /no pending key exchange/);
   });
 });
+
+describe('ratchet reset through the reset rendezvous point', () => {
+  async function invited(t: { after(fn: () => Promise<void> | void): void }) {
+    const relay = await startTestRelay();
+    t.after(() => relay.stop());
+    const nodes = testNodes(t);
+    const alice = await nodes.open('alice', [relay.url]);
+    const bob = await nodes.open('bob', [relay.url]);
+    await Promise.all([alice.start(), bob.start()]);
+    const done = Promise.all([nextEvent(alice, 'kx'), nextEvent(bob, 'kx')]);
+    bob.acceptInvite(alice.createInvite(HOUR).invite);
+    await done;
+    return { relay, nodes, alice, bob, aliceFp: alice.whoami().fingerprint, bobFp: bob.whoami().fingerprint };
+  }
+
+  async function talk(a: import('../src/node/index.js').RatchetNode, b: import('../src/node/index.js').RatchetNode, text: string) {
+    const got = nextEvent(b, 'message', (m) => m.text === text);
+    a.send(b.whoami().fingerprint, text);
+    await got;
+  }
+
+  for (const side of ['inviter', 'acceptor'] as const)
+    it(`replaces the session and rotates both reset RVs, started by the ${side}`, async (t) => {
+      const { alice, bob, aliceFp, bobFp } = await invited(t);
+      const [from, to, toFp, fromFp] = side === 'inviter' ? [alice, bob, bobFp, aliceFp] : [bob, alice, aliceFp, bobFp];
+      await talk(alice, bob, 'before');
+      const oldAtTo = to.nodeStore.contact(fromFp)!.resetRv!;
+      const oldAtFrom = from.nodeStore.contact(toFp)!.resetRv!;
+      const done = Promise.all([nextEvent(from, 'kx'), nextEvent(to, 'kx')]);
+      from.resetSession(toFp);
+      const [[a], [b]] = await done;
+      assert.equal(a.role, 'inviter');
+      assert.equal(b.role, 'acceptor');
+      await talk(alice, bob, 'after, alice to bob');
+      await talk(bob, alice, 'after, bob to alice');
+      assert.notEqual(to.nodeStore.contact(fromFp)!.resetRv, oldAtTo);
+      assert.notEqual(from.nodeStore.contact(toFp)!.resetRv, oldAtFrom);
+      // The old reset RVs are dead: no contact and no key exchange answers there any more.
+      for (const [node, rv] of [[to, oldAtTo], [from, oldAtFrom]] as const) {
+        assert.equal(node.nodeStore.contactByResetRv(rv), undefined);
+        assert.equal(node.nodeStore.pendingKx(rv), undefined);
+      }
+      assert.deepEqual([...alice.pendingKeyExchanges(), ...bob.pendingKeyExchanges()], []);
+    });
+
+  it('settles crossed resets to exactly one key exchange', async (t) => {
+    const { alice, bob, aliceFp, bobFp } = await invited(t);
+    const kxs: string[] = [];
+    alice.on('kx', (k) => kxs.push(`alice:${k.role}`));
+    bob.on('kx', (k) => kxs.push(`bob:${k.role}`));
+    const done = Promise.all([nextEvent(alice, 'kx'), nextEvent(bob, 'kx')]);
+    alice.resetSession(bobFp);
+    bob.resetSession(aliceFp);
+    await done;
+    await talk(alice, bob, 'after crossing');
+    await talk(bob, alice, 'and back');
+    assert.equal(kxs.length, 2, `one exchange, two ends: ${kxs.join(', ')}`);
+    assert.deepEqual(kxs.map((k) => k.split(':')[1]).sort(), ['acceptor', 'inviter']);
+    assert.deepEqual([...alice.pendingKeyExchanges(), ...bob.pendingKeyExchanges()], []);
+  });
+
+  it('refuses a reset request from another identity than the contact, with nothing changed', async (t) => {
+    const { encodeInvite, seal, createInvite } = await import('../src/kx/index.js');
+    const { rendezvousEvent } = await import('../src/nostr/events.js');
+    const { systemRng } = await import('../src/crypto/index.js');
+    const { Relay, useWebSocketImplementation } = await import('nostr-tools/relay');
+    const { default: WebSocket } = await import('ws');
+    useWebSocketImplementation(WebSocket);
+    const { relay, nodes, bob, aliceFp } = await invited(t);
+    const mallory = await nodes.open('mallory', [relay.url]);
+    const mailbox = bob.nodeStore.contact(aliceFp)!.resetRv!;
+    const forged = createInvite(mallory.store.identity(), systemRng, Date.now(), HOUR).invite;
+    const before = bob.pendingKeyExchanges();
+    const refused = nextEvent(bob, 'rejected', (r) => r.eventId !== null);
+    const writer = await Relay.connect(relay.url);
+    await writer.publish(rendezvousEvent(mailbox, seal(bob.store.identity().kem.publicKey, encodeInvite(forged), systemRng), systemRng, Date.now()));
+    writer.close();
+    assert.match((await refused)[0].reason, /IDENTITY_MISMATCH: reset request signed by an identity other than/);
+    assert.deepEqual(bob.pendingKeyExchanges(), before);
+    assert.equal(bob.nodeStore.contact(aliceFp)!.resetRv, mailbox);
+  });
+});

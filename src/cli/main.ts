@@ -320,6 +320,16 @@ invite
     }),
   );
 
+program
+  .command('reset <contact>')
+  .description("start over with a contact's ratchet: a fresh key exchange through their reset rendezvous point (contacts made by invite)")
+  .action(
+    action(async (api, g, ref: string) => {
+      const r = await api.resetSession(ref);
+      out(g, { ...r, state: 'reset-requested' }, `reset requested with ${shortFp(r.peer)}; it completes when they answer (\`rrelay kx ls\`)`);
+    }),
+  );
+
 const kx = program.command('kx').description('key exchanges waiting at a rendezvous point');
 kx.command('ls')
   .description('list pending key exchanges')

@@ -28,6 +28,7 @@ const METHODS = [
   'acceptInvite',
   'keyExchanges',
   'cancelKeyExchange',
+  'resetSession',
 ] as const;
 type Method = (typeof METHODS)[number];
 
@@ -143,6 +144,7 @@ export class RpcClient implements NodeApi {
   acceptInvite = (invite: string) => this.call<Awaited<ReturnType<NodeApi['acceptInvite']>>>('acceptInvite', invite);
   keyExchanges = () => this.call<Awaited<ReturnType<NodeApi['keyExchanges']>>>('keyExchanges');
   cancelKeyExchange = (ref: string) => this.call<string>('cancelKeyExchange', ref);
+  resetSession = (ref: string) => this.call<{ rv: string; peer: string }>('resetSession', ref);
 
   async follow(onEvent: (e: FollowEvent) => void): Promise<() => void> {
     this.onEvent = onEvent;

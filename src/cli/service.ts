@@ -69,6 +69,7 @@ export interface NodeApi {
   acceptInvite(invite: string): Promise<{ peer: string; rv: string }>;
   keyExchanges(): Promise<ReturnType<RatchetNode['pendingKeyExchanges']>>;
   cancelKeyExchange(ref: string): Promise<string>;
+  resetSession(ref: string): Promise<{ rv: string; peer: string }>;
   close(): Promise<void>;
 }
 
@@ -240,6 +241,13 @@ export class NodeService implements NodeApi {
 
   async cancelKeyExchange(ref: string) {
     return this.node.cancelKeyExchange(ref);
+  }
+
+  async resetSession(ref: string) {
+    await this.connect();
+    const r = this.node.resetSession(ref);
+    if (!this.daemon) await this.node.drain(10_000);
+    return r;
   }
 
   async close(): Promise<void> {

@@ -1,9 +1,9 @@
 import { EventEmitter, on } from 'node:events';
 import { existsSync } from 'node:fs';
 import * as nip19 from 'nostr-tools/nip19';
-import { type Rng, systemRng, toHex } from '../crypto/index.js';
+import { fromHex, type Rng, systemRng, toHex } from '../crypto/index.js';
 import { fail, isRatchetRelayError } from '../errors.js';
-import { fingerprint, formatSafetyNumber, type PublicIdentity, safetyNumber } from '../identity/index.js';
+import { fingerprint, formatSafetyNumber, type PublicIdentity, safetyNumber, sameIdentity } from '../identity/index.js';
 import type { PreKeyConfig, RatchetConfig } from '../limits.js';
 import {
   BUNDLE_D_TAG,
@@ -25,14 +25,18 @@ import { RelaySet, type RelayStatus, type RelayTiming } from '../nostr/relay-set
 import {
   acceptInvite,
   createInvite,
+  decodeInvite,
   decodePendingKX,
+  encodeInvite,
   encodePendingKX,
   inviteFromString,
   inviteToString,
   type KXSend,
   onFullKX,
   onHalfKX,
+  open,
   rvHex,
+  seal,
 } from '../kx/index.js';
 import { decodePreKeyBundle, encodePreKeyBundle, type MaintenanceReport } from '../prekeys/index.js';
 import { decodeEnvelope, SessionCipher } from '../session/index.js';
@@ -132,6 +136,8 @@ const SUB_BUNDLES = 'rr-bundles';
 const SUB_RENDEZVOUS = 'rr-rendezvous';
 /** An acceptor keeps waiting this long past the invite's expiry, for a full KX still in transit. */
 const KX_GRACE_MS = 24 * 60 * 60 * 1000;
+/** A reset request is answered within this, or forgotten. */
+const RESET_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 const SUB_MESSAGES = 'rr-messages';
 const SETTING_UNPUBLISHED = 'unpublished';
 
@@ -684,10 +690,64 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     return hits[0]!.rv;
   }
 
-  /** Listens at every RV a key exchange waits on, and nowhere else. */
+  /**
+   * Ratchet reset: a fresh invite, sealed to the contact's KEM key, posted at the contact's reset RV.
+   * The usual half and full KX follow; completion replaces the session and rotates both reset RVs.
+   */
+  resetSession(ref: string): { rv: string; peer: string } {
+    const contact = this.resolvePeer(ref);
+    const kemKey = contact.identity.kemKey;
+    if (!contact.peerResetRv || !kemKey)
+      fail('NO_SESSION', `no reset mailbox for ${contact.alias ?? contact.fingerprint.slice(0, 16)}: only sessions made by an invite have one`);
+    const mine = this.nodeStore.pendingKxs().find((p) => p.peer === contact.fingerprint);
+    if (mine) fail('INVALID_ARGUMENT', `a key exchange with ${contact.alias ?? contact.fingerprint.slice(0, 16)} is already under way (\`rrelay kx ls\`)`);
+    const now = this.clock();
+    const { invite, pending } = createInvite(this.store.identity(), this.rng, now, RESET_TTL_MS);
+    const rv = rvHex(pending.initialRV);
+    this.store.transaction(() => {
+      this.nodeStore.addPendingKx({ rv, role: 'inviter', record: encodePendingKX(pending), peer: contact.fingerprint, createdAt: now, expiresAt: pending.expiresAt });
+      this.queueRendezvous({ rv: fromHex(contact.peerResetRv!), payload: seal(kemKey, encodeInvite(invite), this.rng) });
+    });
+    this.subscribeRendezvous();
+    this.scheduleFlush(0);
+    return { rv, peer: contact.fingerprint };
+  }
+
+  /**
+   * A reset request at our reset RV for `contact`. Accepted only from the contact's own identity;
+   * a second request while one is being answered is a duplicate; crossed requests (both sides reset
+   * at once) are settled by fingerprint order, so exactly one key exchange proceeds.
+   */
+  private onResetRequest(event: Event, contact: Contact, payload: Uint8Array): void {
+    const self = this.store.identity();
+    const invite = decodeInvite(open(self.kem.secretKey, payload));
+    if (!sameIdentity(invite.identity, contact.identity))
+      fail('IDENTITY_MISMATCH', `reset request signed by an identity other than ${contact.alias ?? contact.fingerprint.slice(0, 16)}'s`);
+    const ongoing = this.nodeStore.pendingKxs().filter((p) => p.peer === contact.fingerprint);
+    if (ongoing.some((p) => p.role === 'acceptor')) fail('INVALID_ARGUMENT', 'duplicate reset request: one from this contact is already being answered');
+    const ours = ongoing.find((p) => p.role === 'inviter');
+    const selfFp = fingerprint(self.public);
+    if (ours && selfFp < contact.fingerprint) fail('INVALID_ARGUMENT', 'crossed reset: ours wins the tiebreak (lower fingerprint), theirs is dropped');
+    const now = this.clock();
+    const { pending, send } = acceptInvite(self, invite, this.rng, now);
+    const rv = rvHex(pending.step3RV);
+    this.store.transaction(() => {
+      if (ours) this.nodeStore.deletePendingKx(ours.rv); // crossed, and theirs wins: ours is dropped
+      this.nodeStore.addPendingKx({ rv, role: 'acceptor', record: encodePendingKX(pending), peer: contact.fingerprint, createdAt: now, expiresAt: pending.expiresAt + KX_GRACE_MS });
+      this.queueRendezvous(send);
+      this.nodeStore.markSeen(event.id, 'reset request', now);
+    });
+    this.subscribeRendezvous();
+    this.scheduleFlush(0);
+  }
+
+  /** Listens at every RV a key exchange waits on, and at each contact's reset RV; nowhere else. */
   private subscribeRendezvous(): void {
     if (!this.relaySet) return;
-    const rvs = this.nodeStore.pendingKxs().map((p) => p.rv);
+    const rvs = [
+      ...this.nodeStore.pendingKxs().map((p) => p.rv),
+      ...this.nodeStore.contacts().flatMap((c) => (c.resetRv ? [c.resetRv] : [])),
+    ];
     if (rvs.length === 0) this.relaySet.unsubscribe(SUB_RENDEZVOUS);
     else this.relaySet.subscribe(SUB_RENDEZVOUS, [{ kinds: [KIND_RENDEZVOUS], [`#${RENDEZVOUS_TAG}`]: rvs }]);
   }
@@ -702,13 +762,19 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     if (this.nodeStore.hasSeen(event.id)) return;
     const { rv, payload } = decodeRendezvousEvent(event);
     const stored = this.nodeStore.pendingKx(rv);
-    if (!stored) return fail('INVALID_ARGUMENT', 'no key exchange waits at this rendezvous point (unknown, finished, cancelled or expired)');
+    if (!stored) {
+      const contact = this.nodeStore.contactByResetRv(rv);
+      if (contact) return this.onResetRequest(event, contact, payload);
+      return fail('INVALID_ARGUMENT', 'no key exchange waits at this rendezvous point (unknown, finished, cancelled or expired)');
+    }
     const pending = decodePendingKX(stored.record);
     const self = this.store.identity();
     const now = this.clock();
     const done: ReturnType<typeof onFullKX> & { send?: KXSend } =
       pending.role === 'inviter' ? onHalfKX(self, pending, payload, this.rng, now) : onFullKX(self, pending, payload, now);
     const peer = fingerprint(done.session.peer);
+    if (stored.peer !== null && stored.peer !== peer)
+      fail('IDENTITY_MISMATCH', 'the answer to a ratchet reset comes from another identity than the contact');
     this.store.transaction(() => {
       this.cipher.installSession(done.session);
       // The invite went out of band, to someone chosen: the contact is trusted from the start.

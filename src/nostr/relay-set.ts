@@ -67,7 +67,18 @@ const MAX_PAGES = 1000;
 function releaseTimers(relay: AbstractRelay): void {
   const pending = (relay as unknown as { openEventPublishes?: Map<string, { timeout?: NodeJS.Timeout }> }).openEventPublishes;
   for (const p of pending?.values() ?? []) clearTimeout(p.timeout);
-  for (const sub of relay.openSubs.values()) clearTimeout((sub as unknown as { eoseTimeoutHandle?: NodeJS.Timeout }).eoseTimeoutHandle);
+  for (const sub of relay.openSubs.values()) clearEoseTimer(sub);
+}
+
+function clearEoseTimer(sub: Subscription): void {
+  clearTimeout((sub as unknown as { eoseTimeoutHandle?: NodeJS.Timeout }).eoseTimeoutHandle);
+}
+
+/** Subscription.close() leaves its EOSE timer running too. */
+function closeSubscription(sub: Subscription | undefined): void {
+  if (!sub) return;
+  clearEoseTimer(sub);
+  sub.close();
 }
 
 /** One relay: its own socket, reconnect schedule and subscriptions. Nothing here touches another relay. */
@@ -152,7 +163,7 @@ class RelayLink {
   subscribe(want: WantedSubscription): void {
     const relay = this.relay;
     if (!relay?.connected) return;
-    this.subs.get(want.key)?.close();
+    closeSubscription(this.subs.get(want.key));
     const margin = this.set.timing.sinceMarginS;
     const since = this.seen === null ? undefined : Math.max(0, this.seen - margin);
     const filters = want.filters.map((f) => (since === undefined || (f.since ?? 0) > since ? f : { ...f, since }));
@@ -188,7 +199,7 @@ class RelayLink {
           },
           oneose: () => {
             answered = true;
-            older.close();
+            closeSubscription(older);
             if (backlog && backlog.size > before && round < MAX_PAGES) page(oldest, round + 1);
             else finish();
           },
@@ -217,7 +228,7 @@ class RelayLink {
   }
 
   unsubscribe(key: string): void {
-    this.subs.get(key)?.close();
+    closeSubscription(this.subs.get(key));
     this.subs.delete(key);
   }
 

@@ -16,6 +16,9 @@ export interface Contact {
   /** Set when the contact's identity key changed and nobody has acknowledged it yet. */
   readonly keyChangedAt: number | null;
   readonly createdAt: number;
+  /** Our mailbox for this contact's ratchet-reset requests, and theirs for ours (hex RVs, from a key exchange). */
+  readonly resetRv: string | null;
+  readonly peerResetRv: string | null;
 }
 
 export interface DiscoveredBundle {
@@ -75,6 +78,7 @@ export class NodeStore {
     this.q = {
       contactByFp: p('SELECT * FROM contacts WHERE fingerprint = ?'),
       contactByNostr: p('SELECT * FROM contacts WHERE nostr_pubkey = ?'),
+      contactByResetRv: p('SELECT * FROM contacts WHERE reset_rv = ?'),
       contactByAlias: p('SELECT * FROM contacts WHERE alias = ?'),
       contactsByPrefix: p("SELECT * FROM contacts WHERE fingerprint LIKE ? || '%'"),
       contacts: p('SELECT * FROM contacts ORDER BY coalesce(alias, fingerprint)'),
@@ -136,6 +140,10 @@ export class NodeStore {
 
   contactByNostr(pubkey: string): Contact | undefined {
     return toContact(this.q.contactByNostr.get(pubkey) as Row | undefined);
+  }
+
+  contactByResetRv(rv: string): Contact | undefined {
+    return toContact(this.q.contactByResetRv.get(rv) as Row | undefined);
   }
 
   contacts(): Contact[] {
@@ -385,6 +393,8 @@ function toContact(r: Row | undefined): Contact | undefined {
     trusted: r.trusted === 1,
     keyChangedAt: r.key_changed_at as number | null,
     createdAt: r.created_at as number,
+    resetRv: (r.reset_rv as string | null) ?? null,
+    peerResetRv: (r.peer_reset_rv as string | null) ?? null,
   };
 }
 
