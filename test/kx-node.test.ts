@@ -162,3 +162,80 @@ describe('ratchet reset through the reset rendezvous point', () => {
     assert.equal(bob.nodeStore.contact(aliceFp)!.resetRv, mailbox);
   });
 });
+
+describe('introductions (auto-KX through a mediator)', () => {
+  /** Alice has met bob and carol by invite; bob and carol do not know each other. */
+  async function triangle(t: { after(fn: () => Promise<void> | void): void }) {
+    const relay = await startTestRelay();
+    t.after(() => relay.stop());
+    const nodes = testNodes(t);
+    const [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((n) => nodes.open(n, [relay.url])));
+    await Promise.all([alice!.start(), bob!.start(), carol!.start()]);
+    for (const other of [bob!, carol!]) {
+      const done = Promise.all([nextEvent(alice!, 'kx'), nextEvent(other, 'kx')]);
+      other.acceptInvite(alice!.createInvite(HOUR).invite);
+      await done;
+    }
+    return { alice: alice!, bob: bob!, carol: carol! };
+  }
+
+  async function chat(a: import('../src/node/index.js').RatchetNode, b: import('../src/node/index.js').RatchetNode) {
+    const got = nextEvent(b, 'message', (m) => m.text === 'hi from an introduction');
+    a.send(b.whoami().fingerprint, 'hi from an introduction');
+    await got;
+    const back = nextEvent(a, 'message', (m) => m.text === 'and back');
+    b.send(a.whoami().fingerprint, 'and back');
+    await back;
+  }
+
+  it('a mediator introduces two of its contacts, who then message each other', async (t) => {
+    const { alice, bob, carol } = await triangle(t);
+    const done = Promise.all([nextEvent(bob, 'kx'), nextEvent(carol, 'kx')]);
+    alice.introduce(bob.whoami().fingerprint, carol.whoami().fingerprint);
+    const [[b], [c]] = await done;
+    assert.equal(b.peer, carol.whoami().fingerprint);
+    assert.equal(c.peer, bob.whoami().fingerprint);
+    await chat(bob, carol);
+  });
+
+  it('settles crossed requests (each asks the mediator for the other) to exactly one key exchange', async (t) => {
+    const { alice, bob, carol } = await triangle(t);
+    const kxs: string[] = [];
+    bob.on('kx', (k) => kxs.push(`bob:${k.role}`));
+    carol.on('kx', (k) => kxs.push(`carol:${k.role}`));
+    const done = Promise.all([nextEvent(bob, 'kx'), nextEvent(carol, 'kx')]);
+    const aliceFp = alice.whoami().fingerprint;
+    bob.mediate(aliceFp, carol.whoami().fingerprint);
+    carol.mediate(aliceFp, bob.whoami().fingerprint);
+    await done;
+    await chat(bob, carol);
+    assert.equal(kxs.length, 2, kxs.join(', '));
+    assert.deepEqual(kxs.map((k) => k.split(':')[1]).sort(), ['acceptor', 'inviter']);
+    assert.deepEqual([...bob.pendingKeyExchanges(), ...carol.pendingKeyExchanges()], []);
+  });
+
+  it('refuses an unsolicited introduction, with nothing changed', async (t) => {
+    const { createInvite, encodeInvite, seal } = await import('../src/kx/index.js');
+    const { systemRng } = await import('../src/crypto/index.js');
+    const { alice, bob, carol } = await triangle(t);
+    // Alice hands bob an invite from carol that bob never asked for.
+    const invite = createInvite(carol.store.identity(), systemRng, Date.now(), HOUR).invite;
+    const sealed = seal(bob.store.identity().kem.publicKey, encodeInvite(invite), systemRng);
+    const before = bob.pendingKeyExchanges();
+    const refused = nextEvent(bob, 'rejected', (r) => /unsolicited introduction/.test(r.reason));
+    const bobContact = alice.nodeStore.contact(bob.whoami().fingerprint)!;
+    (alice as unknown as { queueAppMessage(c: unknown, m: unknown, p: string): void }).queueAppMessage(
+      bobContact,
+      { type: 'transitive', id: '00'.repeat(16), sentAt: Date.now(), peer: carol.whoami().fingerprint, sealed },
+      'control',
+    );
+    await alice.flush();
+    await refused;
+    assert.deepEqual(bob.pendingKeyExchanges(), before);
+    assert.equal(bob.nodeStore.contact(carol.whoami().fingerprint), undefined);
+    // The session with alice carried on: the refusal did not cost it a message.
+    const got = nextEvent(bob, 'message');
+    alice.send(bob.whoami().fingerprint, 'still in step');
+    assert.equal((await got)[0].text, 'still in step');
+  });
+});

@@ -330,6 +330,26 @@ program
     }),
   );
 
+program
+  .command('introduce <contact-a> <contact-b>')
+  .description('as a mediator, introduce two of your contacts (met by invite): b invites a through you')
+  .action(
+    action(async (api, g, a: string, b: string) => {
+      const r = await api.introduce(a, b);
+      out(g, r, `introduced ${shortFp(r.a)} and ${shortFp(r.b)}; they complete the key exchange themselves`);
+    }),
+  );
+
+program
+  .command('mediate <mediator> <fingerprint>')
+  .description('ask a contact to introduce you to an identity it knows (e.g. a fellow group member)')
+  .action(
+    action(async (api, g, mediator: string, target: string) => {
+      const r = await api.mediate(mediator, target);
+      out(g, r, `asked ${shortFp(r.mediator)} to introduce you to ${shortFp(r.target)}`);
+    }),
+  );
+
 const kx = program.command('kx').description('key exchanges waiting at a rendezvous point');
 kx.command('ls')
   .description('list pending key exchanges')

@@ -29,6 +29,8 @@ const METHODS = [
   'keyExchanges',
   'cancelKeyExchange',
   'resetSession',
+  'introduce',
+  'mediate',
 ] as const;
 type Method = (typeof METHODS)[number];
 
@@ -145,6 +147,8 @@ export class RpcClient implements NodeApi {
   keyExchanges = () => this.call<Awaited<ReturnType<NodeApi['keyExchanges']>>>('keyExchanges');
   cancelKeyExchange = (ref: string) => this.call<string>('cancelKeyExchange', ref);
   resetSession = (ref: string) => this.call<{ rv: string; peer: string }>('resetSession', ref);
+  introduce = (a: string, b: string) => this.call<{ a: string; b: string }>('introduce', a, b);
+  mediate = (mediator: string, target: string) => this.call<{ mediator: string; target: string }>('mediate', mediator, target);
 
   async follow(onEvent: (e: FollowEvent) => void): Promise<() => void> {
     this.onEvent = onEvent;

@@ -70,6 +70,8 @@ export interface NodeApi {
   keyExchanges(): Promise<ReturnType<RatchetNode['pendingKeyExchanges']>>;
   cancelKeyExchange(ref: string): Promise<string>;
   resetSession(ref: string): Promise<{ rv: string; peer: string }>;
+  introduce(a: string, b: string): Promise<{ a: string; b: string }>;
+  mediate(mediator: string, target: string): Promise<{ mediator: string; target: string }>;
   close(): Promise<void>;
 }
 
@@ -241,6 +243,20 @@ export class NodeService implements NodeApi {
 
   async cancelKeyExchange(ref: string) {
     return this.node.cancelKeyExchange(ref);
+  }
+
+  async introduce(a: string, b: string) {
+    await this.connect();
+    const r = this.node.introduce(a, b);
+    if (!this.daemon) await this.node.drain(10_000);
+    return r;
+  }
+
+  async mediate(mediator: string, target: string) {
+    await this.connect();
+    const r = this.node.mediate(mediator, target);
+    if (!this.daemon) await this.node.drain(10_000);
+    return r;
   }
 
   async resetSession(ref: string) {

@@ -1,72 +1,138 @@
-import type { Bytes } from '../crypto/index.js';
+import { type Bytes, fromUtf8, toHex, utf8 } from '../crypto/index.js';
 import { fail } from '../errors.js';
-import { fromUtf8, toHex, utf8 } from '../crypto/index.js';
+import { encodePublicIdentity, type PublicIdentity, readPublicIdentity } from '../identity/index.js';
 import { Reader, Writer } from '../wire/codec.js';
 
 export const APP_MESSAGE_VERSION = 1;
-const TYPE_TEXT = 1;
-const TYPE_RECEIPT = 2;
-// Types 16..31 are the key-exchange control messages of the invite protocol.
-const TYPE_KX_HELLO = 16;
 export const MAX_TEXT_BYTES = 64 * 1024;
 const MAX_RECEIPT_IDS = 256;
+const MAX_SEALED_BYTES = 8 * 1024;
 const ID_BYTES = 16;
+const FINGERPRINT_BYTES = 32;
 
-/** What travels inside the ratchet: a typed, versioned application message. */
-export type AppMessage =
-  | { readonly type: 'text'; readonly id: string; readonly sentAt: number; readonly text: string }
-  | { readonly type: 'receipt'; readonly id: string; readonly sentAt: number; readonly ids: readonly string[] }
+/**
+ * What travels inside the ratchet: a typed, versioned application message. Types 1 and 2 are for
+ * people; 16 to 31 are the key-exchange control messages of the invite protocol.
+ */
+export type AppMessage = { readonly id: string; readonly sentAt: number } & (
+  | { readonly type: 'text'; readonly text: string }
+  | { readonly type: 'receipt'; readonly ids: readonly string[] }
   /** The inviter's first message after a key exchange: until one arrives, the acceptor cannot send. */
-  | { readonly type: 'kx-hello'; readonly id: string; readonly sentAt: number };
+  | { readonly type: 'kx-hello' }
+  /** RMMediateIdentity: the requester asks its mediator for an introduction to `target` (a fingerprint). */
+  | { readonly type: 'mediate-identity'; readonly target: string }
+  /** RMInvite: the mediator asks the target to invite `requester`. */
+  | { readonly type: 'invite-request'; readonly requester: PublicIdentity }
+  /** An invite sealed to a third party, carried by a mediator who cannot read it. `peer`: its other end. */
+  | { readonly type: 'transitive'; readonly peer: string; readonly sealed: Bytes }
+  /** The mediator tells one side of an introduction to expect an invite from `target`. */
+  | { readonly type: 'introduced'; readonly target: PublicIdentity }
+);
 
-function writeId(w: Writer, hex: string): void {
-  if (!/^[0-9a-f]{32}$/.test(hex)) throw new RangeError('message id must be 32 hex digits');
-  w.fixed(Buffer.from(hex, 'hex'), ID_BYTES);
+const TYPES = ['text', 'receipt', 'kx-hello', 'mediate-identity', 'invite-request', 'transitive', 'introduced'] as const;
+const CODES: Record<AppMessage['type'], number> = {
+  text: 1,
+  receipt: 2,
+  'kx-hello': 16,
+  'mediate-identity': 17,
+  'invite-request': 18,
+  transitive: 19,
+  introduced: 20,
+};
+
+function writeId(w: Writer, hex: string, bytes = ID_BYTES): void {
+  if (!new RegExp(`^[0-9a-f]{${bytes * 2}}$`).test(hex)) throw new RangeError(`id must be ${bytes * 2} hex digits`);
+  w.fixed(Buffer.from(hex, 'hex'), bytes);
 }
 
 export function encodeAppMessage(m: AppMessage): Bytes {
-  const w = new Writer(64 + (m.type === 'text' ? m.text.length * 3 : m.type === 'receipt' ? m.ids.length * ID_BYTES : 0)).u8(APP_MESSAGE_VERSION);
-  w.u8(m.type === 'text' ? TYPE_TEXT : m.type === 'receipt' ? TYPE_RECEIPT : TYPE_KX_HELLO);
+  const w = new Writer(256 + (m.type === 'text' ? m.text.length * 3 : 2048)).u8(APP_MESSAGE_VERSION).u8(CODES[m.type]);
   writeId(w, m.id);
   w.u64(m.sentAt);
-  if (m.type === 'kx-hello') return w.finish();
-  if (m.type === 'text') {
-    const body = utf8(m.text);
-    if (body.length > MAX_TEXT_BYTES) throw new RangeError(`text of ${body.length} bytes exceeds ${MAX_TEXT_BYTES}`);
-    w.bytes(body);
-  } else {
-    if (m.ids.length > MAX_RECEIPT_IDS) throw new RangeError('too many ids in one receipt');
-    w.u16(m.ids.length);
-    for (const id of m.ids) writeId(w, id);
+  switch (m.type) {
+    case 'text': {
+      const body = utf8(m.text);
+      if (body.length > MAX_TEXT_BYTES) throw new RangeError(`text of ${body.length} bytes exceeds ${MAX_TEXT_BYTES}`);
+      w.bytes(body);
+      break;
+    }
+    case 'receipt':
+      if (m.ids.length > MAX_RECEIPT_IDS) throw new RangeError('too many ids in one receipt');
+      w.u16(m.ids.length);
+      for (const id of m.ids) writeId(w, id);
+      break;
+    case 'kx-hello':
+      break;
+    case 'mediate-identity':
+      writeId(w, m.target, FINGERPRINT_BYTES);
+      break;
+    case 'invite-request':
+      w.bytes(encodePublicIdentity(m.requester));
+      break;
+    case 'transitive':
+      writeId(w, m.peer, FINGERPRINT_BYTES);
+      w.bytes(m.sealed);
+      break;
+    case 'introduced':
+      w.bytes(encodePublicIdentity(m.target));
+      break;
   }
   return w.finish();
+}
+
+function readIdentity(r: Reader): PublicIdentity {
+  const inner = new Reader(r.bytes(4096), 'application message identity');
+  const p = readPublicIdentity(inner);
+  inner.end();
+  if (p.kemKey === null) fail('MALFORMED', 'application message: an introduction needs the full identity, with its KEM key');
+  return p;
 }
 
 /** The validating decoder. */
 export function decodeAppMessage(bytes: Bytes): AppMessage {
   const r = new Reader(bytes, 'application message');
   r.version(APP_MESSAGE_VERSION);
-  const type = r.u8();
-  const id = toHex(r.fixed(ID_BYTES));
-  const sentAt = r.u64();
+  const code = r.u8();
+  const type = TYPES.find((t) => CODES[t] === code);
+  if (!type) return fail('MALFORMED', `application message: unknown type ${code}`);
+  const head = { id: toHex(r.fixed(ID_BYTES)), sentAt: r.u64() };
   let m: AppMessage;
-  if (type === TYPE_TEXT) {
-    let text: string;
-    try {
-      text = fromUtf8(r.bytes(MAX_TEXT_BYTES));
-    } catch (e) {
-      if (e instanceof TypeError) return fail('MALFORMED', 'application message: text is not valid UTF-8');
-      throw e;
+  switch (type) {
+    case 'text': {
+      let text: string;
+      try {
+        text = fromUtf8(r.bytes(MAX_TEXT_BYTES));
+      } catch (e) {
+        if (e instanceof TypeError) return fail('MALFORMED', 'application message: text is not valid UTF-8');
+        throw e;
+      }
+      m = { ...head, type, text };
+      break;
     }
-    m = { type: 'text', id, sentAt, text };
-  } else if (type === TYPE_RECEIPT) {
-    const n = r.u16();
-    if (n > MAX_RECEIPT_IDS) fail('MALFORMED', `application message: receipt for ${n} messages`);
-    const ids: string[] = [];
-    for (let i = 0; i < n; i++) ids.push(toHex(r.fixed(ID_BYTES)));
-    m = { type: 'receipt', id, sentAt, ids };
-  } else if (type === TYPE_KX_HELLO) m = { type: 'kx-hello', id, sentAt };
-  else return fail('MALFORMED', `application message: unknown type ${type}`);
+    case 'receipt': {
+      const n = r.u16();
+      if (n > MAX_RECEIPT_IDS) fail('MALFORMED', `application message: receipt for ${n} messages`);
+      const ids: string[] = [];
+      for (let i = 0; i < n; i++) ids.push(toHex(r.fixed(ID_BYTES)));
+      m = { ...head, type, ids };
+      break;
+    }
+    case 'kx-hello':
+      m = { ...head, type };
+      break;
+    case 'mediate-identity':
+      m = { ...head, type, target: toHex(r.fixed(FINGERPRINT_BYTES)) };
+      break;
+    case 'invite-request':
+      m = { ...head, type, requester: readIdentity(r) };
+      break;
+    case 'transitive':
+      m = { ...head, type, peer: toHex(r.fixed(FINGERPRINT_BYTES)), sealed: r.bytes(MAX_SEALED_BYTES) };
+      break;
+    case 'introduced':
+      m = { ...head, type, target: readIdentity(r) };
+      break;
+  }
   r.end();
   return m;
 }

@@ -138,6 +138,8 @@ const SUB_RENDEZVOUS = 'rr-rendezvous';
 const KX_GRACE_MS = 24 * 60 * 60 * 1000;
 /** A reset request is answered within this, or forgotten. */
 const RESET_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+/** An introduction asked for (or announced) is welcome this long. */
+const MEDIATION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 const SUB_MESSAGES = 'rr-messages';
 const SETTING_UNPUBLISHED = 'unpublished';
 
@@ -169,6 +171,8 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   private readonly pendingReceipts = new Map<string, { contact: Contact; ids: string[] }>();
   private receiptTimer: NodeTimeout | undefined;
   private lastSentAt = 0;
+  /** Set by control messages that add a pending KX inside a decrypt; acted on once it commits. */
+  private subscribeRendezvousSoon = false;
   readonly selfNostr: string;
 
   private constructor(
@@ -570,6 +574,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     let delivered: { peer: string; ids: string[] } | undefined;
     let warning: { contact: Contact; previous: string } | undefined;
     let receiptTo: Contact | undefined;
+    let controlRefused: string | undefined;
     const result = this.store.transaction(() => {
       if (this.nodeStore.hasSeen(event.id)) return undefined;
       const d = this.cipher.decrypt(envelopeBytes, {
@@ -595,6 +600,15 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
               receiptTo = contact;
             }
           } else if (app.type === 'receipt') delivered = { peer: contact.fingerprint, ids: this.nodeStore.markDelivered(contact.fingerprint, app.ids) };
+          else if (app.type !== 'kx-hello') {
+            // A control message that cannot be acted on is refused on its own (a savepoint): the
+            // ratchet step that carried it still commits, so the session stays in step.
+            try {
+              this.store.transaction(() => this.onControl(contact, app, now));
+            } catch (e) {
+              controlRefused = reasonOf(e);
+            }
+          }
           // kx-hello carries nothing to deliver: decrypting it is what lets us send.
         },
       });
@@ -602,6 +616,13 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
       return d;
     });
     if (!result) return;
+    if (this.subscribeRendezvousSoon) {
+      this.subscribeRendezvousSoon = false;
+      this.subscribeRendezvous();
+    }
+    // A control message may have queued answers.
+    if (this.nodeStore.pendingOutbox() > 0) this.scheduleFlush(0);
+    if (controlRefused) this.reject('(inside a message)', event.id, controlRefused);
     if (warning) this.warnKeyChanged(warning.contact, warning.previous);
     // The seed: a consumed one-time pre-key means a new peer; publish a fresh bundle at once.
     if (result.consumedOneTimePreKey) this.maintain();
@@ -739,6 +760,106 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     });
     this.subscribeRendezvous();
     this.scheduleFlush(0);
+  }
+
+  /** Asks `mediator` (a contact) for an introduction to the identity `target` (a fingerprint). */
+  mediate(mediatorRef: string, target: string): { mediator: string; target: string } {
+    const mediator = this.resolvePeer(mediatorRef);
+    const fp = target.toLowerCase();
+    if (!/^[0-9a-f]{64}$/.test(fp)) fail('INVALID_ARGUMENT', 'the identity to be introduced to is a full 64-digit fingerprint');
+    if (this.cipher.hasSession(fp)) fail('INVALID_ARGUMENT', 'that identity is a contact already');
+    const now = this.clock();
+    this.store.transaction(() => {
+      this.nodeStore.addPendingMediation(fp, mediator.fingerprint, now, now + MEDIATION_TTL_MS);
+      this.queueAppMessage(mediator, { type: 'mediate-identity', id: randomId(this.rng), sentAt: now, target: fp }, 'control');
+    });
+    this.scheduleFlush(0);
+    return { mediator: mediator.fingerprint, target: fp };
+  }
+
+  /** As a mediator: introduces two contacts to each other; `b` will invite `a`. */
+  introduce(aRef: string, bRef: string): { a: string; b: string } {
+    const a = this.resolvePeer(aRef);
+    const b = this.resolvePeer(bRef);
+    if (a.fingerprint === b.fingerprint) fail('INVALID_ARGUMENT', 'introduce two different contacts');
+    for (const c of [a, b])
+      if (!c.identity.kemKey) fail('INVALID_ARGUMENT', `${c.alias ?? c.fingerprint.slice(0, 16)} was met through a bundle: only contacts met by invite can be introduced`);
+    const now = this.clock();
+    this.store.transaction(() => {
+      this.queueAppMessage(a, { type: 'introduced', id: randomId(this.rng), sentAt: now, target: b.identity }, 'control');
+      this.queueAppMessage(b, { type: 'invite-request', id: randomId(this.rng), sentAt: now, requester: a.identity }, 'control');
+      this.allowForward(b.fingerprint, a.fingerprint, now);
+    });
+    this.scheduleFlush(0);
+    return { a: a.fingerprint, b: b.fingerprint };
+  }
+
+  /** The key-exchange control messages that arrive inside a session with `from`. */
+  private onControl(from: Contact, m: AppMessage, now: number): void {
+    const name = (c: Contact) => c.alias ?? c.fingerprint.slice(0, 16);
+    switch (m.type) {
+      case 'mediate-identity': {
+        // We mediate: ask the target to invite the requester.
+        const target = this.nodeStore.contact(m.target);
+        if (!target) return fail('NO_SESSION', `${name(from)} asked for an introduction to an identity we do not know`);
+        if (!from.identity.kemKey || !target.identity.kemKey) return fail('INVALID_ARGUMENT', 'only contacts met by invite can be introduced');
+        this.queueAppMessage(target, { type: 'invite-request', id: randomId(this.rng), sentAt: now, requester: from.identity }, 'control');
+        this.allowForward(target.fingerprint, from.fingerprint, now);
+        return;
+      }
+      case 'introduced':
+        this.nodeStore.addPendingMediation(fingerprint(m.target), from.fingerprint, now, now + MEDIATION_TTL_MS);
+        return;
+      case 'invite-request': {
+        // We are the target: invite the requester, sealed to it, back through the mediator.
+        const requester = fingerprint(m.requester);
+        if (this.cipher.hasSession(requester)) return; // crossed, and a session exists already
+        if (this.nodeStore.pendingKxs().some((p) => p.peer === requester)) return; // already under way
+        const { invite, pending } = createInvite(this.store.identity(), this.rng, now, MEDIATION_TTL_MS);
+        this.nodeStore.addPendingKx({ rv: rvHex(pending.initialRV), role: 'inviter', record: encodePendingKX(pending), peer: requester, createdAt: now, expiresAt: pending.expiresAt });
+        const sealed = seal(m.requester.kemKey!, encodeInvite(invite), this.rng);
+        this.queueAppMessage(from, { type: 'transitive', id: randomId(this.rng), sentAt: now, peer: requester, sealed }, 'control');
+        this.subscribeRendezvousSoon = true;
+        return;
+      }
+      case 'transitive': {
+        const expected = this.nodeStore.pendingMediation(m.peer, now);
+        if (expected === from.fingerprint) return this.acceptIntroduction(from, m.peer, m.sealed, now);
+        // We mediate: pass the sealed invite on, unread, to the contact it is for, if we asked for it.
+        const to = this.nodeStore.contact(m.peer);
+        const key = forwardKey(from.fingerprint, m.peer);
+        if (!to || Number(this.nodeStore.setting(key) ?? 0) < now)
+          return fail('INVALID_ARGUMENT', `unsolicited introduction from ${name(from)}: nobody asked for it`);
+        this.nodeStore.setSetting(key, '0');
+        this.queueAppMessage(to, { type: 'transitive', id: randomId(this.rng), sentAt: now, peer: from.fingerprint, sealed: m.sealed }, 'control');
+        return;
+      }
+    }
+  }
+
+  /** As a mediator, we asked `inviter` to invite `invitee`: its sealed answer may pass through us. */
+  private allowForward(inviter: string, invitee: string, now: number): void {
+    this.nodeStore.setSetting(forwardKey(inviter, invitee), String(now + MEDIATION_TTL_MS));
+  }
+
+  /**
+   * We asked `mediator` for `target`, and here is target's invite. Crossed auto-KXs (each side
+   * inviting the other) keep the one whose inviter has the lower fingerprint, on both sides.
+   */
+  private acceptIntroduction(mediator: Contact, target: string, sealed: Uint8Array, now: number): void {
+    const self = this.store.identity();
+    const invite = decodeInvite(open(self.kem.secretKey, sealed));
+    if (fingerprint(invite.identity) !== target) fail('IDENTITY_MISMATCH', `the introduced invite is not from the identity ${mediator.alias ?? 'the mediator'} named`);
+    const ours = this.nodeStore.pendingKxs().find((p) => p.peer === target && p.role === 'inviter');
+    if (ours) {
+      if (fingerprint(self.public) < target) return; // ours wins the tiebreak; theirs is dropped
+      this.nodeStore.deletePendingKx(ours.rv);
+    }
+    const { pending, send } = acceptInvite(self, invite, this.rng, now);
+    this.nodeStore.addPendingKx({ rv: rvHex(pending.step3RV), role: 'acceptor', record: encodePendingKX(pending), peer: target, createdAt: now, expiresAt: pending.expiresAt + KX_GRACE_MS });
+    this.queueRendezvous(send);
+    this.nodeStore.deletePendingMediation(target);
+    this.subscribeRendezvousSoon = true;
   }
 
   /** Listens at every RV a key exchange waits on, and at each contact's reset RV; nowhere else. */
@@ -886,6 +1007,10 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
 }
 
 type NodeTimeout = ReturnType<typeof setTimeout>;
+
+function forwardKey(inviter: string, invitee: string): string {
+  return `forward:${inviter}:${invitee}`;
+}
 
 /** Resolves with the first `event` that matches, or rejects after `ms`. */
 export function nextEvent<K extends keyof NodeEvents>(

@@ -140,5 +140,11 @@ export const MIGRATIONS: readonly string[] = [
   );
   ALTER TABLE contacts ADD COLUMN reset_rv TEXT;
   ALTER TABLE contacts ADD COLUMN peer_reset_rv TEXT;
+  CREATE TABLE pending_mediations (
+    target TEXT PRIMARY KEY,
+    mediator TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
   `,
 ];

@@ -127,6 +127,10 @@ export class NodeStore {
       insertPendingKx: p('INSERT INTO pending_kx (rv, role, record, peer, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)'),
       deletePendingKx: p('DELETE FROM pending_kx WHERE rv = ?'),
       expirePendingKx: p('DELETE FROM pending_kx WHERE expires_at < ?'),
+      mediation: p('SELECT mediator FROM pending_mediations WHERE target = ? AND expires_at >= ?'),
+      addMediation: p(`INSERT INTO pending_mediations (target, mediator, created_at, expires_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (target) DO UPDATE SET mediator = excluded.mediator, created_at = excluded.created_at, expires_at = excluded.expires_at`),
+      deleteMediation: p('DELETE FROM pending_mediations WHERE target = ?'),
       getSetting: p('SELECT value FROM settings WHERE key = ?'),
       setSetting: p('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
@@ -371,6 +375,20 @@ export class NodeStore {
   /** Drops key exchanges that expired before `before`; returns how many. */
   expirePendingKxs(before: number): number {
     return this.q.expirePendingKx.run(before).changes;
+  }
+
+  // Introductions we asked for (or were told to expect): an invite from `target` through `mediator` is welcome.
+
+  pendingMediation(target: string, now: number): string | undefined {
+    return (this.q.mediation.get(target, now) as { mediator: string } | undefined)?.mediator;
+  }
+
+  addPendingMediation(target: string, mediator: string, now: number, expiresAt: number): void {
+    this.q.addMediation.run(target, mediator, now, expiresAt);
+  }
+
+  deletePendingMediation(target: string): void {
+    this.q.deleteMediation.run(target);
   }
 
   setting(key: string): string | undefined {
