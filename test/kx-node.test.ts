@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { startTestRelay } from './support/relay.js';
-import { nextEvent, testNodes } from './support/nodes.js';
+import { eventually, nextEvent, testNodes } from './support/nodes.js';
 
 const HOUR = 60 * 60 * 1000;
 
@@ -237,5 +237,50 @@ describe('introductions (auto-KX through a mediator)', () => {
     const got = nextEvent(bob, 'message');
     alice.send(bob.whoami().fingerprint, 'still in step');
     assert.equal((await got)[0].text, 'still in step');
+  });
+});
+
+describe('group chats', () => {
+  it('a new member of a group of 4 ends up with working ratchets to all 3 others, through the admin', async (t) => {
+    const relay = await startTestRelay();
+    t.after(() => relay.stop());
+    const nodes = testNodes(t);
+    const names = ['admin', 'bob', 'carol', 'dave'];
+    const [admin, bob, carol, dave] = await Promise.all(names.map((n) => nodes.open(n, [relay.url])));
+    const all = [admin!, bob!, carol!, dave!];
+    await Promise.all(all.map((n) => n.start()));
+    for (const member of [bob!, carol!, dave!]) {
+      const done = Promise.all([nextEvent(admin!, 'kx'), nextEvent(member, 'kx')]);
+      member.acceptInvite(admin!.createInvite(HOUR).invite);
+      await done;
+    }
+    const { id } = admin!.createGroup('four');
+    const fp = (n: typeof admin) => n!.whoami().fingerprint;
+    const joinAndWait = async (member: typeof admin, others: (typeof admin)[]) => {
+      admin!.inviteToGroup(id, fp(member));
+      await eventually(() => (member!.nodeStore.group(id) ? true : undefined), 'the invitation');
+      member!.joinGroup(id);
+      // Joined, and a session with every other member (introductions through the admin).
+      await eventually(() => (member!.nodeStore.group(id)?.joined && others.every((o) => member!.cipher.hasSession(fp(o))) ? true : undefined), 'introductions');
+    };
+    await joinAndWait(bob, [admin]);
+    await joinAndWait(carol, [admin, bob]);
+    assert.ok(admin!.groupMembers(id).every((m) => m.reachable));
+
+    // Dave is new: before joining he reaches only the admin; after, everyone.
+    await joinAndWait(dave, [admin, bob, carol]);
+    const members = dave!.groupMembers(id);
+    assert.equal(members.length, 4);
+    assert.ok(members.every((m) => m.reachable), JSON.stringify(members));
+
+    const heard = Promise.all([admin, bob, carol].map((n) => nextEvent(n!, 'message', (m) => m.text === 'hello, group')));
+    const sent = dave!.sendToGroup(id, 'hello, group');
+    assert.equal(sent.sent.length, 3);
+    assert.deepEqual(sent.unreachable, []);
+    for (const [m] of await heard) {
+      assert.equal(m.group?.id, id);
+      assert.equal(m.group?.name, 'four');
+      assert.equal(m.from, fp(dave));
+    }
   });
 });

@@ -104,11 +104,11 @@ function name(m: { alias: string | null; from: string }): string {
 
 function formatMessage(m: ReceivedMessage): string {
   const when = new Date(m.sentAt).toISOString().replace('T', ' ').slice(0, 19);
-  return `[${when}] ${name(m)}${m.trusted ? '' : ' (untrusted)'}: ${m.text}`;
+  return `[${when}] ${m.group ? `[${m.group.name}] ` : ''}${name(m)}${m.trusted ? '' : ' (untrusted)'}: ${m.text}`;
 }
 
 function messageJson(m: ReceivedMessage) {
-  return { id: m.id, from: m.from, alias: m.alias, text: m.text, sentAt: m.sentAt, receivedAt: m.receivedAt, trusted: m.trusted };
+  return { id: m.id, from: m.from, alias: m.alias, text: m.text, sentAt: m.sentAt, receivedAt: m.receivedAt, trusted: m.trusted, group: m.group };
 }
 
 program
@@ -347,6 +347,52 @@ program
     action(async (api, g, mediator: string, target: string) => {
       const r = await api.mediate(mediator, target);
       out(g, r, `asked ${shortFp(r.mediator)} to introduce you to ${shortFp(r.target)}`);
+    }),
+  );
+
+const group = program.command('group').description('group chats: an admin, a signed member list, messages fanned out over the pairwise sessions');
+group
+  .command('create <name>')
+  .description('create a group; you are its admin')
+  .action(action(async (api, g, name: string) => out(g, await api.group({ op: 'create', name }), `created group "${name}"`)));
+group
+  .command('invite <group> <contact>')
+  .description('as admin, invite a contact (met by invite) to a group')
+  .action(action(async (api, g, grp: string, contact: string) => out(g, await api.group({ op: 'invite', group: grp, contact }), 'invitation sent')));
+group
+  .command('join <group>')
+  .description('accept an invitation; you are then introduced to the members you do not know')
+  .action(action(async (api, g, grp: string) => out(g, await api.group({ op: 'join', group: grp }), 'join requested from the admin')));
+group
+  .command('ls')
+  .description('list groups (joined, or invited to)')
+  .action(
+    action(async (api, g) => {
+      const list = (await api.group({ op: 'ls' })) as { id: string; name: string; joined: boolean }[];
+      if (g.json) return printJson(list);
+      if (list.length === 0) return void process.stdout.write('no groups\n');
+      for (const x of list) process.stdout.write(`${x.id.slice(0, 12)}  ${x.name}${x.joined ? '' : '  (invited: rrelay group join ' + x.id.slice(0, 12) + ')'}\n`);
+    }),
+  );
+group
+  .command('members <group>')
+  .description('members, and whether you have a session with each yet')
+  .action(
+    action(async (api, g, grp: string) => {
+      const list = (await api.group({ op: 'members', group: grp })) as { fingerprint: string; alias: string | null; admin: boolean; reachable: boolean; introductionAttempts: number }[];
+      if (g.json) return printJson(list);
+      for (const m of list)
+        process.stdout.write(`${m.alias ?? shortFp(m.fingerprint)}${m.admin ? ' (admin)' : ''}  ${m.reachable ? 'reachable' : `NOT YET REACHABLE (introductions tried: ${m.introductionAttempts})`}\n`);
+    }),
+  );
+group
+  .command('send <group> <text...>')
+  .description('send a message to every member')
+  .action(
+    action(async (api, g, grp: string, words: string[]) => {
+      const r = (await api.group({ op: 'send', group: grp, text: words.join(' ') })) as { id: string; sent: string[]; unreachable: string[] };
+      out(g, r, `sent to ${r.sent.length} member(s)` + (r.unreachable.length ? `; NOT sent to ${r.unreachable.map(shortFp).join(', ')} (no session yet: introduction pending)` : ''));
+      return r.unreachable.length ? EXIT.queued : EXIT.ok;
     }),
   );
 

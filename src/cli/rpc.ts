@@ -2,7 +2,7 @@ import { existsSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
 import { RatchetRelayError, isRatchetRelayError, type ErrorCode } from '../errors.js';
-import type { FollowEvent, NodeApi, NodeService } from './service.js';
+import type { FollowEvent, GroupAction, NodeApi, NodeService } from './service.js';
 
 /**
  * JSON-RPC 2.0 over the daemon's Unix socket, one JSON object per line (as signal-cli's daemon does).
@@ -31,6 +31,7 @@ const METHODS = [
   'resetSession',
   'introduce',
   'mediate',
+  'group',
 ] as const;
 type Method = (typeof METHODS)[number];
 
@@ -148,6 +149,7 @@ export class RpcClient implements NodeApi {
   cancelKeyExchange = (ref: string) => this.call<string>('cancelKeyExchange', ref);
   resetSession = (ref: string) => this.call<{ rv: string; peer: string }>('resetSession', ref);
   introduce = (a: string, b: string) => this.call<{ a: string; b: string }>('introduce', a, b);
+  group = (a: GroupAction) => this.call<unknown>('group', a);
   mediate = (mediator: string, target: string) => this.call<{ mediator: string; target: string }>('mediate', mediator, target);
 
   async follow(onEvent: (e: FollowEvent) => void): Promise<() => void> {

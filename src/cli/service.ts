@@ -72,8 +72,18 @@ export interface NodeApi {
   resetSession(ref: string): Promise<{ rv: string; peer: string }>;
   introduce(a: string, b: string): Promise<{ a: string; b: string }>;
   mediate(mediator: string, target: string): Promise<{ mediator: string; target: string }>;
+  group(action: GroupAction): Promise<unknown>;
   close(): Promise<void>;
 }
+
+/** The group subcommands, one RPC method: `{ op, ... }`. */
+export type GroupAction =
+  | { op: 'create'; name: string }
+  | { op: 'invite'; group: string; contact: string }
+  | { op: 'join'; group: string }
+  | { op: 'ls' }
+  | { op: 'members'; group: string }
+  | { op: 'send'; group: string; text: string };
 
 export function validateRelayUrl(url: string): string {
   let u: URL;
@@ -257,6 +267,24 @@ export class NodeService implements NodeApi {
     const r = this.node.mediate(mediator, target);
     if (!this.daemon) await this.node.drain(10_000);
     return r;
+  }
+
+  async group(a: GroupAction): Promise<unknown> {
+    const n = this.node;
+    switch (a.op) {
+      case 'create':
+        return n.createGroup(a.name);
+      case 'ls':
+        return n.nodeStore.groups().map((g) => ({ id: g.id, name: g.name, admin: g.admin, joined: g.joined, version: g.version }));
+      case 'members':
+        return n.groupMembers(a.group);
+    }
+    await this.connect();
+    if (a.op === 'invite') n.inviteToGroup(a.group, a.contact);
+    else if (a.op === 'join') n.joinGroup(a.group);
+    const result = a.op === 'send' ? n.sendToGroup(a.group, a.text) : { ok: true };
+    if (!this.daemon) await n.drain(10_000);
+    return result;
   }
 
   async resetSession(ref: string) {

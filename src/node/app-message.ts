@@ -27,9 +27,26 @@ export type AppMessage = { readonly id: string; readonly sentAt: number } & (
   | { readonly type: 'transitive'; readonly peer: string; readonly sealed: Bytes }
   /** The mediator tells one side of an introduction to expect an invite from `target`. */
   | { readonly type: 'introduced'; readonly target: PublicIdentity }
+  /** Group chats: an invitation (the admin's signed member list), a join, a new member list, a message. */
+  | { readonly type: 'group-invite'; readonly members: Bytes }
+  | { readonly type: 'group-join'; readonly groupId: string }
+  | { readonly type: 'group-members'; readonly members: Bytes }
+  | { readonly type: 'group-text'; readonly groupId: string; readonly text: string }
 );
 
-const TYPES = ['text', 'receipt', 'kx-hello', 'mediate-identity', 'invite-request', 'transitive', 'introduced'] as const;
+const TYPES = [
+  'text',
+  'receipt',
+  'kx-hello',
+  'mediate-identity',
+  'invite-request',
+  'transitive',
+  'introduced',
+  'group-invite',
+  'group-join',
+  'group-members',
+  'group-text',
+] as const;
 const CODES: Record<AppMessage['type'], number> = {
   text: 1,
   receipt: 2,
@@ -38,7 +55,12 @@ const CODES: Record<AppMessage['type'], number> = {
   'invite-request': 18,
   transitive: 19,
   introduced: 20,
+  'group-invite': 21,
+  'group-join': 22,
+  'group-members': 23,
+  'group-text': 24,
 };
+const MAX_MEMBERS_BYTES = 16 * 1024;
 
 function writeId(w: Writer, hex: string, bytes = ID_BYTES): void {
   if (!new RegExp(`^[0-9a-f]{${bytes * 2}}$`).test(hex)) throw new RangeError(`id must be ${bytes * 2} hex digits`);
@@ -50,12 +72,20 @@ export function encodeAppMessage(m: AppMessage): Bytes {
   writeId(w, m.id);
   w.u64(m.sentAt);
   switch (m.type) {
-    case 'text': {
-      const body = utf8(m.text);
-      if (body.length > MAX_TEXT_BYTES) throw new RangeError(`text of ${body.length} bytes exceeds ${MAX_TEXT_BYTES}`);
-      w.bytes(body);
+    case 'text':
+      writeText(w, m.text);
       break;
-    }
+    case 'group-text':
+      writeId(w, m.groupId);
+      writeText(w, m.text);
+      break;
+    case 'group-invite':
+    case 'group-members':
+      w.bytes(m.members);
+      break;
+    case 'group-join':
+      writeId(w, m.groupId);
+      break;
     case 'receipt':
       if (m.ids.length > MAX_RECEIPT_IDS) throw new RangeError('too many ids in one receipt');
       w.u16(m.ids.length);
@@ -80,6 +110,21 @@ export function encodeAppMessage(m: AppMessage): Bytes {
   return w.finish();
 }
 
+function writeText(w: Writer, text: string): void {
+  const body = utf8(text);
+  if (body.length > MAX_TEXT_BYTES) throw new RangeError(`text of ${body.length} bytes exceeds ${MAX_TEXT_BYTES}`);
+  w.bytes(body);
+}
+
+function readText(r: Reader): string {
+  try {
+    return fromUtf8(r.bytes(MAX_TEXT_BYTES));
+  } catch (e) {
+    if (e instanceof TypeError) return fail('MALFORMED', 'application message: text is not valid UTF-8');
+    throw e;
+  }
+}
+
 function readIdentity(r: Reader): PublicIdentity {
   const inner = new Reader(r.bytes(4096), 'application message identity');
   const p = readPublicIdentity(inner);
@@ -98,17 +143,19 @@ export function decodeAppMessage(bytes: Bytes): AppMessage {
   const head = { id: toHex(r.fixed(ID_BYTES)), sentAt: r.u64() };
   let m: AppMessage;
   switch (type) {
-    case 'text': {
-      let text: string;
-      try {
-        text = fromUtf8(r.bytes(MAX_TEXT_BYTES));
-      } catch (e) {
-        if (e instanceof TypeError) return fail('MALFORMED', 'application message: text is not valid UTF-8');
-        throw e;
-      }
-      m = { ...head, type, text };
+    case 'text':
+      m = { ...head, type, text: readText(r) };
       break;
-    }
+    case 'group-text':
+      m = { ...head, type, groupId: toHex(r.fixed(ID_BYTES)), text: readText(r) };
+      break;
+    case 'group-invite':
+    case 'group-members':
+      m = { ...head, type, members: r.bytes(MAX_MEMBERS_BYTES) };
+      break;
+    case 'group-join':
+      m = { ...head, type, groupId: toHex(r.fixed(ID_BYTES)) };
+      break;
     case 'receipt': {
       const n = r.u16();
       if (n > MAX_RECEIPT_IDS) fail('MALFORMED', `application message: receipt for ${n} messages`);

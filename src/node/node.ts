@@ -49,9 +49,11 @@ import {
   type OutboxEntry,
   syncToDisk,
   SqliteProtocolStore,
+  type StoredGroup,
   type StoredMessage,
 } from '../store/index.js';
 import { type AppMessage, decodeAppMessage, encodeAppMessage } from './app-message.js';
+import { decodeGroupMembers, encodeGroupMembers, type GroupMembers, signGroupMembers } from './group.js';
 import { ensureDataDir, lockDataDir, paths } from './data-dir.js';
 
 export interface NodeTiming {
@@ -92,6 +94,8 @@ export interface ReceivedMessage {
   readonly sentAt: number;
   readonly receivedAt: number;
   readonly trusted: boolean;
+  /** Set for a group chat message. */
+  readonly group: { readonly id: string; readonly name: string } | null;
 }
 
 export interface SentMessage {
@@ -140,6 +144,8 @@ const KX_GRACE_MS = 24 * 60 * 60 * 1000;
 const RESET_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 /** An introduction asked for (or announced) is welcome this long. */
 const MEDIATION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+const GROUP_INTRO_ATTEMPTS = 3;
+const GROUP_INTRO_INTERVAL_MS = 7 * 24 * 60 * 60 * 1000;
 const SUB_MESSAGES = 'rr-messages';
 const SETTING_UNPUBLISHED = 'unpublished';
 
@@ -298,6 +304,12 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   maintain(): MaintenanceReport {
     this.nodeStore.pruneOutbox(this.clock() - OUTBOX_KEEP_MS);
     if (this.nodeStore.expirePendingKxs(this.clock()) > 0) this.subscribeRendezvous();
+    const retried = this.store.transaction(() => {
+      const before = this.nodeStore.pendingOutbox();
+      for (const g of this.nodeStore.groups()) this.introduceToGroup(g.id, this.clock());
+      return this.nodeStore.pendingOutbox() > before;
+    });
+    if (retried) this.scheduleFlush(0);
     const report = this.cipher.maintain();
     if (report.shouldPublish && this.nodeStore.setting(SETTING_UNPUBLISHED) !== '1') this.queueBundle(false);
     return report;
@@ -585,7 +597,8 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
           if (observed.kind === 'unknown') return fail('NO_SESSION', 'sender is unknown');
           if (observed.kind === 'key-changed') warning = { contact: observed.contact, previous: observed.previous };
           const contact = observed.contact;
-          if (app.type === 'text') {
+          if (app.type === 'text' || app.type === 'group-text') {
+            const group = app.type === 'group-text' ? this.groupForMember(app.groupId, contact.fingerprint) : null;
             const inserted = this.nodeStore.insertMessage({
               id: app.id,
               peer: contact.fingerprint,
@@ -594,9 +607,20 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
               sentAt: app.sentAt,
               receivedAt: now,
               state: 'received',
+              groupId: group?.id ?? null,
             });
             if (inserted) {
-              received = { id: app.id, seq: this.lastIncoming(contact.fingerprint, app.id), from: contact.fingerprint, alias: contact.alias, text: app.text, sentAt: app.sentAt, receivedAt: now, trusted: contact.trusted };
+              received = {
+                id: app.id,
+                seq: this.lastIncoming(contact.fingerprint, app.id),
+                from: contact.fingerprint,
+                alias: contact.alias,
+                text: app.text,
+                sentAt: app.sentAt,
+                receivedAt: now,
+                trusted: contact.trusted,
+                group: group && { id: group.id, name: group.name },
+              };
               receiptTo = contact;
             }
           } else if (app.type === 'receipt') delivered = { peer: contact.fingerprint, ids: this.nodeStore.markDelivered(contact.fingerprint, app.ids) };
@@ -762,6 +786,131 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     this.scheduleFlush(0);
   }
 
+  // Group chats (minimal: an admin, a signed member list, fan-out over the pairwise ratchets)
+
+  createGroup(name: string): { id: string } {
+    const self = this.store.identity();
+    const now = this.clock();
+    const g = signGroupMembers(self, { groupId: randomId(this.rng), name, version: 1, members: [fingerprint(self.public)] });
+    this.nodeStore.saveGroup({ id: g.groupId, name, admin: g.admin, version: 1, members: encodeGroupMembers(g), joined: true, createdAt: now });
+    return { id: g.groupId };
+  }
+
+  /** A group by id (or a prefix of at least 6 hex digits) or by name. */
+  resolveGroup(ref: string): StoredGroup {
+    const all = this.nodeStore.groups();
+    const hits = all.filter((g) => g.name === ref || (ref.length >= 6 && g.id.startsWith(ref.toLowerCase())));
+    if (hits.length !== 1) fail('INVALID_ARGUMENT', hits.length ? `"${ref}" matches ${hits.length} groups: use its id` : `no group matches "${ref}": see \`rrelay group ls\``);
+    return hits[0]!;
+  }
+
+  /** As admin: invites a contact; it becomes a member when it joins. */
+  inviteToGroup(groupRef: string, contactRef: string): void {
+    const g = this.resolveGroup(groupRef);
+    if (g.admin !== this.whoami().fingerprint) fail('INVALID_ARGUMENT', `only the admin of ${g.name} invites to it`);
+    const contact = this.resolvePeer(contactRef);
+    const now = this.clock();
+    this.store.transaction(() => {
+      this.nodeStore.setSetting(groupInviteKey(g.id, contact.fingerprint), String(now));
+      this.queueAppMessage(contact, { type: 'group-invite', id: randomId(this.rng), sentAt: now, members: g.members }, 'control');
+    });
+    this.scheduleFlush(0);
+  }
+
+  /** Accepts an invitation: asks the admin to add us; the new member list follows. */
+  joinGroup(groupRef: string): void {
+    const g = this.resolveGroup(groupRef);
+    const admin = this.nodeStore.contact(g.admin);
+    if (!admin) return fail('NO_SESSION', `the admin of ${g.name} is not a contact`);
+    this.store.transaction(() => this.queueAppMessage(admin, { type: 'group-join', id: randomId(this.rng), sentAt: this.clock(), groupId: g.id }, 'control'));
+    this.scheduleFlush(0);
+  }
+
+  groupMembers(ref: string): { fingerprint: string; alias: string | null; admin: boolean; reachable: boolean; introductionAttempts: number }[] {
+    const g = this.resolveGroup(ref);
+    const list = this.membersOf(g);
+    const self = this.whoami().fingerprint;
+    return list.members.map((fp) => ({
+      fingerprint: fp,
+      alias: fp === self ? 'me' : (this.nodeStore.contact(fp)?.alias ?? null),
+      admin: fp === g.admin,
+      reachable: fp === self || this.cipher.hasSession(fp),
+      introductionAttempts: this.nodeStore.introduction(g.id, fp)?.attempts ?? 0,
+    }));
+  }
+
+  /** A message to every member, one pairwise ratchet each. Members without a session yet are named, not dropped. */
+  sendToGroup(ref: string, text: string): { id: string; sent: string[]; unreachable: string[] } {
+    const g = this.resolveGroup(ref);
+    if (!g.joined) fail('INVALID_ARGUMENT', `join ${g.name} first: \`rrelay group join ${g.id.slice(0, 8)}\``);
+    const self = this.whoami().fingerprint;
+    const id = randomId(this.rng);
+    const sentAt = Math.max(this.clock(), this.lastSentAt + 1);
+    this.lastSentAt = sentAt;
+    const sent: string[] = [];
+    const unreachable: string[] = [];
+    this.store.transaction(() => {
+      for (const fp of this.membersOf(g).members) {
+        if (fp === self) continue;
+        const contact = this.nodeStore.contact(fp);
+        if (!contact || !this.cipher.hasSession(fp)) {
+          unreachable.push(fp);
+          continue;
+        }
+        this.nodeStore.insertMessage({ id, peer: fp, direction: 'out', body: text, sentAt, receivedAt: null, state: 'queued', groupId: g.id });
+        this.queueAppMessage(contact, { type: 'group-text', id, sentAt, groupId: g.id, text }, 'message');
+        sent.push(fp);
+      }
+    });
+    this.scheduleFlush(0);
+    return { id, sent, unreachable };
+  }
+
+  private membersOf(g: StoredGroup): GroupMembers {
+    const admin = g.admin === this.whoami().fingerprint ? this.identity() : this.nodeStore.contact(g.admin)?.identity;
+    if (!admin) return fail('NO_SESSION', `the admin of ${g.name} is not a contact`);
+    return decodeGroupMembers(g.members, admin);
+  }
+
+  private groupForMember(groupId: string, member: string): StoredGroup {
+    const g = this.nodeStore.group(groupId);
+    if (!g || !g.joined) return fail('INVALID_ARGUMENT', 'a message for a group we are not in');
+    if (!this.membersOf(g).members.includes(member)) return fail('IDENTITY_MISMATCH', 'a group message from someone who is not a member');
+    return g;
+  }
+
+  /** As admin: a new signed member list, sent to every member. */
+  private publishMembers(g: StoredGroup, members: readonly string[], now: number): void {
+    const self = this.store.identity();
+    const list = signGroupMembers(self, { groupId: g.id, name: g.name, version: g.version + 1, members });
+    const bytes = encodeGroupMembers(list);
+    this.nodeStore.saveGroup({ ...g, version: list.version, members: bytes });
+    for (const fp of list.members) {
+      const contact = fp === list.admin ? undefined : this.nodeStore.contact(fp);
+      if (contact) this.queueAppMessage(contact, { type: 'group-members', id: randomId(this.rng), sentAt: now, members: bytes }, 'control');
+    }
+  }
+
+  /**
+   * A member asks the admin to introduce it to every member it has no session with. Each
+   * introduction is tried at most GROUP_INTRO_ATTEMPTS times, at least GROUP_INTRO_INTERVAL_MS apart.
+   */
+  private introduceToGroup(groupId: string, now: number): void {
+    const g = this.nodeStore.group(groupId);
+    if (!g || !g.joined) return;
+    const self = this.whoami().fingerprint;
+    const admin = this.nodeStore.contact(g.admin);
+    if (!admin || g.admin === self) return;
+    for (const fp of this.membersOf(g).members) {
+      if (fp === self || fp === g.admin || this.cipher.hasSession(fp)) continue;
+      const tried = this.nodeStore.introduction(g.id, fp);
+      if (tried && (tried.attempts >= GROUP_INTRO_ATTEMPTS || now - tried.lastAttemptAt < GROUP_INTRO_INTERVAL_MS)) continue;
+      this.nodeStore.addPendingMediation(fp, admin.fingerprint, now, now + MEDIATION_TTL_MS);
+      this.queueAppMessage(admin, { type: 'mediate-identity', id: randomId(this.rng), sentAt: now, target: fp }, 'control');
+      this.nodeStore.setIntroduction(g.id, fp, (tried?.attempts ?? 0) + 1, now);
+    }
+  }
+
   /** Asks `mediator` (a contact) for an introduction to the identity `target` (a fingerprint). */
   mediate(mediatorRef: string, target: string): { mediator: string; target: string } {
     const mediator = this.resolvePeer(mediatorRef);
@@ -820,6 +969,35 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
         const sealed = seal(m.requester.kemKey!, encodeInvite(invite), this.rng);
         this.queueAppMessage(from, { type: 'transitive', id: randomId(this.rng), sentAt: now, peer: requester, sealed }, 'control');
         this.subscribeRendezvousSoon = true;
+        return;
+      }
+      case 'group-invite': {
+        const admin = from.identity;
+        const g = decodeGroupMembers(m.members, admin);
+        const known = this.nodeStore.group(g.groupId);
+        if (known && known.admin !== from.fingerprint) return fail('IDENTITY_MISMATCH', 'group invitation from someone other than its admin');
+        if (!known) this.nodeStore.saveGroup({ id: g.groupId, name: g.name, admin: g.admin, version: g.version, members: m.members, joined: false, createdAt: now });
+        return;
+      }
+      case 'group-join': {
+        const g = this.nodeStore.group(m.groupId);
+        const self = this.store.identity();
+        if (!g || g.admin !== fingerprint(self.public)) return fail('INVALID_ARGUMENT', 'a join for a group we do not run');
+        const list = decodeGroupMembers(g.members, self.public);
+        if (!this.nodeStore.setting(groupInviteKey(g.id, from.fingerprint)) && !list.members.includes(from.fingerprint))
+          return fail('INVALID_ARGUMENT', `${name(from)} was not invited to ${g.name}`);
+        this.publishMembers(g, [...list.members, from.fingerprint], now);
+        return;
+      }
+      case 'group-members': {
+        const known = this.nodeStore.group(decodeGroupId(m.members));
+        const adminFp = known?.admin ?? from.fingerprint;
+        if (adminFp !== from.fingerprint) return fail('IDENTITY_MISMATCH', 'a member list not from the group admin');
+        const g = decodeGroupMembers(m.members, from.identity);
+        if (known && g.version <= known.version) return;
+        const self = fingerprint(this.store.identity().public);
+        this.nodeStore.saveGroup({ id: g.groupId, name: g.name, admin: g.admin, version: g.version, members: m.members, joined: g.members.includes(self), createdAt: known?.createdAt ?? now });
+        if (g.members.includes(self)) this.introduceToGroup(g.groupId, now);
         return;
       }
       case 'transitive': {
@@ -940,7 +1118,18 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
 
   toReceived(m: StoredMessage): ReceivedMessage {
     const c = this.nodeStore.contact(m.peer);
-    return { id: m.id, seq: m.seq, from: m.peer, alias: c?.alias ?? null, text: m.body, sentAt: m.sentAt, receivedAt: m.receivedAt ?? 0, trusted: c?.trusted ?? false };
+    const g = m.groupId ? this.nodeStore.group(m.groupId) : undefined;
+    return {
+      id: m.id,
+      seq: m.seq,
+      from: m.peer,
+      alias: c?.alias ?? null,
+      text: m.body,
+      sentAt: m.sentAt,
+      receivedAt: m.receivedAt ?? 0,
+      trusted: c?.trusted ?? false,
+      group: g ? { id: g.id, name: g.name } : null,
+    };
   }
 
   /** Incoming messages as they arrive, for `for await`. */
@@ -1007,6 +1196,16 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
 }
 
 type NodeTimeout = ReturnType<typeof setTimeout>;
+
+function groupInviteKey(groupId: string, member: string): string {
+  return `group-invite:${groupId}:${member}`;
+}
+
+/** The group id of a member list, read before its admin (and so its signature) is known. */
+function decodeGroupId(members: Uint8Array): string {
+  if (members.length < 17) return fail('MALFORMED', 'group members: truncated');
+  return Buffer.from(members.subarray(1, 17)).toString('hex');
+}
 
 function forwardKey(inviter: string, invitee: string): string {
   return `forward:${inviter}:${invitee}`;

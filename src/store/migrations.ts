@@ -140,6 +140,23 @@ export const MIGRATIONS: readonly string[] = [
   );
   ALTER TABLE contacts ADD COLUMN reset_rv TEXT;
   ALTER TABLE contacts ADD COLUMN peer_reset_rv TEXT;
+  CREATE TABLE groups (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    admin TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    members BLOB NOT NULL,
+    joined INTEGER NOT NULL,
+    created_at INTEGER NOT NULL
+  );
+  CREATE TABLE group_introductions (
+    group_id TEXT NOT NULL,
+    member TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    last_attempt_at INTEGER NOT NULL,
+    PRIMARY KEY (group_id, member)
+  );
+  ALTER TABLE messages ADD COLUMN group_id TEXT;
   CREATE TABLE pending_mediations (
     target TEXT PRIMARY KEY,
     mediator TEXT NOT NULL,

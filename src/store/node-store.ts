@@ -41,6 +41,7 @@ export interface StoredMessage {
   readonly receivedAt: number | null;
   readonly state: MessageState;
   readonly relaysAccepted: number;
+  readonly groupId: string | null;
 }
 
 export interface OutboxEntry {
@@ -49,6 +50,18 @@ export interface OutboxEntry {
   readonly purpose: 'bundle' | 'message' | 'receipt' | 'control';
   readonly messageId: string | null;
   readonly attempts: number;
+}
+
+/** A group chat as this node knows it. `members` is the admin's signed GroupMembers record. */
+export interface StoredGroup {
+  readonly id: string;
+  readonly name: string;
+  readonly admin: string;
+  readonly version: number;
+  readonly members: Bytes;
+  /** False while we are only invited. */
+  readonly joined: boolean;
+  readonly createdAt: number;
 }
 
 /** A key exchange waiting for its next message at rendezvous point `rv` (hex). `record` is an encoded PendingKX. */
@@ -116,8 +129,8 @@ export class NodeStore {
       pruneDone: p('DELETE FROM outbox WHERE done_at < ?'),
       dropBundles: p("DELETE FROM outbox WHERE purpose = 'bundle'"),
       outboxRetry: p('UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE event_id = ?'),
-      insertMessage: p(`INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, received_at, state)
-        VALUES (@id, @peer, @direction, @body, @sent_at, @received_at, @state)`),
+      insertMessage: p(`INSERT OR IGNORE INTO messages (id, peer, direction, body, sent_at, received_at, state, group_id)
+        VALUES (@id, @peer, @direction, @body, @sent_at, @received_at, @state, @group_id)`),
       messageSent: p("UPDATE messages SET state = CASE WHEN state = 'queued' THEN 'sent' ELSE state END, relays_accepted = max(relays_accepted, ?) WHERE direction = 'out' AND id = ?"),
       messageDelivered: p("UPDATE messages SET state = 'delivered' WHERE direction = 'out' AND peer = ? AND id = ?"),
       messagesAfter: p('SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?'),
@@ -131,6 +144,13 @@ export class NodeStore {
       addMediation: p(`INSERT INTO pending_mediations (target, mediator, created_at, expires_at) VALUES (?, ?, ?, ?)
         ON CONFLICT (target) DO UPDATE SET mediator = excluded.mediator, created_at = excluded.created_at, expires_at = excluded.expires_at`),
       deleteMediation: p('DELETE FROM pending_mediations WHERE target = ?'),
+      groups: p('SELECT * FROM groups ORDER BY created_at'),
+      group: p('SELECT * FROM groups WHERE id = ?'),
+      upsertGroup: p(`INSERT INTO groups (id, name, admin, version, members, joined, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (id) DO UPDATE SET name = excluded.name, version = excluded.version, members = excluded.members, joined = excluded.joined`),
+      intro: p('SELECT attempts, last_attempt_at FROM group_introductions WHERE group_id = ? AND member = ?'),
+      setIntro: p(`INSERT INTO group_introductions (group_id, member, attempts, last_attempt_at) VALUES (?, ?, ?, ?)
+        ON CONFLICT (group_id, member) DO UPDATE SET attempts = excluded.attempts, last_attempt_at = excluded.last_attempt_at`),
       getSetting: p('SELECT value FROM settings WHERE key = ?'),
       setSetting: p('INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value'),
     };
@@ -326,7 +346,7 @@ export class NodeStore {
   // Messages
 
   /** Returns false for a message already stored: delivery is exactly once. */
-  insertMessage(m: Omit<StoredMessage, 'seq' | 'relaysAccepted'>): boolean {
+  insertMessage(m: Omit<StoredMessage, 'seq' | 'relaysAccepted' | 'groupId'> & { groupId?: string | null }): boolean {
     return (
       this.q.insertMessage.run({
         id: m.id,
@@ -336,6 +356,7 @@ export class NodeStore {
         sent_at: m.sentAt,
         received_at: m.receivedAt,
         state: m.state,
+        group_id: m.groupId ?? null,
       }).changes > 0
     );
   }
@@ -375,6 +396,30 @@ export class NodeStore {
   /** Drops key exchanges that expired before `before`; returns how many. */
   expirePendingKxs(before: number): number {
     return this.q.expirePendingKx.run(before).changes;
+  }
+
+  // Group chats
+
+  groups(): StoredGroup[] {
+    return (this.q.groups.all() as Row[]).map(toGroup);
+  }
+
+  group(id: string): StoredGroup | undefined {
+    const r = this.q.group.get(id) as Row | undefined;
+    return r && toGroup(r);
+  }
+
+  saveGroup(g: StoredGroup): void {
+    this.q.upsertGroup.run(g.id, g.name, g.admin, g.version, buf(g.members), g.joined ? 1 : 0, g.createdAt);
+  }
+
+  introduction(groupId: string, member: string): { attempts: number; lastAttemptAt: number } | undefined {
+    const r = this.q.intro.get(groupId, member) as { attempts: number; last_attempt_at: number } | undefined;
+    return r && { attempts: r.attempts, lastAttemptAt: r.last_attempt_at };
+  }
+
+  setIntroduction(groupId: string, member: string, attempts: number, at: number): void {
+    this.q.setIntro.run(groupId, member, attempts, at);
   }
 
   // Introductions we asked for (or were told to expect): an invite from `target` through `mediator` is welcome.
@@ -427,6 +472,18 @@ function toDiscovered(r: Row | undefined): DiscoveredBundle | undefined {
   };
 }
 
+function toGroup(r: Row): StoredGroup {
+  return {
+    id: r.id as string,
+    name: r.name as string,
+    admin: r.admin as string,
+    version: r.version as number,
+    members: new Uint8Array(r.members as Buffer),
+    joined: r.joined === 1,
+    createdAt: r.created_at as number,
+  };
+}
+
 function toPendingKx(r: Row): StoredPendingKx {
   return {
     rv: r.rv as string,
@@ -459,5 +516,6 @@ function toMessage(r: Row): StoredMessage {
     receivedAt: r.received_at as number | null,
     state: r.state as MessageState,
     relaysAccepted: r.relays_accepted as number,
+    groupId: (r.group_id as string | null) ?? null,
   };
 }
