@@ -42,6 +42,33 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
     assert.equal(m.trusted, true, 'a contact made by invite is trusted');
   });
 
+  it('completes with the acceptor restarted between steps 2 and 3', async (t) => {
+    const relay = await startTestRelay();
+    t.after(() => relay.stop());
+    const nodes = testNodes(t);
+    const alice = await nodes.open('alice', [relay.url]);
+    let bob = await nodes.open('bob', [relay.url]);
+    await Promise.all([alice.start(), bob.start()]);
+    const { invite } = alice.createInvite(HOUR);
+    const answered = nextEvent(alice, 'kx');
+    await bob.close(); // gone before the full KX can arrive
+    bob = await nodes.open('bob', [relay.url]);
+    bob.acceptInvite(invite); // step 2 from the reopened store, not yet connected: queued in the outbox
+    await bob.close();
+    bob = await nodes.open('bob', [relay.url]);
+    await bob.start(); // publishes the half KX from its outbox
+    await answered;
+    await bob.close(); // restarted between steps 2 and 3: the pending KX survives in the store
+    bob = await nodes.open('bob', [relay.url]);
+    assert.equal(bob.pendingKeyExchanges().length, 1);
+    const done = nextEvent(bob, 'kx');
+    await bob.start();
+    assert.equal((await done)[0].role, 'acceptor');
+    const got = nextEvent(bob, 'message', (m) => m.text === 'after restarts');
+    alice.send(bob.whoami().fingerprint, 'after restarts');
+    await got;
+  });
+
   it('ignores a spent invite and refuses a forged rendezvous payload, with nothing changed', async (t) => {
     const { rendezvousEvent } = await import('../src/nostr/events.js');
     const { systemRng } = await import('../src/crypto/index.js');
@@ -212,6 +239,22 @@ describe('introductions (auto-KX through a mediator)', () => {
     assert.equal(kxs.length, 2, kxs.join(', '));
     assert.deepEqual(kxs.map((k) => k.split(':')[1]).sort(), ['acceptor', 'inviter']);
     assert.deepEqual([...bob.pendingKeyExchanges(), ...carol.pendingKeyExchanges()], []);
+  });
+
+  it('resets a ratchet through a mediator that cannot read the reset (transitive reset)', async (t) => {
+    const { alice, bob, carol } = await triangle(t);
+    const met = Promise.all([nextEvent(bob, 'kx'), nextEvent(carol, 'kx')]);
+    alice.introduce(bob.whoami().fingerprint, carol.whoami().fingerprint);
+    await met;
+    const carolFp = carol.whoami().fingerprint;
+    const bobFp = bob.whoami().fingerprint;
+    const oldRv = carol.nodeStore.contact(bobFp)!.resetRv;
+    const done = Promise.all([nextEvent(bob, 'kx'), nextEvent(carol, 'kx')]);
+    bob.resetSession(carolFp, alice.whoami().fingerprint);
+    const [[b], [c]] = await done;
+    assert.deepEqual([b.role, c.role], ['inviter', 'acceptor']);
+    assert.notEqual(carol.nodeStore.contact(bobFp)!.resetRv, oldRv, 'the reset RVs rotated');
+    await chat(bob, carol);
   });
 
   it('refuses an unsolicited introduction, with nothing changed', async (t) => {

@@ -323,9 +323,10 @@ invite
 program
   .command('reset <contact>')
   .description("start over with a contact's ratchet: a fresh key exchange through their reset rendezvous point (contacts made by invite)")
+  .option('--via <mediator>', 'send the reset through a contact you both have, who cannot read it (transitive reset)')
   .action(
-    action(async (api, g, ref: string) => {
-      const r = await api.resetSession(ref);
+    action(async (api, g, ref: string, opts: { via?: string }) => {
+      const r = await api.resetSession(ref, opts.via);
       out(g, { ...r, state: 'reset-requested' }, `reset requested with ${shortFp(r.peer)}; it completes when they answer (\`rrelay kx ls\`)`);
     }),
   );

@@ -147,7 +147,7 @@ export class RpcClient implements NodeApi {
   acceptInvite = (invite: string) => this.call<Awaited<ReturnType<NodeApi['acceptInvite']>>>('acceptInvite', invite);
   keyExchanges = () => this.call<Awaited<ReturnType<NodeApi['keyExchanges']>>>('keyExchanges');
   cancelKeyExchange = (ref: string) => this.call<string>('cancelKeyExchange', ref);
-  resetSession = (ref: string) => this.call<{ rv: string; peer: string }>('resetSession', ref);
+  resetSession = (ref: string, via?: string) => this.call<{ rv: string; peer: string }>('resetSession', ref, via);
   introduce = (a: string, b: string) => this.call<{ a: string; b: string }>('introduce', a, b);
   group = (a: GroupAction) => this.call<unknown>('group', a);
   mediate = (mediator: string, target: string) => this.call<{ mediator: string; target: string }>('mediate', mediator, target);

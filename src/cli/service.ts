@@ -69,7 +69,7 @@ export interface NodeApi {
   acceptInvite(invite: string): Promise<{ peer: string; rv: string }>;
   keyExchanges(): Promise<ReturnType<RatchetNode['pendingKeyExchanges']>>;
   cancelKeyExchange(ref: string): Promise<string>;
-  resetSession(ref: string): Promise<{ rv: string; peer: string }>;
+  resetSession(ref: string, via?: string): Promise<{ rv: string; peer: string }>;
   introduce(a: string, b: string): Promise<{ a: string; b: string }>;
   mediate(mediator: string, target: string): Promise<{ mediator: string; target: string }>;
   group(action: GroupAction): Promise<unknown>;
@@ -287,9 +287,9 @@ export class NodeService implements NodeApi {
     return result;
   }
 
-  async resetSession(ref: string) {
+  async resetSession(ref: string, via?: string) {
     await this.connect();
-    const r = this.node.resetSession(ref);
+    const r = this.node.resetSession(ref, via);
     if (!this.daemon) await this.node.drain(10_000);
     return r;
   }

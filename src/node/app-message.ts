@@ -32,6 +32,9 @@ export type AppMessage = { readonly id: string; readonly sentAt: number } & (
   | { readonly type: 'group-join'; readonly groupId: string }
   | { readonly type: 'group-members'; readonly members: Bytes }
   | { readonly type: 'group-text'; readonly groupId: string; readonly text: string }
+  /** Transitive reset: a reset invite sealed to `peer`, for the mediator to pass on, and as passed on (`peer`: its sender). */
+  | { readonly type: 'reset-via'; readonly peer: string; readonly sealed: Bytes }
+  | { readonly type: 'reset-forwarded'; readonly peer: string; readonly sealed: Bytes }
 );
 
 const TYPES = [
@@ -46,6 +49,8 @@ const TYPES = [
   'group-join',
   'group-members',
   'group-text',
+  'reset-via',
+  'reset-forwarded',
 ] as const;
 const CODES: Record<AppMessage['type'], number> = {
   text: 1,
@@ -59,6 +64,8 @@ const CODES: Record<AppMessage['type'], number> = {
   'group-join': 22,
   'group-members': 23,
   'group-text': 24,
+  'reset-via': 25,
+  'reset-forwarded': 26,
 };
 const MAX_MEMBERS_BYTES = 16 * 1024;
 
@@ -100,6 +107,8 @@ export function encodeAppMessage(m: AppMessage): Bytes {
       w.bytes(encodePublicIdentity(m.requester));
       break;
     case 'transitive':
+    case 'reset-via':
+    case 'reset-forwarded':
       writeId(w, m.peer, FINGERPRINT_BYTES);
       w.bytes(m.sealed);
       break;
@@ -174,6 +183,8 @@ export function decodeAppMessage(bytes: Bytes): AppMessage {
       m = { ...head, type, requester: readIdentity(r) };
       break;
     case 'transitive':
+    case 'reset-via':
+    case 'reset-forwarded':
       m = { ...head, type, peer: toHex(r.fixed(FINGERPRINT_BYTES)), sealed: r.bytes(MAX_SEALED_BYTES) };
       break;
     case 'introduced':

@@ -739,10 +739,12 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
    * Ratchet reset: a fresh invite, sealed to the contact's KEM key, posted at the contact's reset RV.
    * The usual half and full KX follow; completion replaces the session and rotates both reset RVs.
    */
-  resetSession(ref: string): { rv: string; peer: string } {
+  resetSession(ref: string, viaRef?: string): { rv: string; peer: string } {
     const contact = this.resolvePeer(ref);
     const kemKey = contact.identity.kemKey;
-    if (!contact.peerResetRv || !kemKey)
+    const via = viaRef === undefined ? undefined : this.resolvePeer(viaRef);
+    if (via?.fingerprint === contact.fingerprint) fail('INVALID_ARGUMENT', 'the mediator must be a third contact');
+    if (!kemKey || (!via && !contact.peerResetRv))
       fail('NO_SESSION', `no reset mailbox for ${contact.alias ?? contact.fingerprint.slice(0, 16)}: only sessions made by an invite have one`);
     const mine = this.nodeStore.pendingKxs().find((p) => p.peer === contact.fingerprint);
     if (mine) fail('INVALID_ARGUMENT', `a key exchange with ${contact.alias ?? contact.fingerprint.slice(0, 16)} is already under way (\`rrelay kx ls\`)`);
@@ -751,7 +753,10 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     const rv = rvHex(pending.initialRV);
     this.store.transaction(() => {
       this.nodeStore.addPendingKx({ rv, role: 'inviter', record: encodePendingKX(pending), peer: contact.fingerprint, createdAt: now, expiresAt: pending.expiresAt });
-      this.queueRendezvous({ rv: fromHex(contact.peerResetRv!), payload: seal(kemKey, encodeInvite(invite), this.rng) });
+      const sealed = seal(kemKey, encodeInvite(invite), this.rng);
+      // Transitive reset: the mediator carries the sealed invite and cannot read it.
+      if (via) this.queueAppMessage(via, { type: 'reset-via', id: randomId(this.rng), sentAt: now, peer: contact.fingerprint, sealed }, 'control');
+      else this.queueRendezvous({ rv: fromHex(contact.peerResetRv!), payload: sealed });
     });
     this.subscribeRendezvous();
     this.scheduleFlush(0);
@@ -764,26 +769,29 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
    * at once) are settled by fingerprint order, so exactly one key exchange proceeds.
    */
   private onResetRequest(event: Event, contact: Contact, payload: Uint8Array): void {
+    this.store.transaction(() => {
+      this.answerResetInvite(contact, payload, this.clock());
+      this.nodeStore.markSeen(event.id, 'reset request', this.clock());
+    });
+    this.subscribeRendezvous();
+    this.scheduleFlush(0);
+  }
+
+  /** Shared by direct and transitive resets: `sealed` is an invite sealed to our KEM key. Call inside a transaction. */
+  private answerResetInvite(contact: Contact, sealed: Uint8Array, now: number): void {
     const self = this.store.identity();
-    const invite = decodeInvite(open(self.kem.secretKey, payload));
+    const invite = decodeInvite(open(self.kem.secretKey, sealed));
     if (!sameIdentity(invite.identity, contact.identity))
       fail('IDENTITY_MISMATCH', `reset request signed by an identity other than ${contact.alias ?? contact.fingerprint.slice(0, 16)}'s`);
     const ongoing = this.nodeStore.pendingKxs().filter((p) => p.peer === contact.fingerprint);
     if (ongoing.some((p) => p.role === 'acceptor')) fail('INVALID_ARGUMENT', 'duplicate reset request: one from this contact is already being answered');
     const ours = ongoing.find((p) => p.role === 'inviter');
-    const selfFp = fingerprint(self.public);
-    if (ours && selfFp < contact.fingerprint) fail('INVALID_ARGUMENT', 'crossed reset: ours wins the tiebreak (lower fingerprint), theirs is dropped');
-    const now = this.clock();
+    if (ours && fingerprint(self.public) < contact.fingerprint) fail('INVALID_ARGUMENT', 'crossed reset: ours wins the tiebreak (lower fingerprint), theirs is dropped');
     const { pending, send } = acceptInvite(self, invite, this.rng, now);
-    const rv = rvHex(pending.step3RV);
-    this.store.transaction(() => {
-      if (ours) this.nodeStore.deletePendingKx(ours.rv); // crossed, and theirs wins: ours is dropped
-      this.nodeStore.addPendingKx({ rv, role: 'acceptor', record: encodePendingKX(pending), peer: contact.fingerprint, createdAt: now, expiresAt: pending.expiresAt + KX_GRACE_MS });
-      this.queueRendezvous(send);
-      this.nodeStore.markSeen(event.id, 'reset request', now);
-    });
-    this.subscribeRendezvous();
-    this.scheduleFlush(0);
+    if (ours) this.nodeStore.deletePendingKx(ours.rv); // crossed, and theirs wins: ours is dropped
+    this.nodeStore.addPendingKx({ rv: rvHex(pending.step3RV), role: 'acceptor', record: encodePendingKX(pending), peer: contact.fingerprint, createdAt: now, expiresAt: pending.expiresAt + KX_GRACE_MS });
+    this.queueRendezvous(send);
+    this.subscribeRendezvousSoon = true;
   }
 
   // Group chats (minimal: an admin, a signed member list, fan-out over the pairwise ratchets)
@@ -970,6 +978,18 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
         this.queueAppMessage(from, { type: 'transitive', id: randomId(this.rng), sentAt: now, peer: requester, sealed }, 'control');
         this.subscribeRendezvousSoon = true;
         return;
+      }
+      case 'reset-via': {
+        // We mediate a reset between two of our contacts: pass the sealed invite on, unread.
+        const to = this.nodeStore.contact(m.peer);
+        if (!to || to.fingerprint === from.fingerprint) return fail('INVALID_ARGUMENT', `${name(from)} asked to pass a reset to someone we do not know`);
+        this.queueAppMessage(to, { type: 'reset-forwarded', id: randomId(this.rng), sentAt: now, peer: from.fingerprint, sealed: m.sealed }, 'control');
+        return;
+      }
+      case 'reset-forwarded': {
+        const contact = this.nodeStore.contact(m.peer);
+        if (!contact) return fail('INVALID_ARGUMENT', `${name(from)} passed on a reset from someone we do not know`);
+        return this.answerResetInvite(contact, m.sealed, now);
       }
       case 'group-invite': {
         const admin = from.identity;
