@@ -48,17 +48,21 @@ async function json<T>(args: string[]): Promise<T> {
   return r.json[0] as T;
 }
 
+/** A relay, a temp root with data directories for alice and bob, and the daemons to stop afterwards. */
+async function twoDataDirs(t: { after(fn: () => Promise<void> | void): void }) {
+  const relay = await startTestRelay();
+  const root = tempRoot(t);
+  const daemons: Running[] = [];
+  t.after(async () => {
+    for (const d of daemons) await d.stop();
+    await relay.stop();
+  });
+  return { relay, root, daemons, A: ['--data-dir', join(root, 'alice')], B: ['--data-dir', join(root, 'bob')] };
+}
+
 describe('rrelay end to end, one process per node', () => {
   it('two daemons meet through bundles: send, reply, republish after the one-time key, receipt', async (t) => {
-    const relay = await startTestRelay();
-    const root = tempRoot(t);
-    const daemons: Running[] = [];
-    t.after(async () => {
-      for (const d of daemons) await d.stop();
-      await relay.stop();
-    });
-    const A = ['--data-dir', join(root, 'alice')];
-    const B = ['--data-dir', join(root, 'bob')];
+    const { relay, root, daemons, A, B } = await twoDataDirs(t);
     const alice = await json<{ fingerprint: string; npub: string }>(['init', ...A, '--relay', relay.url]);
     const bob = await json<{ fingerprint: string; npub: string; nostrPubkey: string }>(['init', ...B, '--relay', relay.url]);
     assert.match(alice.npub, /^npub1/);
@@ -171,15 +175,7 @@ describe('rrelay end to end, one process per node', () => {
   });
 
   it('meets through an invite file: invite create, invite accept, kx ls, then messages both ways', async (t) => {
-    const relay = await startTestRelay();
-    const root = tempRoot(t);
-    const daemons: Running[] = [];
-    t.after(async () => {
-      for (const d of daemons) await d.stop();
-      await relay.stop();
-    });
-    const A = ['--data-dir', join(root, 'alice')];
-    const B = ['--data-dir', join(root, 'bob')];
+    const { relay, root, daemons, A, B } = await twoDataDirs(t);
     const alice = await json<{ fingerprint: string }>(['init', ...A, '--relay', relay.url]);
     await json(['init', ...B, '--relay', relay.url]);
     daemons.push(await start(['daemon', ...A, '--json'], /"daemon":"running"/));
