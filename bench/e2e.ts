@@ -74,7 +74,7 @@ function text(batch: string, i: number): string {
   return head + 'x'.repeat(MESSAGE_BYTES - head.length);
 }
 
-function percentile(sorted: readonly number[], q: number): number {
+export function percentile(sorted: readonly number[], q: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))]!;
 }
 
@@ -190,8 +190,21 @@ async function sendAll(node: RatchetNode, to: string, texts: readonly string[]):
   return ids;
 }
 
-/** `rrelay relay` in a child process on a free port. */
-async function startRelayProcess(root: string): Promise<{ url: string; close(): Promise<void> }> {
+/** A bench node's options: its data directory `root`/`name`, one relay, a cheap store KDF. */
+export function benchNodeOptions(root: string, name: string, relayUrl: string): NodeOptions {
+  return {
+    dataDir: join(root, name),
+    passphrase: `passphrase of ${name}`,
+    kdf: BENCH_KDF,
+    relays: [relayUrl],
+    // nostr-tools' keep-alive ping leaves a 20 s timer running after close() (its pingTimeout race is
+    // never cleared), which would hold the process open; no ping is due within a bench run.
+    timing: { relay: { pingEveryMs: 30 * 60_000 } },
+  };
+}
+
+/** `rrelay relay` in a child process on a free port, its data under `root`/relay. */
+export async function startRelayProcess(root: string): Promise<{ url: string; close(): Promise<void> }> {
   const cli = fileURLToPath(new URL('../src/cli/main.js', import.meta.url));
   const child = spawn(process.execPath, [cli, 'relay', '--port', '0', '--json', '--data-dir', join(root, 'relay')], { stdio: ['ignore', 'pipe', 'inherit'] });
   const exited = new Promise<void>((r) => child.once('exit', () => r()));
@@ -252,15 +265,7 @@ export async function measureEndToEnd(opts: { seconds: number; backlog?: number 
   const root = mkdtempSync(join(tmpdir(), 'rrelay-bench-'));
   // The relay runs in its own process, as it would in use: its signature checks are not ours to pay.
   const relay = await startRelayProcess(root);
-  const options = (name: string): NodeOptions => ({
-    dataDir: join(root, name),
-    passphrase: `passphrase of ${name}`,
-    kdf: BENCH_KDF,
-    relays: [relay.url],
-    // nostr-tools' keep-alive ping leaves a 20 s timer running after close() (its pingTimeout race is
-    // never cleared), which would hold the process open; no ping is due within a bench run.
-    timing: { relay: { pingEveryMs: 30 * 60_000 } },
-  });
+  const options = (name: string) => benchNodeOptions(root, name, relay.url);
   const opened: RatchetNode[] = [];
   const open = async (name: string) => {
     const node = await RatchetNode.open(options(name));

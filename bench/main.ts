@@ -2,6 +2,7 @@
 // all measured in this one run on this machine. Not a test: nothing here passes or fails on time.
 import { cpus, totalmem, type as osType, release } from 'node:os';
 import { measureEndToEnd } from './e2e.js';
+import { measureKx } from './kx.js';
 import { measureLibsignal } from './libsignal.js';
 import { measureOurs } from './ours.js';
 import { measurePrimitives } from './primitives.js';
@@ -35,6 +36,8 @@ progress('ratchet-relay');
 const ours = await measureOurs({ seconds });
 progress('libsignal-client');
 const libsignal = await measureLibsignal({ seconds });
+progress('the invite key exchange (pure, then nodes through a relay process)');
+const kx = await measureKx({ seconds });
 
 const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
 const ratios = {
@@ -45,10 +48,11 @@ const ratios = {
   bundleSerializationMs: ratio(ours.bundleSerializationMs, libsignal.bundleSerializationMs),
   bundleBytes: ratio(ours.bundleBytes, libsignal.bundleBytes),
   e2eVsNostrCeiling: ratio(endToEnd.e2eMsgsPerSec, endToEnd.nostrCeilingPerSec),
+  kxVsPqxdhSetups: ratio(kx.pureKxPerSec, ours.setupsPerSec),
 };
 
 if (json) {
-  console.log(JSON.stringify({ machine, seconds, primitives, ours, libsignal, endToEnd, ratios }, null, 2));
+  console.log(JSON.stringify({ machine, seconds, primitives, ours, libsignal, endToEnd, kx, ratios }, null, 2));
 } else {
   const n = (x: number) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toPrecision(3));
   console.log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}\n`);
@@ -89,6 +93,27 @@ if (json) {
     { figure: 'RSS idle, this process: relay + both nodes + bench (MB, upper bound for one node)', value: n(e.rssIdleMb), target: `< ${t.rssIdleMbUnder}` },
     { figure: 'RSS idle, one node alone in a child process (MB)', value: e.rssOneNodeIdleMb === null ? 'not measured' : n(e.rssOneNodeIdleMb), target: `< ${t.rssIdleMbUnder}` },
     { figure: 'RSS after the catch-up, this process (MB)', value: n(e.rssAfterCatchUpMb), target: '' },
+  ]);
+
+  console.log('\ninvite key exchange (KX) beside PQXDH: the KX nodes in this process, the relay in its own (ratio = KX / PQXDH)');
+  const kxRow = (figure: string, kxValue: number | string, pqxdh: number | null = null, r: number | null = null) => ({
+    figure,
+    KX: typeof kxValue === 'number' ? n(kxValue) : kxValue,
+    PQXDH: pqxdh === null ? '' : n(pqxdh),
+    ratio: r === null ? '' : r,
+  });
+  const kxTotal = kx.inviteBytes + kx.halfKxWireBytes + kx.fullKxWireBytes;
+  const pqxdhTotal = kx.pqxdhBundleBytes + kx.pqxdhInitialMessageBytes;
+  console.table([
+    kxRow('setups/s, pure, one core (KX: 3 steps, invite string, 1 KB each way; PQXDH: bundle to first 1 KB decrypt)', kx.pureKxPerSec, ours.setupsPerSec, ratios.kxVsPqxdhSetups),
+    kxRow(`KX between two fresh nodes, loopback (ms, median of ${kx.loopbackRuns}; max ${n(kx.loopbackKxMsMax)})`, kx.loopbackKxMs),
+    kxRow(`KXs/s, ${kx.manyNodes} nodes, every pair at once (${kx.manyNodesKxs} KXs in ${n(kx.manyNodesMs)} ms, median of ${kx.manyNodesRounds} rounds)`, kx.kxPerSecManyNodes),
+    kxRow('step 1 bytes: invite (out of band) / PQXDH bundle', kx.inviteBytes, kx.pqxdhBundleBytes),
+    kxRow('step 1 invite string (chars)', kx.inviteStringChars),
+    kxRow('step 2 bytes: sealed half KX / PQXDH initial message (empty plaintext)', kx.halfKxWireBytes, kx.pqxdhInitialMessageBytes),
+    kxRow('step 3 bytes: sealed full KX', kx.fullKxWireBytes),
+    kxRow('bytes in all (KX: invite + half + full; PQXDH: bundle + initial message)', kxTotal, pqxdhTotal, ratio(kxTotal, pqxdhTotal)),
+    kxRow('rendezvous event JSON, half KX / full KX (bytes)', `${n(kx.halfKxEventJsonBytes)} / ${n(kx.fullKxEventJsonBytes)}`),
   ]);
 }
 

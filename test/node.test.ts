@@ -84,6 +84,28 @@ describe('nodes on Nostr relays', () => {
     assert.equal(bob.messages().filter((m) => m.direction === 'in').length, 10, 'stored exactly once');
   });
 
+  it('orders a backlog by its authenticated headers when the relay cannot (gaps beyond MAX_SKIP)', async (t) => {
+    const relay = await startTestRelay();
+    t.after(() => relay.stop());
+    const nodes = testNodes(t);
+    const alice = await nodes.open('alice', [relay.url]);
+    // A small MAX_SKIP makes any disorder of a 200-message backlog within one second fatal without ordering.
+    let bob = await nodes.open('bob', [relay.url], { ratchet: { maxSkip: 20 } });
+    await meet(alice, bob);
+    const first = nextEvent(bob, 'message');
+    alice.send(bob.whoami().fingerprint, 'first');
+    await first;
+    await bob.close();
+    const texts = Array.from({ length: 200 }, (_, i) => `backlog ${i}`);
+    for (const text of texts) alice.send(bob.whoami().fingerprint, text);
+    assert.equal(await alice.drain(10_000), 0);
+    bob = await nodes.open('bob', [relay.url], { ratchet: { maxSkip: 20 } });
+    bob.takeUnread();
+    await bob.start();
+    await eventually(() => (bob.messages().filter((m) => m.direction === 'in').length === 201 ? true : undefined), 'the whole backlog');
+    assert.deepEqual(bob.takeUnread().map((m) => m.text), texts);
+  });
+
   it('hands a relay that was away the events it missed, so a peer that reads only that relay gets them', async (t) => {
     const [r1, r2] = await Promise.all([startTestRelay(), startTestRelay()]);
     t.after(async () => {

@@ -254,6 +254,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     this.relaySet = new RelaySet(urls, {
       onEvent: (event, relay, sub) => this.onEvent(event, relay, sub),
       onReject: (reason, relay) => this.reject(relay, null, reason),
+      onBacklogDone: () => this.retryParked(),
       alreadyHave: (id) => this.nodeStore.hasSeen(id),
       onStatus: (url, connected) => {
         if (!connected) this.persistCursor(url);
@@ -531,7 +532,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     let progress = true;
     while (progress && this.parked.size > 0) {
       progress = false;
-      for (const [id, { event }] of [...this.parked]) {
+      for (const [id, { event }] of this.parkedInChainOrder()) {
         if (!this.parked.has(id)) continue;
         try {
           this.onMessageEvent(event);
@@ -545,6 +546,30 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
         }
       }
     }
+  }
+
+  /**
+   * Parked events, those whose place in their sender's chain can be read first, in that order: a
+   * backlog that a relay returned out of order (within one second, created_at cannot order it) then
+   * decrypts without ever skipping more than it must.
+   */
+  private parkedInChainOrder(): [string, { event: Event; relay: string }][] {
+    const position = (event: Event): number => {
+      const contact = this.nodeStore.contactByNostr(event.pubkey);
+      if (!contact) return Number.MAX_SAFE_INTEGER;
+      let envelope: Uint8Array;
+      try {
+        envelope = decodeMessageEvent(event, this.selfNostr);
+      } catch {
+        return Number.MAX_SAFE_INTEGER;
+      }
+      const p = this.cipher.peekPosition(contact.fingerprint, envelope);
+      return p ? p.chain * 2 ** 32 + p.n : Number.MAX_SAFE_INTEGER;
+    };
+    return [...this.parked]
+      .map((entry) => ({ entry, at: position(entry[1].event) }))
+      .sort((a, b) => a.at - b.at)
+      .map((x) => x.entry);
   }
 
   private onBundleEvent(event: Event): void {

@@ -11,6 +11,8 @@ export interface RelaySetOptions {
   /** Lets the owner skip events it has already processed without parsing them. */
   readonly alreadyHave?: (id: string) => boolean;
   readonly onStatus?: (relay: string, connected: boolean) => void;
+  /** Called once a subscription's stored events have all been handed over. */
+  readonly onBacklogDone?: (relay: string, subscription: string) => void;
   /** Persisted high-water mark of created_at (seconds) per relay, for `since` on reconnect. */
   readonly lastSeen: (relay: string) => number | null;
   readonly clock?: () => number;
@@ -183,6 +185,7 @@ class RelayLink {
       this.eosed.add(want.key);
       const have = this.set.options.alreadyHave;
       for (const e of stored) if (!have?.(e.id)) deliver(e);
+      this.set.options.onBacklogDone?.(this.url, want.key);
     };
     const page = (until: number, round: number) => {
       const before = backlog?.size ?? 0;

@@ -113,6 +113,24 @@ export function ratchetDecrypt(
   return { state: { ...s, ckr: ck, nr: s.nr + 1 }, plaintext };
 }
 
+/**
+ * Where a message sits in the sender's chains, read from its authenticated header without changing
+ * anything: `chain` 0 is the current receiving chain, 1 the next one. Null when no current key opens
+ * it. Lets a receiver put a backlog in order before decrypting it.
+ */
+export function peekMessagePosition(s: RatchetState, messageBytes: Bytes, ad: Bytes): { chain: 0 | 1; n: number } | null {
+  let m;
+  try {
+    m = decodeRatchetMessage(messageBytes);
+  } catch {
+    return null;
+  }
+  const current = s.hkr && decryptHeader(s.hkr, m.encHeader, ad);
+  if (current) return { chain: 0, n: decodeHeader(current).n };
+  const next = decryptHeader(s.nhkr, m.encHeader, ad);
+  return next ? { chain: 1, n: decodeHeader(next).n } : null;
+}
+
 function trySkippedMessageKeys(
   s: RatchetState,
   encHeader: Bytes,

@@ -11,7 +11,7 @@ import {
   type PreKeyBundle,
   rotatingPreKeyForUse,
 } from '../prekeys/index.js';
-import type { RatchetEnv } from '../ratchet/index.js';
+import { peekMessagePosition, type RatchetEnv } from '../ratchet/index.js';
 import { decodeEnvelope } from './envelope.js';
 import { acceptSession, decryptInSession, decryptWithAny, encryptInSession, findByBaseKey, initiateSession, type SessionState } from './session.js';
 import type { ProtocolStore } from './store.js';
@@ -63,6 +63,18 @@ export class SessionCipher {
     const peer = fingerprint(session.peer);
     this.store.transaction(() => this.store.saveSession(peer, null, session, true));
     return peer;
+  }
+
+  /** The position of a normal message in `peer`'s active session (see peekMessagePosition), or null. */
+  peekPosition(peer: string, envelopeBytes: Bytes): { chain: 0 | 1; n: number } | null {
+    let envelope;
+    try {
+      envelope = decodeEnvelope(envelopeBytes);
+    } catch {
+      return null;
+    }
+    const active = this.store.loadSessions(peer)[0];
+    return active ? peekMessagePosition(active.ratchet, envelope.message, active.associatedData) : null;
   }
 
   hasSession(peer: string): boolean {
