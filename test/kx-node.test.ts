@@ -168,6 +168,29 @@ describe('ratchet reset through the reset rendezvous point', () => {
     assert.deepEqual([...alice.pendingKeyExchanges(), ...bob.pendingKeyExchanges()], []);
   });
 
+  it('refuses a duplicate reset request while the first is being answered', async (t) => {
+    const { encodeInvite, seal, createInvite } = await import('../src/kx/index.js');
+    const { rendezvousEvent } = await import('../src/nostr/events.js');
+    const { systemRng } = await import('../src/crypto/index.js');
+    const { Relay, useWebSocketImplementation } = await import('nostr-tools/relay');
+    const { default: WebSocket } = await import('ws');
+    useWebSocketImplementation(WebSocket);
+    const { relay, alice, bob, aliceFp, bobFp } = await invited(t);
+    const mailbox = bob.nodeStore.contact(aliceFp)!.resetRv!;
+    alice.resetSession(bobFp);
+    assert.equal(await alice.drain(10_000), 0);
+    await alice.close(); // alice is gone before she can finish it: bob's answer stays open
+    await eventually(() => (bob.pendingKeyExchanges().length === 1 ? true : undefined), 'bob answering the first request');
+    const before = bob.pendingKeyExchanges();
+    const again = createInvite(alice.store.identity(), systemRng, Date.now(), HOUR).invite;
+    const refused = nextEvent(bob, 'rejected', (r) => r.eventId !== null);
+    const writer = await Relay.connect(relay.url);
+    await writer.publish(rendezvousEvent(mailbox, seal(bob.store.identity().kem.publicKey, encodeInvite(again), systemRng), systemRng, Date.now()));
+    writer.close();
+    assert.match((await refused)[0].reason, /duplicate reset request/);
+    assert.deepEqual(bob.pendingKeyExchanges(), before);
+  });
+
   it('refuses a reset request from another identity than the contact, with nothing changed', async (t) => {
     const { encodeInvite, seal, createInvite } = await import('../src/kx/index.js');
     const { rendezvousEvent } = await import('../src/nostr/events.js');
@@ -316,9 +339,27 @@ describe('group chats', () => {
     assert.equal(members.length, 4);
     assert.ok(members.every((m) => m.reachable), JSON.stringify(members));
 
-    const heard = Promise.all([admin, bob, carol].map((n) => nextEvent(n!, 'message', (m) => m.text === 'hello, group')));
+    // A member who is away cannot be introduced yet: a message to the group names it instead of dropping it.
+    const eve = await nodes.open('eve', [relay.url]);
+    await eve.start();
+    const met = Promise.all([nextEvent(admin!, 'kx'), nextEvent(eve, 'kx')]);
+    eve.acceptInvite(admin!.createInvite(HOUR).invite);
+    await met;
+    await bob!.close();
+    admin!.inviteToGroup(id, fp(eve));
+    await eventually(() => (eve.nodeStore.group(id) ? true : undefined), 'eve’s invitation');
+    eve.joinGroup(id);
+    await eventually(() => (eve.nodeStore.group(id)?.joined && eve.cipher.hasSession(fp(carol)) && eve.cipher.hasSession(fp(dave)) ? true : undefined), 'eve meets the members who are online');
+    const partial = eve.sendToGroup(id, 'while bob is away');
+    assert.deepEqual(partial.unreachable, [fp(bob)]);
+    const bobRow = eve.groupMembers(id).find((m) => m.fingerprint === fp(bob))!;
+    assert.equal(bobRow.reachable, false);
+    assert.equal(bobRow.introductionAttempts, 1);
+
+    await eventually(() => (dave!.cipher.hasSession(fp(eve)) ? true : undefined), 'dave’s end of the session with eve');
+    const heard = Promise.all([admin, carol].map((n) => nextEvent(n!, 'message', (m) => m.text === 'hello, group')));
     const sent = dave!.sendToGroup(id, 'hello, group');
-    assert.equal(sent.sent.length, 3);
+    assert.equal(sent.sent.length, 4, 'admin, bob, carol and eve: bob is away, but dave has a session with him');
     assert.deepEqual(sent.unreachable, []);
     for (const [m] of await heard) {
       assert.equal(m.group?.id, id);
