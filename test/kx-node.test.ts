@@ -69,6 +69,22 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
     await got;
   });
 
+  it('drops a pending key exchange once its invite has expired', async (t) => {
+    const relay = await startTestRelay();
+    t.after(() => relay.stop());
+    const nodes = testNodes(t);
+    let now = Date.now();
+    const alice = await nodes.open('alice', [relay.url], { clock: () => now });
+    alice.createInvite(HOUR);
+    assert.equal(alice.pendingKeyExchanges().length, 1);
+    now += HOUR - 1;
+    alice.maintain();
+    assert.equal(alice.pendingKeyExchanges().length, 1, 'not before it expires');
+    now += 2;
+    alice.maintain();
+    assert.deepEqual(alice.pendingKeyExchanges(), []);
+  });
+
   it('ignores a spent invite and refuses a forged rendezvous payload, with nothing changed', async (t) => {
     const { rendezvousEvent } = await import('../src/nostr/events.js');
     const { systemRng } = await import('../src/crypto/index.js');
@@ -340,7 +356,8 @@ describe('group chats', () => {
     assert.ok(members.every((m) => m.reachable), JSON.stringify(members));
 
     // A member who is away cannot be introduced yet: a message to the group names it instead of dropping it.
-    const eve = await nodes.open('eve', [relay.url]);
+    let eveNow = Date.now();
+    const eve = await nodes.open('eve', [relay.url], { clock: () => eveNow });
     await eve.start();
     const met = Promise.all([nextEvent(admin!, 'kx'), nextEvent(eve, 'kx')]);
     eve.acceptInvite(admin!.createInvite(HOUR).invite);
@@ -355,6 +372,16 @@ describe('group chats', () => {
     const bobRow = eve.groupMembers(id).find((m) => m.fingerprint === fp(bob))!;
     assert.equal(bobRow.reachable, false);
     assert.equal(bobRow.introductionAttempts, 1);
+    // Retries at maintenance: at most 3 attempts, at least 7 days apart.
+    const DAY = 24 * HOUR;
+    const attempts = () => eve.groupMembers(id).find((m) => m.fingerprint === fp(bob))!.introductionAttempts;
+    const at = (days: number) => {
+      eveNow += days * DAY;
+      eve.maintain();
+      return attempts();
+    };
+    assert.deepEqual([at(1), at(5), at(1), at(6), at(1), at(30)], [1, 1, 2, 2, 3, 3]);
+    eveNow = Date.now();
 
     await eventually(() => (dave!.cipher.hasSession(fp(eve)) ? true : undefined), 'dave’s end of the session with eve');
     const heard = Promise.all([admin, carol].map((n) => nextEvent(n!, 'message', (m) => m.text === 'hello, group')));
