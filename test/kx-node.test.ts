@@ -1,9 +1,23 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { Relay, useWebSocketImplementation } from 'nostr-tools/relay';
+import WebSocket from 'ws';
+import { systemRng } from '../src/crypto/index.js';
+import { createInvite, encodeInvite, seal } from '../src/kx/index.js';
+import { rendezvousEvent } from '../src/nostr/events.js';
 import { startTestRelay } from './support/relay.js';
 import { eventually, nextEvent, testNodes } from './support/nodes.js';
 
 const HOUR = 60 * 60 * 1000;
+
+useWebSocketImplementation(WebSocket);
+
+/** Posts `payload` at a rendezvous point as anyone could: a plain Nostr client, a throwaway key. */
+async function postAtRendezvous(url: string, rv: string, payload: Uint8Array): Promise<void> {
+  const writer = await Relay.connect(url);
+  await writer.publish(rendezvousEvent(rv, payload, systemRng, Date.now()));
+  writer.close();
+}
 
 describe('invite key exchange between nodes, over rendezvous points', () => {
   it('completes from an out-of-band invite, even with the inviter offline between steps 1 and 2, and messages flow both ways', async (t) => {
@@ -86,11 +100,6 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
   });
 
   it('ignores a spent invite and refuses a forged rendezvous payload, with nothing changed', async (t) => {
-    const { rendezvousEvent } = await import('../src/nostr/events.js');
-    const { systemRng } = await import('../src/crypto/index.js');
-    const { Relay, useWebSocketImplementation } = await import('nostr-tools/relay');
-    const { default: WebSocket } = await import('ws');
-    useWebSocketImplementation(WebSocket);
     const relay = await startTestRelay();
     t.after(() => relay.stop());
     const nodes = testNodes(t);
@@ -111,9 +120,7 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
     const second = alice.createInvite(HOUR);
     const before = alice.pendingKeyExchanges();
     const refused = nextEvent(alice, 'rejected', (r) => r.eventId !== null);
-    const writer = await Relay.connect(relay.url);
-    await writer.publish(rendezvousEvent(second.rv, systemRng(3600), systemRng, Date.now()));
-    writer.close();
+    await postAtRendezvous(relay.url, second.rv, systemRng(3600));
     assert.match((await refused)[0].reason, /DECRYPT_FAILED/);
     assert.deepEqual(alice.pendingKeyExchanges(), before);
     assert.equal(alice.nodeStore.contacts().length, contacts, 'no contact from the spent invite or the forgery');
@@ -185,12 +192,6 @@ describe('ratchet reset through the reset rendezvous point', () => {
   });
 
   it('refuses a duplicate reset request while the first is being answered', async (t) => {
-    const { encodeInvite, seal, createInvite } = await import('../src/kx/index.js');
-    const { rendezvousEvent } = await import('../src/nostr/events.js');
-    const { systemRng } = await import('../src/crypto/index.js');
-    const { Relay, useWebSocketImplementation } = await import('nostr-tools/relay');
-    const { default: WebSocket } = await import('ws');
-    useWebSocketImplementation(WebSocket);
     const { relay, alice, bob, aliceFp, bobFp } = await invited(t);
     const mailbox = bob.nodeStore.contact(aliceFp)!.resetRv!;
     alice.resetSession(bobFp);
@@ -200,29 +201,19 @@ describe('ratchet reset through the reset rendezvous point', () => {
     const before = bob.pendingKeyExchanges();
     const again = createInvite(alice.store.identity(), systemRng, Date.now(), HOUR).invite;
     const refused = nextEvent(bob, 'rejected', (r) => r.eventId !== null);
-    const writer = await Relay.connect(relay.url);
-    await writer.publish(rendezvousEvent(mailbox, seal(bob.store.identity().kem.publicKey, encodeInvite(again), systemRng), systemRng, Date.now()));
-    writer.close();
+    await postAtRendezvous(relay.url, mailbox, seal(bob.store.identity().kem.publicKey, encodeInvite(again), systemRng));
     assert.match((await refused)[0].reason, /duplicate reset request/);
     assert.deepEqual(bob.pendingKeyExchanges(), before);
   });
 
   it('refuses a reset request from another identity than the contact, with nothing changed', async (t) => {
-    const { encodeInvite, seal, createInvite } = await import('../src/kx/index.js');
-    const { rendezvousEvent } = await import('../src/nostr/events.js');
-    const { systemRng } = await import('../src/crypto/index.js');
-    const { Relay, useWebSocketImplementation } = await import('nostr-tools/relay');
-    const { default: WebSocket } = await import('ws');
-    useWebSocketImplementation(WebSocket);
     const { relay, nodes, bob, aliceFp } = await invited(t);
     const mallory = await nodes.open('mallory', [relay.url]);
     const mailbox = bob.nodeStore.contact(aliceFp)!.resetRv!;
     const forged = createInvite(mallory.store.identity(), systemRng, Date.now(), HOUR).invite;
     const before = bob.pendingKeyExchanges();
     const refused = nextEvent(bob, 'rejected', (r) => r.eventId !== null);
-    const writer = await Relay.connect(relay.url);
-    await writer.publish(rendezvousEvent(mailbox, seal(bob.store.identity().kem.publicKey, encodeInvite(forged), systemRng), systemRng, Date.now()));
-    writer.close();
+    await postAtRendezvous(relay.url, mailbox, seal(bob.store.identity().kem.publicKey, encodeInvite(forged), systemRng));
     assert.match((await refused)[0].reason, /IDENTITY_MISMATCH: reset request signed by an identity other than/);
     assert.deepEqual(bob.pendingKeyExchanges(), before);
     assert.equal(bob.nodeStore.contact(aliceFp)!.resetRv, mailbox);
@@ -297,8 +288,6 @@ describe('introductions (auto-KX through a mediator)', () => {
   });
 
   it('refuses an unsolicited introduction, with nothing changed', async (t) => {
-    const { createInvite, encodeInvite, seal } = await import('../src/kx/index.js');
-    const { systemRng } = await import('../src/crypto/index.js');
     const { alice, bob, carol } = await triangle(t);
     // Alice hands bob an invite from carol that bob never asked for.
     const invite = createInvite(carol.store.identity(), systemRng, Date.now(), HOUR).invite;
