@@ -164,8 +164,7 @@ export class NodeService implements NodeApi {
   }
 
   private view(ref: string): ContactView {
-    const fp = this.node.contact(ref).fingerprint;
-    const c = this.node.contacts().find((x) => x.fingerprint === fp)!;
+    const c = this.node.withSafetyNumber(this.node.contact(ref));
     return contactView(c, c.safetyNumber);
   }
 

@@ -32,6 +32,7 @@ import {
   inviteFromString,
   inviteToString,
   type KXSend,
+  type OOBPublicIdentityInvite,
   onFullKX,
   onHalfKX,
   open,
@@ -179,6 +180,8 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   private lastSentAt = 0;
   /** Set by control messages that add a pending KX inside a decrypt; acted on once it commits. */
   private subscribeRendezvousSoon = false;
+  /** Set when an event is queued (inside a message's handling, say); a flush is scheduled once it commits. */
+  private outboxTouched = false;
   readonly selfNostr: string;
 
   private constructor(
@@ -334,7 +337,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     const event = bundleEvent(bytes, this.store.identity().nostr.privateKey, this.clock());
     this.store.transaction(() => {
       this.nodeStore.dropQueuedBundles();
-      this.nodeStore.enqueue(event.id, JSON.stringify(event), 'bundle', null, this.clock());
+      this.enqueue(event, 'bundle', null);
     });
     this.scheduleFlush(0);
   }
@@ -388,7 +391,13 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   private queueAppMessage(contact: Contact, m: AppMessage, purpose: OutboxEntry['purpose']): void {
     const envelope = this.cipher.encrypt(contact.fingerprint, encodeAppMessage(m));
     const event = messageEvent(envelope, contact.nostrPubkey, this.store.identity().nostr.privateKey, this.clock());
-    this.nodeStore.enqueue(event.id, JSON.stringify(event), purpose, m.id, this.clock());
+    this.enqueue(event, purpose, m.id);
+  }
+
+  /** Every outgoing event goes through here, so that whoever queued one inside a transaction gets it flushed. */
+  private enqueue(event: Event, purpose: OutboxEntry['purpose'], messageId: string | null): void {
+    this.nodeStore.enqueue(event.id, JSON.stringify(event), purpose, messageId, this.clock());
+    this.outboxTouched = true;
   }
 
   // The outbox
@@ -497,7 +506,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     if (this.closed) return;
     if (sub === SUB_BUNDLES) this.attempt(event, relay, () => this.onBundleEvent(event));
     else if (sub === SUB_RENDEZVOUS) this.attempt(event, relay, () => this.onRendezvousEvent(event));
-    else if (sub === SUB_MESSAGES && this.attempt(event, relay, () => this.onMessageEvent(event))) this.retryParked();
+    else if (sub === SUB_MESSAGES && this.attempt(event, relay, () => this.onMessageEvent(event))) this.retryParked(event.pubkey);
   }
 
   /**
@@ -528,11 +537,16 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     }
   }
 
-  private retryParked(): void {
+  /**
+   * Retries held-back events. After a message or a key exchange only `sender`'s events can have been
+   * cured, so only those are tried: otherwise events a hostile relay parked would be re-tried on
+   * every message.
+   */
+  private retryParked(sender?: string): void {
     let progress = true;
     while (progress && this.parked.size > 0) {
       progress = false;
-      for (const [id, { event }] of this.parkedInChainOrder()) {
+      for (const [id, { event }] of this.parkedInChainOrder(sender)) {
         if (!this.parked.has(id)) continue;
         try {
           this.onMessageEvent(event);
@@ -553,7 +567,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
    * backlog that a relay returned out of order (within one second, created_at cannot order it) then
    * decrypts without ever skipping more than it must.
    */
-  private parkedInChainOrder(): [string, { event: Event; relay: string }][] {
+  private parkedInChainOrder(sender?: string): [string, { event: Event; relay: string }][] {
     const position = (event: Event): number => {
       const contact = this.nodeStore.contactByNostr(event.pubkey);
       if (!contact) return Number.MAX_SAFE_INTEGER;
@@ -567,6 +581,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
       return p ? p.chain * 2 ** 32 + p.n : Number.MAX_SAFE_INTEGER;
     };
     return [...this.parked]
+      .filter(([, { event }]) => sender === undefined || event.pubkey === sender)
       .map((entry) => ({ entry, at: position(entry[1].event) }))
       .sort((a, b) => a.at - b.at)
       .map((x) => x.entry);
@@ -624,7 +639,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
           const contact = observed.contact;
           if (app.type === 'text' || app.type === 'group-text') {
             const group = app.type === 'group-text' ? this.groupForMember(app.groupId, contact.fingerprint) : null;
-            const inserted = this.nodeStore.insertMessage({
+            const seq = this.nodeStore.insertMessage({
               id: app.id,
               peer: contact.fingerprint,
               direction: 'in',
@@ -634,10 +649,10 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
               state: 'received',
               groupId: group?.id ?? null,
             });
-            if (inserted) {
+            if (seq !== null) {
               received = {
                 id: app.id,
-                seq: this.lastIncoming(contact.fingerprint, app.id),
+                seq,
                 from: contact.fingerprint,
                 alias: contact.alias,
                 text: app.text,
@@ -670,7 +685,10 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
       this.subscribeRendezvous();
     }
     // A control message may have queued answers.
-    if (this.nodeStore.pendingOutbox() > 0) this.scheduleFlush(0);
+    if (this.outboxTouched) {
+      this.outboxTouched = false;
+      this.scheduleFlush(0);
+    }
     if (controlRefused) this.reject('(inside a message)', event.id, controlRefused);
     if (warning) this.warnKeyChanged(warning.contact, warning.previous);
     // The seed: a consumed one-time pre-key means a new peer; publish a fresh bundle at once.
@@ -708,11 +726,6 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     this.scheduleFlush(0);
   }
 
-  private lastIncoming(peer: string, id: string): number {
-    const row = this.store.db.prepare("SELECT seq FROM messages WHERE peer = ? AND direction = 'in' AND id = ?").get(peer, id) as { seq: number };
-    return row.seq;
-  }
-
   private warnKeyChanged(contact: Contact, previous: string): void {
     const name = contact.alias ?? contact.fingerprint.slice(0, 16);
     const message = `WARNING: the identity key of ${name} changed (was ${previous.slice(0, 16)}…, now ${contact.fingerprint.slice(0, 16)}…). Compare safety numbers before you trust it.`;
@@ -724,23 +737,33 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
 
   /** Step 1: an invite to hand over out of band. Its key exchange waits at the invite's initial RV. */
   createInvite(ttlMs: number): { invite: string; rv: string; expiresAt: number } {
-    const { invite, pending } = createInvite(this.store.identity(), this.rng, this.clock(), ttlMs);
-    const rv = rvHex(pending.initialRV);
-    this.nodeStore.addPendingKx({ rv, role: 'inviter', record: encodePendingKX(pending), peer: null, createdAt: this.clock(), expiresAt: pending.expiresAt });
+    const { invite, rv } = this.startInviter(null, ttlMs, this.clock());
     this.subscribeRendezvous();
-    return { invite: inviteToString(invite), rv, expiresAt: pending.expiresAt };
+    return { invite: inviteToString(invite), rv, expiresAt: invite.expiresAt };
+  }
+
+  /** Makes an invite and stores its pending KX, waiting at the initial RV. `peer`: whom it is for, when known. */
+  private startInviter(peer: string | null, ttlMs: number, now: number): { invite: OOBPublicIdentityInvite; rv: string } {
+    const { invite, pending } = createInvite(this.store.identity(), this.rng, now, ttlMs);
+    const rv = rvHex(pending.initialRV);
+    this.nodeStore.addPendingKx({ rv, role: 'inviter', record: encodePendingKX(pending), peer, createdAt: now, expiresAt: pending.expiresAt });
+    return { invite, rv };
+  }
+
+  /** Answers an invite: stores the acceptor's pending KX and queues the half KX. Call inside a transaction. */
+  private startAcceptor(invite: OOBPublicIdentityInvite, peer: string, now: number): string {
+    const { pending, send } = acceptInvite(this.store.identity(), invite, this.rng, now);
+    const rv = rvHex(pending.step3RV);
+    this.nodeStore.addPendingKx({ rv, role: 'acceptor', record: encodePendingKX(pending), peer, createdAt: now, expiresAt: pending.expiresAt + KX_GRACE_MS });
+    this.queueRendezvous(send);
+    return rv;
   }
 
   /** Step 2: accept an invite string; the half KX goes to the inviter's initial RV. */
   acceptInvite(text: string): { peer: string; rv: string } {
     const invite = inviteFromString(text.trim());
     const peer = fingerprint(invite.identity);
-    const { pending, send } = acceptInvite(this.store.identity(), invite, this.rng, this.clock());
-    const rv = rvHex(pending.step3RV);
-    this.store.transaction(() => {
-      this.nodeStore.addPendingKx({ rv, role: 'acceptor', record: encodePendingKX(pending), peer, createdAt: this.clock(), expiresAt: pending.expiresAt + KX_GRACE_MS });
-      this.queueRendezvous(send);
-    });
+    const rv = this.store.transaction(() => this.startAcceptor(invite, peer, this.clock()));
     this.subscribeRendezvous();
     this.scheduleFlush(0);
     return { peer, rv };
@@ -774,14 +797,13 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     const mine = this.nodeStore.pendingKxs().find((p) => p.peer === contact.fingerprint);
     if (mine) fail('INVALID_ARGUMENT', `a key exchange with ${contact.alias ?? contact.fingerprint.slice(0, 16)} is already under way (\`rrelay kx ls\`)`);
     const now = this.clock();
-    const { invite, pending } = createInvite(this.store.identity(), this.rng, now, RESET_TTL_MS);
-    const rv = rvHex(pending.initialRV);
-    this.store.transaction(() => {
-      this.nodeStore.addPendingKx({ rv, role: 'inviter', record: encodePendingKX(pending), peer: contact.fingerprint, createdAt: now, expiresAt: pending.expiresAt });
+    const rv = this.store.transaction(() => {
+      const { invite, rv } = this.startInviter(contact.fingerprint, RESET_TTL_MS, now);
       const sealed = seal(kemKey, encodeInvite(invite), this.rng);
       // Transitive reset: the mediator carries the sealed invite and cannot read it.
       if (via) this.queueAppMessage(via, { type: 'reset-via', id: randomId(this.rng), sentAt: now, peer: contact.fingerprint, sealed }, 'control');
       else this.queueRendezvous({ rv: fromHex(contact.peerResetRv!), payload: sealed });
+      return rv;
     });
     this.subscribeRendezvous();
     this.scheduleFlush(0);
@@ -812,10 +834,8 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     if (ongoing.some((p) => p.role === 'acceptor')) fail('INVALID_ARGUMENT', 'duplicate reset request: one from this contact is already being answered');
     const ours = ongoing.find((p) => p.role === 'inviter');
     if (ours && fingerprint(self.public) < contact.fingerprint) fail('INVALID_ARGUMENT', 'crossed reset: ours wins the tiebreak (lower fingerprint), theirs is dropped');
-    const { pending, send } = acceptInvite(self, invite, this.rng, now);
     if (ours) this.nodeStore.deletePendingKx(ours.rv); // crossed, and theirs wins: ours is dropped
-    this.nodeStore.addPendingKx({ rv: rvHex(pending.step3RV), role: 'acceptor', record: encodePendingKX(pending), peer: contact.fingerprint, createdAt: now, expiresAt: pending.expiresAt + KX_GRACE_MS });
-    this.queueRendezvous(send);
+    this.startAcceptor(invite, contact.fingerprint, now);
     this.subscribeRendezvousSoon = true;
   }
 
@@ -997,8 +1017,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
         const requester = fingerprint(m.requester);
         if (this.cipher.hasSession(requester)) return; // crossed, and a session exists already
         if (this.nodeStore.pendingKxs().some((p) => p.peer === requester)) return; // already under way
-        const { invite, pending } = createInvite(this.store.identity(), this.rng, now, MEDIATION_TTL_MS);
-        this.nodeStore.addPendingKx({ rv: rvHex(pending.initialRV), role: 'inviter', record: encodePendingKX(pending), peer: requester, createdAt: now, expiresAt: pending.expiresAt });
+        const { invite } = this.startInviter(requester, MEDIATION_TTL_MS, now);
         const sealed = seal(m.requester.kemKey!, encodeInvite(invite), this.rng);
         this.queueAppMessage(from, { type: 'transitive', id: randomId(this.rng), sentAt: now, peer: requester, sealed }, 'control');
         this.subscribeRendezvousSoon = true;
@@ -1078,9 +1097,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
       if (fingerprint(self.public) < target) return; // ours wins the tiebreak; theirs is dropped
       this.nodeStore.deletePendingKx(ours.rv);
     }
-    const { pending, send } = acceptInvite(self, invite, this.rng, now);
-    this.nodeStore.addPendingKx({ rv: rvHex(pending.step3RV), role: 'acceptor', record: encodePendingKX(pending), peer: target, createdAt: now, expiresAt: pending.expiresAt + KX_GRACE_MS });
-    this.queueRendezvous(send);
+    this.startAcceptor(invite, target, now);
     this.nodeStore.deletePendingMediation(target);
     this.subscribeRendezvousSoon = true;
   }
@@ -1098,7 +1115,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
 
   private queueRendezvous(send: KXSend): void {
     const event = rendezvousEvent(rvHex(send.rv), send.payload, this.rng, this.clock());
-    this.nodeStore.enqueue(event.id, JSON.stringify(event), 'control', null, this.clock());
+    this.enqueue(event, 'control', null);
   }
 
   /** Steps 2 and 3 arriving: the pending key exchange at that RV moves on, or the event is refused. */
@@ -1136,7 +1153,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     this.scheduleFlush(0);
     this.emit('kx', { peer, role: pending.role });
     // The inviter's first message can arrive before the full KX it depends on.
-    this.retryParked();
+    this.retryParked(toHex(done.session.peer.nostrKey));
   }
 
   // Reading
@@ -1183,8 +1200,12 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   }
 
   contacts(): (Contact & { safetyNumber: string })[] {
-    const self = this.store.identity().public;
-    return this.nodeStore.contacts().map((c) => ({ ...c, safetyNumber: formatSafetyNumber(safetyNumber(self, c.identity)) }));
+    return this.nodeStore.contacts().map((c) => this.withSafetyNumber(c));
+  }
+
+  /** 5,200 SHA-512 rounds a side: computed for the contacts asked about only. */
+  withSafetyNumber(c: Contact): Contact & { safetyNumber: string } {
+    return { ...c, safetyNumber: formatSafetyNumber(safetyNumber(this.identity(), c.identity)) };
   }
 
   contact(ref: string): Contact {

@@ -345,20 +345,19 @@ export class NodeStore {
 
   // Messages
 
-  /** Returns false for a message already stored: delivery is exactly once. */
-  insertMessage(m: Omit<StoredMessage, 'seq' | 'relaysAccepted' | 'groupId'> & { groupId?: string | null }): boolean {
-    return (
-      this.q.insertMessage.run({
-        id: m.id,
-        peer: m.peer,
-        direction: m.direction,
-        body: m.body,
-        sent_at: m.sentAt,
-        received_at: m.receivedAt,
-        state: m.state,
-        group_id: m.groupId ?? null,
-      }).changes > 0
-    );
+  /** Returns the stored message's seq, or null for a message already stored: delivery is exactly once. */
+  insertMessage(m: Omit<StoredMessage, 'seq' | 'relaysAccepted' | 'groupId'> & { groupId?: string | null }): number | null {
+    const r = this.q.insertMessage.run({
+      id: m.id,
+      peer: m.peer,
+      direction: m.direction,
+      body: m.body,
+      sent_at: m.sentAt,
+      received_at: m.receivedAt,
+      state: m.state,
+      group_id: m.groupId ?? null,
+    });
+    return r.changes > 0 ? Number(r.lastInsertRowid) : null;
   }
 
   markDelivered(peer: string, ids: readonly string[]): string[] {
