@@ -23,7 +23,7 @@ export interface EndToEndFigures {
   /** 1 KB messages per second alice → bob through the relay, the relay in its own process, both nodes in this one. */
   e2eMsgsPerSec: number;
   e2eMessages: number;
-  /** One message at a time: alice.send() until bob's `message` event. */
+  /** One message at a time: alice.messaging.send() until bob's `message` event. */
   latencyP50Ms: number;
   latencyP99Ms: number;
   latencySamples: number;
@@ -184,7 +184,7 @@ async function nostrCeiling(seconds: number, content: string): Promise<number> {
 async function sendAll(node: RatchetNode, to: string, texts: readonly string[]): Promise<string[]> {
   const ids: string[] = [];
   for (let i = 0; i < texts.length; i++) {
-    ids.push(node.send(to, texts[i]!).id);
+    ids.push(node.messaging.send(to, texts[i]!).id);
     if (i % 64 === 63) await yieldToLoop();
   }
   return ids;
@@ -299,10 +299,10 @@ export async function measureEndToEnd(opts: { seconds: number; backlog?: number 
 
     // The session: first message and reply.
     atBob.expect([text('hello', 0)]);
-    const first = alice.send(bobFp, text('hello', 0)).id;
+    const first = alice.messaging.send(bobFp, text('hello', 0)).id;
     await atBob.all('the first message');
     atAlice.expect([text('reply', 0)]);
-    bob.send(aliceFp, text('reply', 0));
+    bob.messaging.send(aliceFp, text('reply', 0));
     await atAlice.all('the reply');
     await settle([first], 'the first message');
 
@@ -340,7 +340,7 @@ export async function measureEndToEnd(opts: { seconds: number; backlog?: number 
       const t = text('latency', latencies.length);
       atBob.expect([t]);
       const start = now();
-      latencyIds.push(alice.send(bobFp, t).id);
+      latencyIds.push(alice.messaging.send(bobFp, t).id);
       await atBob.all(`latency sample ${latencies.length}`);
       latencies.push(Number(now() - start) / 1e6);
     }
@@ -373,7 +373,7 @@ export async function measureEndToEnd(opts: { seconds: number; backlog?: number 
     // What bob stored, not only what he emitted: each backlog text once, incoming.
     const wanted = new Set(backlogTexts);
     let stored = 0;
-    for (let after = 0, page = bob.messages(0); page.length > 0; after = page[page.length - 1]!.seq, page = bob.messages(after)) {
+    for (let after = 0, page = bob.messaging.messages(0); page.length > 0; after = page[page.length - 1]!.seq, page = bob.messaging.messages(after)) {
       for (const m of page) if (m.direction === 'in' && wanted.delete(m.body)) stored++;
     }
     if (catchUpFailure === null && stored !== backlog) fail(`bob's store holds ${stored} of the ${backlog} backlog messages`);

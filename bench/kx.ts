@@ -181,7 +181,7 @@ function kxBetween(inviter: RatchetNode, acceptor: RatchetNode): Promise<void> {
     nextEvent(inviter, 'kx', (k) => k.peer === acceptorFp, STALL_MS),
     nextEvent(acceptor, 'kx', (k) => k.peer === inviterFp, STALL_MS),
   ]);
-  const accepted = acceptor.acceptInvite(inviter.createInvite(HOUR_MS).invite);
+  const accepted = acceptor.kx.acceptInvite(inviter.kx.createInvite(HOUR_MS).invite);
   if (accepted.peer !== inviterFp) fail(`the invite names ${accepted.peer.slice(0, 12)}, not the inviter`);
   return done.then(([[i], [a]]) => {
     if (i.role !== 'inviter' || a.role !== 'acceptor') fail(`KX roles came out as ${i.role} and ${a.role}`);
@@ -191,13 +191,13 @@ function kxBetween(inviter: RatchetNode, acceptor: RatchetNode): Promise<void> {
 /** After the KXs: nothing pending, and each pair's session carries a message from the inviter and the reply. */
 async function checkNodeSessions(pairs: readonly (readonly [RatchetNode, RatchetNode])[]): Promise<void> {
   for (const [inviter, acceptor] of pairs) {
-    const left = inviter.pendingKeyExchanges().length + acceptor.pendingKeyExchanges().length;
+    const left = inviter.kx.pending().length + acceptor.kx.pending().length;
     if (left !== 0) fail(`${left} key exchanges still pending after both kx events`);
   }
   const say = (from: RatchetNode, to: RatchetNode, text: string) => {
     const fromFp = from.whoami().fingerprint;
     const got = nextEvent(to, 'message', (m) => m.from === fromFp && m.text === text, STALL_MS);
-    from.send(to.whoami().fingerprint, text);
+    from.messaging.send(to.whoami().fingerprint, text);
     return got;
   };
   await Promise.all(pairs.map(([inviter, acceptor], i) => say(inviter, acceptor, `after KX ${i}`)));
@@ -263,7 +263,7 @@ export async function measureKx(opts: { seconds: number }): Promise<KxFigures> {
       await Promise.all(pairs.map(([inv, acc]) => kxBetween(inv, acc)));
       roundsMs.push(Number(now() - start) / 1e6);
       await checkNodeSessions(pairs);
-      for (const n of many) if (n.contacts().length !== MANY_NODES - 1) fail(`a node has ${n.contacts().length} contacts, not ${MANY_NODES - 1}`);
+      for (const n of many) if (n.contacts.store.all().length !== MANY_NODES - 1) fail(`a node has ${n.contacts.store.all().length} contacts, not ${MANY_NODES - 1}`);
       await nodes.close(many);
       kxsPerRound = pairs.length;
     }

@@ -27,13 +27,13 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
     let alice = await nodes.open('alice', [relay.url]);
     const bob = await nodes.open('bob', [relay.url]);
     await alice.start();
-    const { invite, rv } = alice.createInvite(24 * HOUR);
+    const { invite, rv } = alice.kx.createInvite(24 * HOUR);
     assert.match(invite, /^rrinv1[A-Za-z0-9_-]+$/);
-    assert.deepEqual(alice.pendingKeyExchanges().map((p) => [p.rv, p.role]), [[rv, 'inviter']]);
+    assert.deepEqual(alice.kx.pending().map((p) => [p.rv, p.role]), [[rv, 'inviter']]);
     await alice.close(); // the inviter goes offline after handing the invite over
 
     await bob.start();
-    const accepted = bob.acceptInvite(invite);
+    const accepted = bob.kx.acceptInvite(invite);
     assert.equal(accepted.peer, alice.whoami().fingerprint);
     assert.equal(await bob.drain(10_000), 0, 'the half KX is on the relay');
 
@@ -43,14 +43,14 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
     await alice.start();
     assert.equal((await aliceDone)[0].role, 'inviter');
     assert.equal((await bobDone)[0].role, 'acceptor');
-    assert.deepEqual(alice.pendingKeyExchanges(), []);
-    assert.deepEqual(bob.pendingKeyExchanges(), []);
+    assert.deepEqual(alice.kx.pending(), []);
+    assert.deepEqual(bob.kx.pending(), []);
 
     const toBob = nextEvent(bob, 'message');
-    alice.send(bob.whoami().fingerprint, 'after the KX');
+    alice.messaging.send(bob.whoami().fingerprint, 'after the KX');
     assert.equal((await toBob)[0].text, 'after the KX');
     const toAlice = nextEvent(alice, 'message');
-    bob.send(alice.whoami().fingerprint, 'and back');
+    bob.messaging.send(alice.whoami().fingerprint, 'and back');
     const [m] = await toAlice;
     assert.equal(m.text, 'and back');
     assert.equal(m.trusted, true, 'a contact made by invite is trusted');
@@ -63,23 +63,23 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
     const alice = await nodes.open('alice', [relay.url]);
     let bob = await nodes.open('bob', [relay.url]);
     await Promise.all([alice.start(), bob.start()]);
-    const { invite } = alice.createInvite(HOUR);
+    const { invite } = alice.kx.createInvite(HOUR);
     const answered = nextEvent(alice, 'kx');
     await bob.close(); // gone before the full KX can arrive
     bob = await nodes.open('bob', [relay.url]);
-    bob.acceptInvite(invite); // step 2 from the reopened store, not yet connected: queued in the outbox
+    bob.kx.acceptInvite(invite); // step 2 from the reopened store, not yet connected: queued in the outbox
     await bob.close();
     bob = await nodes.open('bob', [relay.url]);
     await bob.start(); // publishes the half KX from its outbox
     await answered;
     await bob.close(); // restarted between steps 2 and 3: the pending KX survives in the store
     bob = await nodes.open('bob', [relay.url]);
-    assert.equal(bob.pendingKeyExchanges().length, 1);
+    assert.equal(bob.kx.pending().length, 1);
     const done = nextEvent(bob, 'kx');
     await bob.start();
     assert.equal((await done)[0].role, 'acceptor');
     const got = nextEvent(bob, 'message', (m) => m.text === 'after restarts');
-    alice.send(bob.whoami().fingerprint, 'after restarts');
+    alice.messaging.send(bob.whoami().fingerprint, 'after restarts');
     await got;
   });
 
@@ -89,14 +89,14 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
     const nodes = testNodes(t);
     let now = Date.now();
     const alice = await nodes.open('alice', [relay.url], { clock: () => now });
-    alice.createInvite(HOUR);
-    assert.equal(alice.pendingKeyExchanges().length, 1);
+    alice.kx.createInvite(HOUR);
+    assert.equal(alice.kx.pending().length, 1);
     now += HOUR - 1;
     alice.maintain();
-    assert.equal(alice.pendingKeyExchanges().length, 1, 'not before it expires');
+    assert.equal(alice.kx.pending().length, 1, 'not before it expires');
     now += 2;
     alice.maintain();
-    assert.deepEqual(alice.pendingKeyExchanges(), []);
+    assert.deepEqual(alice.kx.pending(), []);
   });
 
   it('ignores a spent invite and refuses a forged rendezvous payload, with nothing changed', async (t) => {
@@ -107,27 +107,27 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
     const bob = await nodes.open('bob', [relay.url]);
     const carol = await nodes.open('carol', [relay.url]);
     await Promise.all([alice.start(), bob.start(), carol.start()]);
-    const { invite } = alice.createInvite(HOUR);
+    const { invite } = alice.kx.createInvite(HOUR);
     const done = nextEvent(alice, 'kx');
-    bob.acceptInvite(invite);
+    bob.kx.acceptInvite(invite);
     await done;
-    const contacts = alice.nodeStore.contacts().length;
+    const contacts = alice.contacts.store.all().length;
 
     // The invite's RV is spent: alice no longer listens there, and carol's half KX goes nowhere.
-    carol.acceptInvite(invite);
+    carol.kx.acceptInvite(invite);
     assert.equal(await carol.drain(10_000), 0);
     // A forged payload at an RV alice does wait on is opened, refused, and leaves the pending as it was.
-    const second = alice.createInvite(HOUR);
-    const before = alice.pendingKeyExchanges();
+    const second = alice.kx.createInvite(HOUR);
+    const before = alice.kx.pending();
     const refused = nextEvent(alice, 'rejected', (r) => r.eventId !== null);
     await postAtRendezvous(relay.url, second.rv, systemRng(3600));
     assert.match((await refused)[0].reason, /DECRYPT_FAILED/);
-    assert.deepEqual(alice.pendingKeyExchanges(), before);
-    assert.equal(alice.nodeStore.contacts().length, contacts, 'no contact from the spent invite or the forgery');
-    assert.throws(() => bob.acceptInvite(`${invite.slice(0, -2)}AA`), /checksum/);
-    assert.equal(alice.cancelKeyExchange(second.rv.slice(0, 12)), second.rv);
-    assert.deepEqual(alice.pendingKeyExchanges(), []);
-    assert.throws(() => bob.cancelKeyExchange('deadbeef'), /no pending key exchange/);
+    assert.deepEqual(alice.kx.pending(), before);
+    assert.equal(alice.contacts.store.all().length, contacts, 'no contact from the spent invite or the forgery');
+    assert.throws(() => bob.kx.acceptInvite(`${invite.slice(0, -2)}AA`), /checksum/);
+    assert.equal(alice.kx.cancel(second.rv.slice(0, 12)), second.rv);
+    assert.deepEqual(alice.kx.pending(), []);
+    assert.throws(() => bob.kx.cancel('deadbeef'), /no pending key exchange/);
   });
 });
 
@@ -140,14 +140,14 @@ describe('ratchet reset through the reset rendezvous point', () => {
     const bob = await nodes.open('bob', [relay.url]);
     await Promise.all([alice.start(), bob.start()]);
     const done = Promise.all([nextEvent(alice, 'kx'), nextEvent(bob, 'kx')]);
-    bob.acceptInvite(alice.createInvite(HOUR).invite);
+    bob.kx.acceptInvite(alice.kx.createInvite(HOUR).invite);
     await done;
     return { relay, nodes, alice, bob, aliceFp: alice.whoami().fingerprint, bobFp: bob.whoami().fingerprint };
   }
 
   async function talk(a: import('../src/node/index.js').RatchetNode, b: import('../src/node/index.js').RatchetNode, text: string) {
     const got = nextEvent(b, 'message', (m) => m.text === text);
-    a.send(b.whoami().fingerprint, text);
+    a.messaging.send(b.whoami().fingerprint, text);
     await got;
   }
 
@@ -156,23 +156,23 @@ describe('ratchet reset through the reset rendezvous point', () => {
       const { alice, bob, aliceFp, bobFp } = await invited(t);
       const [from, to, toFp, fromFp] = side === 'inviter' ? [alice, bob, bobFp, aliceFp] : [bob, alice, aliceFp, bobFp];
       await talk(alice, bob, 'before');
-      const oldAtTo = to.nodeStore.contact(fromFp)!.resetRv!;
-      const oldAtFrom = from.nodeStore.contact(toFp)!.resetRv!;
+      const oldAtTo = to.contacts.get(fromFp)!.resetRv!;
+      const oldAtFrom = from.contacts.get(toFp)!.resetRv!;
       const done = Promise.all([nextEvent(from, 'kx'), nextEvent(to, 'kx')]);
-      from.resetSession(toFp);
+      from.kx.reset(toFp);
       const [[a], [b]] = await done;
       assert.equal(a.role, 'inviter');
       assert.equal(b.role, 'acceptor');
       await talk(alice, bob, 'after, alice to bob');
       await talk(bob, alice, 'after, bob to alice');
-      assert.notEqual(to.nodeStore.contact(fromFp)!.resetRv, oldAtTo);
-      assert.notEqual(from.nodeStore.contact(toFp)!.resetRv, oldAtFrom);
+      assert.notEqual(to.contacts.get(fromFp)!.resetRv, oldAtTo);
+      assert.notEqual(from.contacts.get(toFp)!.resetRv, oldAtFrom);
       // The old reset RVs are dead: no contact and no key exchange answers there any more.
       for (const [node, rv] of [[to, oldAtTo], [from, oldAtFrom]] as const) {
-        assert.equal(node.nodeStore.contactByResetRv(rv), undefined);
-        assert.equal(node.nodeStore.pendingKx(rv), undefined);
+        assert.equal(node.contacts.store.byResetRv(rv), undefined);
+        assert.equal(node.kx.pending().find((p) => p.rv === rv), undefined);
       }
-      assert.deepEqual([...alice.pendingKeyExchanges(), ...bob.pendingKeyExchanges()], []);
+      assert.deepEqual([...alice.kx.pending(), ...bob.kx.pending()], []);
     });
 
   it('settles crossed resets to exactly one key exchange', async (t) => {
@@ -181,42 +181,42 @@ describe('ratchet reset through the reset rendezvous point', () => {
     alice.on('kx', (k) => kxs.push(`alice:${k.role}`));
     bob.on('kx', (k) => kxs.push(`bob:${k.role}`));
     const done = Promise.all([nextEvent(alice, 'kx'), nextEvent(bob, 'kx')]);
-    alice.resetSession(bobFp);
-    bob.resetSession(aliceFp);
+    alice.kx.reset(bobFp);
+    bob.kx.reset(aliceFp);
     await done;
     await talk(alice, bob, 'after crossing');
     await talk(bob, alice, 'and back');
     assert.equal(kxs.length, 2, `one exchange, two ends: ${kxs.join(', ')}`);
     assert.deepEqual(kxs.map((k) => k.split(':')[1]).sort(), ['acceptor', 'inviter']);
-    assert.deepEqual([...alice.pendingKeyExchanges(), ...bob.pendingKeyExchanges()], []);
+    assert.deepEqual([...alice.kx.pending(), ...bob.kx.pending()], []);
   });
 
   it('refuses a duplicate reset request while the first is being answered', async (t) => {
     const { relay, alice, bob, aliceFp, bobFp } = await invited(t);
-    const mailbox = bob.nodeStore.contact(aliceFp)!.resetRv!;
-    alice.resetSession(bobFp);
+    const mailbox = bob.contacts.get(aliceFp)!.resetRv!;
+    alice.kx.reset(bobFp);
     assert.equal(await alice.drain(10_000), 0);
     await alice.close(); // alice is gone before she can finish it: bob's answer stays open
-    await eventually(() => (bob.pendingKeyExchanges().length === 1 ? true : undefined), 'bob answering the first request');
-    const before = bob.pendingKeyExchanges();
+    await eventually(() => (bob.kx.pending().length === 1 ? true : undefined), 'bob answering the first request');
+    const before = bob.kx.pending();
     const again = createInvite(alice.store.identity(), systemRng, Date.now(), HOUR).invite;
     const refused = nextEvent(bob, 'rejected', (r) => r.eventId !== null);
     await postAtRendezvous(relay.url, mailbox, seal(bob.store.identity().kem.publicKey, encodeInvite(again), systemRng));
     assert.match((await refused)[0].reason, /duplicate reset request/);
-    assert.deepEqual(bob.pendingKeyExchanges(), before);
+    assert.deepEqual(bob.kx.pending(), before);
   });
 
   it('refuses a reset request from another identity than the contact, with nothing changed', async (t) => {
     const { relay, nodes, bob, aliceFp } = await invited(t);
     const mallory = await nodes.open('mallory', [relay.url]);
-    const mailbox = bob.nodeStore.contact(aliceFp)!.resetRv!;
+    const mailbox = bob.contacts.get(aliceFp)!.resetRv!;
     const forged = createInvite(mallory.store.identity(), systemRng, Date.now(), HOUR).invite;
-    const before = bob.pendingKeyExchanges();
+    const before = bob.kx.pending();
     const refused = nextEvent(bob, 'rejected', (r) => r.eventId !== null);
     await postAtRendezvous(relay.url, mailbox, seal(bob.store.identity().kem.publicKey, encodeInvite(forged), systemRng));
     assert.match((await refused)[0].reason, /IDENTITY_MISMATCH: reset request signed by an identity other than/);
-    assert.deepEqual(bob.pendingKeyExchanges(), before);
-    assert.equal(bob.nodeStore.contact(aliceFp)!.resetRv, mailbox);
+    assert.deepEqual(bob.kx.pending(), before);
+    assert.equal(bob.contacts.get(aliceFp)!.resetRv, mailbox);
   });
 });
 
@@ -230,7 +230,7 @@ describe('introductions (auto-KX through a mediator)', () => {
     await Promise.all([alice!.start(), bob!.start(), carol!.start()]);
     for (const other of [bob!, carol!]) {
       const done = Promise.all([nextEvent(alice!, 'kx'), nextEvent(other, 'kx')]);
-      other.acceptInvite(alice!.createInvite(HOUR).invite);
+      other.kx.acceptInvite(alice!.kx.createInvite(HOUR).invite);
       await done;
     }
     return { alice: alice!, bob: bob!, carol: carol! };
@@ -238,17 +238,17 @@ describe('introductions (auto-KX through a mediator)', () => {
 
   async function chat(a: import('../src/node/index.js').RatchetNode, b: import('../src/node/index.js').RatchetNode) {
     const got = nextEvent(b, 'message', (m) => m.text === 'hi from an introduction');
-    a.send(b.whoami().fingerprint, 'hi from an introduction');
+    a.messaging.send(b.whoami().fingerprint, 'hi from an introduction');
     await got;
     const back = nextEvent(a, 'message', (m) => m.text === 'and back');
-    b.send(a.whoami().fingerprint, 'and back');
+    b.messaging.send(a.whoami().fingerprint, 'and back');
     await back;
   }
 
   it('a mediator introduces two of its contacts, who then message each other', async (t) => {
     const { alice, bob, carol } = await triangle(t);
     const done = Promise.all([nextEvent(bob, 'kx'), nextEvent(carol, 'kx')]);
-    alice.introduce(bob.whoami().fingerprint, carol.whoami().fingerprint);
+    alice.kx.introduce(bob.whoami().fingerprint, carol.whoami().fingerprint);
     const [[b], [c]] = await done;
     assert.equal(b.peer, carol.whoami().fingerprint);
     assert.equal(c.peer, bob.whoami().fingerprint);
@@ -262,28 +262,28 @@ describe('introductions (auto-KX through a mediator)', () => {
     carol.on('kx', (k) => kxs.push(`carol:${k.role}`));
     const done = Promise.all([nextEvent(bob, 'kx'), nextEvent(carol, 'kx')]);
     const aliceFp = alice.whoami().fingerprint;
-    bob.mediate(aliceFp, carol.whoami().fingerprint);
-    carol.mediate(aliceFp, bob.whoami().fingerprint);
+    bob.kx.mediate(aliceFp, carol.whoami().fingerprint);
+    carol.kx.mediate(aliceFp, bob.whoami().fingerprint);
     await done;
     await chat(bob, carol);
     assert.equal(kxs.length, 2, kxs.join(', '));
     assert.deepEqual(kxs.map((k) => k.split(':')[1]).sort(), ['acceptor', 'inviter']);
-    assert.deepEqual([...bob.pendingKeyExchanges(), ...carol.pendingKeyExchanges()], []);
+    assert.deepEqual([...bob.kx.pending(), ...carol.kx.pending()], []);
   });
 
   it('resets a ratchet through a mediator that cannot read the reset (transitive reset)', async (t) => {
     const { alice, bob, carol } = await triangle(t);
     const met = Promise.all([nextEvent(bob, 'kx'), nextEvent(carol, 'kx')]);
-    alice.introduce(bob.whoami().fingerprint, carol.whoami().fingerprint);
+    alice.kx.introduce(bob.whoami().fingerprint, carol.whoami().fingerprint);
     await met;
     const carolFp = carol.whoami().fingerprint;
     const bobFp = bob.whoami().fingerprint;
-    const oldRv = carol.nodeStore.contact(bobFp)!.resetRv;
+    const oldRv = carol.contacts.get(bobFp)!.resetRv;
     const done = Promise.all([nextEvent(bob, 'kx'), nextEvent(carol, 'kx')]);
-    bob.resetSession(carolFp, alice.whoami().fingerprint);
+    bob.kx.reset(carolFp, alice.whoami().fingerprint);
     const [[b], [c]] = await done;
     assert.deepEqual([b.role, c.role], ['inviter', 'acceptor']);
-    assert.notEqual(carol.nodeStore.contact(bobFp)!.resetRv, oldRv, 'the reset RVs rotated');
+    assert.notEqual(carol.contacts.get(bobFp)!.resetRv, oldRv, 'the reset RVs rotated');
     await chat(bob, carol);
   });
 
@@ -292,21 +292,17 @@ describe('introductions (auto-KX through a mediator)', () => {
     // Alice hands bob an invite from carol that bob never asked for.
     const invite = createInvite(carol.store.identity(), systemRng, Date.now(), HOUR).invite;
     const sealed = seal(bob.store.identity().kem.publicKey, encodeInvite(invite), systemRng);
-    const before = bob.pendingKeyExchanges();
+    const before = bob.kx.pending();
     const refused = nextEvent(bob, 'rejected', (r) => /unsolicited introduction/.test(r.reason));
-    const bobContact = alice.nodeStore.contact(bob.whoami().fingerprint)!;
-    (alice as unknown as { queueAppMessage(c: unknown, m: unknown, p: string): void }).queueAppMessage(
-      bobContact,
-      { type: 'transitive', id: '00'.repeat(16), sentAt: Date.now(), peer: carol.whoami().fingerprint, sealed },
-      'control',
-    );
-    await alice.flush();
+    const bobContact = alice.contacts.get(bob.whoami().fingerprint)!;
+    alice.store.transaction(() => alice.messaging.sendControl(bobContact, { type: 'transitive', peer: carol.whoami().fingerprint, sealed }));
+    await alice.outbox.flush();
     await refused;
-    assert.deepEqual(bob.pendingKeyExchanges(), before);
-    assert.equal(bob.nodeStore.contact(carol.whoami().fingerprint), undefined);
+    assert.deepEqual(bob.kx.pending(), before);
+    assert.equal(bob.contacts.get(carol.whoami().fingerprint), undefined);
     // The session with alice carried on: the refusal did not cost it a message.
     const got = nextEvent(bob, 'message');
-    alice.send(bob.whoami().fingerprint, 'still in step');
+    alice.messaging.send(bob.whoami().fingerprint, 'still in step');
     assert.equal((await got)[0].text, 'still in step');
   });
 });
@@ -322,25 +318,25 @@ describe('group chats', () => {
     await Promise.all(all.map((n) => n.start()));
     for (const member of [bob!, carol!, dave!]) {
       const done = Promise.all([nextEvent(admin!, 'kx'), nextEvent(member, 'kx')]);
-      member.acceptInvite(admin!.createInvite(HOUR).invite);
+      member.kx.acceptInvite(admin!.kx.createInvite(HOUR).invite);
       await done;
     }
-    const { id } = admin!.createGroup('four');
+    const { id } = admin!.groups.create('four');
     const fp = (n: typeof admin) => n!.whoami().fingerprint;
     const joinAndWait = async (member: typeof admin, others: (typeof admin)[]) => {
-      admin!.inviteToGroup(id, fp(member));
-      await eventually(() => (member!.nodeStore.group(id) ? true : undefined), 'the invitation');
-      member!.joinGroup(id);
+      admin!.groups.invite(id, fp(member));
+      await eventually(() => (member!.groups.list().find((g) => g.id === id) ? true : undefined), 'the invitation');
+      member!.groups.join(id);
       // Joined, and a session with every other member (introductions through the admin).
-      await eventually(() => (member!.nodeStore.group(id)?.joined && others.every((o) => member!.cipher.hasSession(fp(o))) ? true : undefined), 'introductions');
+      await eventually(() => (member!.groups.list().find((g) => g.id === id)?.joined && others.every((o) => member!.cipher.hasSession(fp(o))) ? true : undefined), 'introductions');
     };
     await joinAndWait(bob, [admin]);
     await joinAndWait(carol, [admin, bob]);
-    assert.ok(admin!.groupMembers(id).every((m) => m.reachable));
+    assert.ok(admin!.groups.members(id).every((m) => m.reachable));
 
     // Dave is new: before joining he reaches only the admin; after, everyone.
     await joinAndWait(dave, [admin, bob, carol]);
-    const members = dave!.groupMembers(id);
+    const members = dave!.groups.members(id);
     assert.equal(members.length, 4);
     assert.ok(members.every((m) => m.reachable), JSON.stringify(members));
 
@@ -349,21 +345,21 @@ describe('group chats', () => {
     const eve = await nodes.open('eve', [relay.url], { clock: () => eveNow });
     await eve.start();
     const met = Promise.all([nextEvent(admin!, 'kx'), nextEvent(eve, 'kx')]);
-    eve.acceptInvite(admin!.createInvite(HOUR).invite);
+    eve.kx.acceptInvite(admin!.kx.createInvite(HOUR).invite);
     await met;
     await bob!.close();
-    admin!.inviteToGroup(id, fp(eve));
-    await eventually(() => (eve.nodeStore.group(id) ? true : undefined), 'eve’s invitation');
-    eve.joinGroup(id);
-    await eventually(() => (eve.nodeStore.group(id)?.joined && eve.cipher.hasSession(fp(carol)) && eve.cipher.hasSession(fp(dave)) ? true : undefined), 'eve meets the members who are online');
-    const partial = eve.sendToGroup(id, 'while bob is away');
+    admin!.groups.invite(id, fp(eve));
+    await eventually(() => (eve.groups.list().find((g) => g.id === id) ? true : undefined), 'eve’s invitation');
+    eve.groups.join(id);
+    await eventually(() => (eve.groups.list().find((g) => g.id === id)?.joined && eve.cipher.hasSession(fp(carol)) && eve.cipher.hasSession(fp(dave)) ? true : undefined), 'eve meets the members who are online');
+    const partial = eve.groups.send(id, 'while bob is away');
     assert.deepEqual(partial.unreachable, [fp(bob)]);
-    const bobRow = eve.groupMembers(id).find((m) => m.fingerprint === fp(bob))!;
+    const bobRow = eve.groups.members(id).find((m) => m.fingerprint === fp(bob))!;
     assert.equal(bobRow.reachable, false);
     assert.equal(bobRow.introductionAttempts, 1);
     // Retries at maintenance: at most 3 attempts, at least 7 days apart.
     const DAY = 24 * HOUR;
-    const attempts = () => eve.groupMembers(id).find((m) => m.fingerprint === fp(bob))!.introductionAttempts;
+    const attempts = () => eve.groups.members(id).find((m) => m.fingerprint === fp(bob))!.introductionAttempts;
     const at = (days: number) => {
       eveNow += days * DAY;
       eve.maintain();
@@ -374,7 +370,7 @@ describe('group chats', () => {
 
     await eventually(() => (dave!.cipher.hasSession(fp(eve)) ? true : undefined), 'dave’s end of the session with eve');
     const heard = Promise.all([admin, carol].map((n) => nextEvent(n!, 'message', (m) => m.text === 'hello, group')));
-    const sent = dave!.sendToGroup(id, 'hello, group');
+    const sent = dave!.groups.send(id, 'hello, group');
     assert.equal(sent.sent.length, 4, 'admin, bob, carol and eve: bob is away, but dave has a session with him');
     assert.deepEqual(sent.unreachable, []);
     for (const [m] of await heard) {

@@ -36,7 +36,7 @@ describe('nodes on Nostr relays', () => {
     const republished = nextEvent(bob, 'published');
     const delivered = nextEvent(alice, 'delivered');
     const received = nextEvent(bob, 'message');
-    const sent = alice.send(bobFp, 'hello bob');
+    const sent = alice.messaging.send(bobFp, 'hello bob');
     const [m] = await received;
     assert.equal(m.text, 'hello bob');
     assert.equal(m.from, alice.whoami().fingerprint);
@@ -45,11 +45,11 @@ describe('nodes on Nostr relays', () => {
     assert.equal(bob.status().oneTimePreKeys, 99);
     const [d] = await delivered;
     assert.deepEqual(d.ids, [sent.id]);
-    assert.equal(alice.nodeStore.outgoingMessage(sent.id)?.state, 'delivered');
+    assert.equal(alice.messaging.outgoing(sent.id)?.state, 'delivered');
 
     // The async-iterator face of the same event API.
     const incoming = alice.incoming();
-    bob.send(m.from, 'hello alice');
+    bob.messaging.send(m.from, 'hello alice');
     const { value: reply } = await incoming.next();
     assert.equal(reply?.text, 'hello alice');
     await incoming.return(undefined);
@@ -70,10 +70,10 @@ describe('nodes on Nostr relays', () => {
     const texts: string[] = [];
     for (let i = 0; i < 10; i++) {
       texts.push(`a${i}`);
-      alice.send(bobFp, `a${i}`);
+      alice.messaging.send(bobFp, `a${i}`);
       if (i === 0) await eventually(() => (atBob.length > 0 ? true : undefined), 'first message');
       if (i === 4) await relays[1]!.stop();
-      if (i % 3 === 0) bob.send(aliceFp, `b${i}`);
+      if (i % 3 === 0) bob.messaging.send(aliceFp, `b${i}`);
     }
     await eventually(() => (atBob.length >= 10 ? true : undefined), 'all ten messages at bob');
     await eventually(() => (atAlice.length >= 4 ? true : undefined), 'bob’s four replies at alice');
@@ -81,7 +81,7 @@ describe('nodes on Nostr relays', () => {
     assert.deepEqual(atBob.map((m) => m.text).sort(), [...texts].sort());
     assert.equal(new Set(atBob.map((m) => m.id)).size, 10);
     assert.deepEqual(atAlice.map((m) => m.text).sort(), ['b0', 'b3', 'b6', 'b9']);
-    assert.equal(bob.messages().filter((m) => m.direction === 'in').length, 10, 'stored exactly once');
+    assert.equal(bob.messaging.messages().filter((m) => m.direction === 'in').length, 10, 'stored exactly once');
   });
 
   it('orders a backlog by its authenticated headers when the relay cannot (gaps beyond MAX_SKIP)', async (t) => {
@@ -93,17 +93,17 @@ describe('nodes on Nostr relays', () => {
     let bob = await nodes.open('bob', [relay.url], { ratchet: { maxSkip: 20 } });
     await meet(alice, bob);
     const first = nextEvent(bob, 'message');
-    alice.send(bob.whoami().fingerprint, 'first');
+    alice.messaging.send(bob.whoami().fingerprint, 'first');
     await first;
     await bob.close();
     const texts = Array.from({ length: 200 }, (_, i) => `backlog ${i}`);
-    for (const text of texts) alice.send(bob.whoami().fingerprint, text);
+    for (const text of texts) alice.messaging.send(bob.whoami().fingerprint, text);
     assert.equal(await alice.drain(10_000), 0);
     bob = await nodes.open('bob', [relay.url], { ratchet: { maxSkip: 20 } });
-    bob.takeUnread();
+    bob.messaging.takeUnread();
     await bob.start();
-    await eventually(() => (bob.messages().filter((m) => m.direction === 'in').length === 201 ? true : undefined), 'the whole backlog');
-    assert.deepEqual(bob.takeUnread().map((m) => m.text), texts);
+    await eventually(() => (bob.messaging.messages().filter((m) => m.direction === 'in').length === 201 ? true : undefined), 'the whole backlog');
+    assert.deepEqual(bob.messaging.takeUnread().map((m) => m.text), texts);
   });
 
   it('hands a relay that was away the events it missed, so a peer that reads only that relay gets them', async (t) => {
@@ -118,7 +118,7 @@ describe('nodes on Nostr relays', () => {
     await meet(alice, bob);
     await r2.stop();
     const sent = nextEvent(alice, 'sent');
-    alice.send(bob.whoami().fingerprint, 'sent while r2 was down');
+    alice.messaging.send(bob.whoami().fingerprint, 'sent while r2 was down');
     assert.equal((await sent)[0].relaysAccepted, 1, 'only r1 took it');
     const received = nextEvent(bob, 'message');
     await r2.start();
@@ -130,23 +130,23 @@ describe('nodes on Nostr relays', () => {
     const { relay, nodes, alice, bobFp } = pair;
     let bob = pair.bob;
     const first = nextEvent(bob, 'message');
-    alice.send(bobFp, 'while you are here');
+    alice.messaging.send(bobFp, 'while you are here');
     await first;
-    assert.equal(bob.takeUnread().length, 1);
+    assert.equal(bob.messaging.takeUnread().length, 1);
     await bob.close();
 
     const texts = Array.from({ length: 30 }, (_, i) => `offline ${String(i).padStart(2, '0')}`);
-    for (const text of texts) alice.send(bobFp, text);
+    for (const text of texts) alice.messaging.send(bobFp, text);
     assert.equal(await alice.drain(10_000), 0, 'the relay accepted every message');
 
     bob = await nodes.open('bob', [relay.url]);
     await bob.start();
-    await eventually(() => (bob.messages().filter((m) => m.direction === 'in').length === 31 ? true : undefined), 'the backlog');
+    await eventually(() => (bob.messaging.messages().filter((m) => m.direction === 'in').length === 31 ? true : undefined), 'the backlog');
     assert.deepEqual(
-      bob.takeUnread().map((m) => m.text),
+      bob.messaging.takeUnread().map((m) => m.text),
       texts,
     );
-    assert.deepEqual(bob.takeUnread(), [], 'each message is handed out once');
+    assert.deepEqual(bob.messaging.takeUnread(), [], 'each message is handed out once');
   });
 });
 
@@ -161,9 +161,9 @@ describe('contacts', () => {
     useWebSocketImplementation(WebSocket);
     const { relay, alice, bob, bobFp } = await pairOnOneRelay(t);
     const got = nextEvent(bob, 'message');
-    alice.send(bobFp, 'hello');
+    alice.messaging.send(bobFp, 'hello');
     await got;
-    const contactsBefore = alice.nodeStore.contacts().length;
+    const contactsBefore = alice.contacts.store.all().length;
 
     // Someone holding Bob's Nostr key binds it to a new identity and publishes its bundle.
     const usurper = generateIdentity(systemRng, Date.now(), bob.store.identity().nostr);
@@ -177,13 +177,13 @@ describe('contacts', () => {
     assert.equal(w.kind, 'identity-changed');
     assert.equal(w.previous, bobFp);
     assert.match(w.message, /WARNING: the identity key of .* changed/);
-    assert.equal(alice.nodeStore.contacts().length, contactsBefore, 'no second contact appears');
-    const contact = alice.nodeStore.contactByNostr(bob.selfNostr)!;
+    assert.equal(alice.contacts.store.all().length, contactsBefore, 'no second contact appears');
+    const contact = alice.contacts.byNostr(bob.selfNostr)!;
     assert.notEqual(contact.fingerprint, bobFp);
     assert.equal(contact.verified, false);
-    assert.throws(() => alice.send(contact.fingerprint, 'to whom?'), /identity key of .* changed/);
-    alice.nodeStore.setTrusted(contact.fingerprint, true, Date.now());
-    assert.doesNotThrow(() => alice.send(contact.fingerprint, 'acknowledged'));
+    assert.throws(() => alice.messaging.send(contact.fingerprint, 'to whom?'), /identity key of .* changed/);
+    alice.contacts.setTrusted(contact.fingerprint, true);
+    assert.doesNotThrow(() => alice.messaging.send(contact.fingerprint, 'acknowledged'));
   });
 });
 
@@ -228,13 +228,13 @@ describe('a stalled relay', () => {
     assert.equal(silent.clients.size, 1, 'alice is connected to the silent relay');
     const received = nextEvent(bob, 'message');
     const sent = nextEvent(alice, 'sent');
-    const m = alice.send(bob.whoami().fingerprint, 'through the live relay');
+    const m = alice.messaging.send(bob.whoami().fingerprint, 'through the live relay');
     assert.equal((await received)[0].text, 'through the live relay');
     const [s] = await sent;
     assert.equal(s.id, m.id);
     assert.equal(s.state, 'sent');
     const reply = nextEvent(alice, 'message');
-    bob.send(alice.whoami().fingerprint, 'and back');
+    bob.messaging.send(alice.whoami().fingerprint, 'and back');
     assert.equal((await reply)[0].text, 'and back');
   });
 });

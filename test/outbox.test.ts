@@ -73,7 +73,7 @@ describe('the persistent outbox', () => {
       return (s.json[0] as { outboxPending: number }).outboxPending === 0 ? true : undefined;
     }, 'the outbox to empty');
     await new Promise((r) => setTimeout(r, 200));
-    assert.equal(bob.messages().filter((x) => x.direction === 'in').length, 1, 'bob got it from both relays and delivered it once');
+    assert.equal(bob.messaging.messages().filter((x) => x.direction === 'in').length, 1, 'bob got it from both relays and delivered it once');
     assert.equal(await daemon.stop(), 0);
   });
 });

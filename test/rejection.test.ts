@@ -36,7 +36,7 @@ describe('hostile input from a relay', () => {
     await Promise.all([alice.start(), bob.start()]);
     await aSeesB;
     const first = nextEvent(bob, 'message');
-    alice.send(bob.whoami().fingerprint, 'the only real message');
+    alice.messaging.send(bob.whoami().fingerprint, 'the only real message');
     await first;
     await alice.drain(5000);
     await new Promise((r) => setTimeout(r, 200)); // let the receipt and republish settle
@@ -103,6 +103,6 @@ describe('hostile input from a relay', () => {
     evil.push({ ...toBob('AAAA'), content: 'probe' });
     await probe; // later events are still processed after the garbage frame
     assert.deepEqual(snapshot(bob), before, 'replayed event: nothing changed');
-    assert.equal(bob.messages().filter((m) => m.direction === 'in').length, 1);
+    assert.equal(bob.messaging.messages().filter((m) => m.direction === 'in').length, 1);
   });
 });

@@ -45,7 +45,7 @@ export async function runDemo(opts: { json: boolean; verbose: boolean }): Promis
     const bobGets = nextEvent(bob, 'message', () => true);
     const republished = nextEvent(bob, 'published', () => true);
     const delivered = nextEvent(alice, 'delivered', (d) => d.peer === bobFp);
-    const sent = alice.send(bobFp, 'Hello Bob! This session started from your bundle, with PQXDH.');
+    const sent = alice.messaging.send(bobFp, 'Hello Bob! This session started from your bundle, with PQXDH.');
     say('send', { who: 'alice', id: sent.id }, `• alice → bob: PQXDH initial message, queued as ${sent.id.slice(0, 8)}`);
     const [m1] = await bobGets;
     say('receive', { who: 'bob', from: m1.from, text: m1.text }, `• bob received from ${m1.from.slice(0, 16)}…: "${m1.text}"`);
@@ -53,7 +53,7 @@ export async function runDemo(opts: { json: boolean; verbose: boolean }): Promis
     say('republished', { who: 'bob' }, '• bob used a one-time pre-key, so he published a fresh bundle at once');
 
     const aliceGets = nextEvent(alice, 'message', () => true);
-    bob.send(aliceFp, 'Hi Alice, received. The ratchet has turned.');
+    bob.messaging.send(aliceFp, 'Hi Alice, received. The ratchet has turned.');
     const [m2] = await aliceGets;
     say('receive', { who: 'alice', from: m2.from, text: m2.text }, `• alice received: "${m2.text}"`);
     await delivered;

@@ -123,7 +123,7 @@ program
       const passphrase = await readPassphrase({ confirm: true });
       const me = await RatchetNode.init({ dataDir, passphrase });
       const node = await RatchetNode.open({ dataDir, passphrase });
-      for (const r of relays) node.nodeStore.addRelay(r, Date.now());
+      for (const r of relays) node.addRelay(r);
       await node.close();
       out(
         g,

@@ -1,6 +1,5 @@
 import { fail } from '../errors.js';
-import { type NodeEvents, RatchetNode, type ReceivedMessage, type SentMessage, type Whoami } from '../node/index.js';
-import type { Contact } from '../store/index.js';
+import { type ContactWithSafetyNumber, type NodeEvents, RatchetNode, type ReceivedMessage, type SentMessage, type Whoami } from '../node/index.js';
 
 export interface ContactView {
   fingerprint: string;
@@ -67,7 +66,7 @@ export interface NodeApi {
   follow(onEvent: (e: FollowEvent) => void): Promise<() => void>;
   createInvite(ttlMs: number): Promise<{ invite: string; rv: string; expiresAt: number }>;
   acceptInvite(invite: string): Promise<{ peer: string; rv: string }>;
-  keyExchanges(): Promise<ReturnType<RatchetNode['pendingKeyExchanges']>>;
+  keyExchanges(): Promise<ReturnType<RatchetNode["kx"]["pending"]>>;
   cancelKeyExchange(ref: string): Promise<string>;
   resetSession(ref: string, via?: string): Promise<{ rv: string; peer: string }>;
   introduce(a: string, b: string): Promise<{ a: string; b: string }>;
@@ -123,34 +122,34 @@ export class NodeService implements NodeApi {
   }
 
   async relays() {
-    return this.node.nodeStore.relays();
+    return this.node.relays();
   }
 
   async addRelay(url: string): Promise<boolean> {
-    return this.node.nodeStore.addRelay(validateRelayUrl(url), Date.now());
+    return this.node.addRelay(validateRelayUrl(url));
   }
 
   async removeRelay(url: string): Promise<boolean> {
-    const removed = this.node.nodeStore.removeRelay(url) || this.node.nodeStore.removeRelay(validateRelayUrl(url));
+    const removed = this.node.removeRelay(url) || this.node.removeRelay(validateRelayUrl(url));
     if (!removed) fail('INVALID_ARGUMENT', `"${url}" is not a configured relay: see \`rrelay relays ls\``);
     return removed;
   }
 
   async publish() {
     await this.connect();
-    this.node.publish();
+    this.node.bundles.publish();
     return { pending: await this.node.drain(10_000) };
   }
 
   async unpublish() {
     await this.connect();
-    this.node.unpublish();
+    this.node.bundles.unpublish();
     return { pending: await this.node.drain(10_000) };
   }
 
   async peers(): Promise<PeerView[]> {
     if (!this.daemon) await this.connect();
-    return this.node.peers().map((p) => ({
+    return this.node.bundles.peers().map((p) => ({
       fingerprint: p.fingerprint,
       nostrPubkey: p.nostrPubkey,
       alias: p.alias,
@@ -160,52 +159,42 @@ export class NodeService implements NodeApi {
   }
 
   async contacts(): Promise<ContactView[]> {
-    return this.node.contacts().map((c) => contactView(c, c.safetyNumber));
-  }
-
-  private view(ref: string): ContactView {
-    const c = this.node.withSafetyNumber(this.node.contact(ref));
-    return contactView(c, c.safetyNumber);
+    return this.node.contacts.list().map(contactView);
   }
 
   async setAlias(ref: string, alias: string | null): Promise<ContactView> {
-    if (alias !== null && (/^[0-9a-f]{8,64}$/i.test(alias) || alias.trim() !== alias || alias.length === 0 || alias.length > 64))
-      fail('INVALID_ARGUMENT', 'an alias is 1 to 64 characters, no surrounding spaces, and must not look like a fingerprint');
-    this.node.nodeStore.setAlias(this.node.contact(ref).fingerprint, alias, Date.now());
-    return this.view(alias ?? ref);
+    return contactView(this.node.contacts.setAlias(ref, alias));
   }
 
   async setVerified(ref: string, verified: boolean): Promise<ContactView> {
-    this.node.nodeStore.setVerified(this.node.contact(ref).fingerprint, verified, Date.now());
-    return this.view(ref);
+    return contactView(this.node.contacts.setVerified(ref, verified));
   }
 
   async setTrusted(ref: string, trusted: boolean): Promise<ContactView> {
-    this.node.nodeStore.setTrusted(this.node.contact(ref).fingerprint, trusted, Date.now());
-    return this.view(ref);
+    return contactView(this.node.contacts.setTrusted(ref, trusted));
   }
 
   async send(ref: string, text: string, waitMs: number): Promise<SentMessage> {
     if (text.length === 0) fail('INVALID_ARGUMENT', 'refusing to send an empty message');
     await this.connect();
-    const sent = this.node.send(ref, text);
+    const sent = this.node.messaging.send(ref, text);
     if (waitMs > 0) await this.node.drain(waitMs);
-    const m = this.node.nodeStore.outgoingMessage(sent.id)!;
-    return { id: m.id, to: m.peer, state: m.state, relaysAccepted: m.relaysAccepted };
+    const m = this.node.messaging.outgoing(sent.id)!;
+    return m;
   }
 
   async receive(): Promise<ReceivedMessage[]> {
     if (!this.daemon) await this.connect();
-    return this.node.takeUnread();
+    return this.node.messaging.takeUnread();
   }
 
   async history(ref: string | null, limit: number): Promise<HistoryEntry[]> {
-    const peer = ref === null ? null : this.node.contact(ref).fingerprint;
-    const rows = this.node.messages(0, 1_000_000).filter((m) => peer === null || m.peer === peer);
+    const peer = ref === null ? null : this.node.contacts.contact(ref).fingerprint;
+    const rows = this.node.messaging.messages(0, 1_000_000).filter((m) => peer === null || m.peer === peer);
     return rows.slice(-limit).map((m) => ({
       id: m.id,
       peer: m.peer,
-      alias: this.node.nodeStore.contact(m.peer)?.alias ?? null,
+      alias: this.node.contacts.get(m.peer)?.alias ?? null,
       direction: m.direction,
       text: m.body,
       sentAt: m.sentAt,
@@ -218,7 +207,7 @@ export class NodeService implements NodeApi {
     await this.connect();
     const handlers: { [K in keyof NodeEvents]?: (...args: NodeEvents[K]) => void } = {
       message: (message) => {
-        this.node.takeUnread(); // shown live: not unread any more
+        this.node.messaging.takeUnread(); // shown live: not unread any more
         onEvent({ type: 'message', message });
       },
       delivered: (d) => onEvent({ type: 'delivered', peer: d.peer, ids: d.ids }),
@@ -228,7 +217,7 @@ export class NodeService implements NodeApi {
       kx: (k) => onEvent({ type: 'kx', peer: k.peer, role: k.role }),
     };
     for (const [name, h] of Object.entries(handlers)) this.node.on(name as keyof NodeEvents, h as never);
-    for (const message of this.node.takeUnread()) onEvent({ type: 'message', message });
+    for (const message of this.node.messaging.takeUnread()) onEvent({ type: 'message', message });
     return () => {
       for (const [name, h] of Object.entries(handlers)) this.node.off(name as keyof NodeEvents, h as never);
     };
@@ -236,34 +225,34 @@ export class NodeService implements NodeApi {
 
   async createInvite(ttlMs: number) {
     await this.connect();
-    return this.node.createInvite(ttlMs);
+    return this.node.kx.createInvite(ttlMs);
   }
 
   async acceptInvite(invite: string) {
     await this.connect();
-    const r = this.node.acceptInvite(invite);
+    const r = this.node.kx.acceptInvite(invite);
     if (!this.daemon) await this.node.drain(10_000);
     return r;
   }
 
   async keyExchanges() {
-    return this.node.pendingKeyExchanges();
+    return this.node.kx.pending();
   }
 
   async cancelKeyExchange(ref: string) {
-    return this.node.cancelKeyExchange(ref);
+    return this.node.kx.cancel(ref);
   }
 
   async introduce(a: string, b: string) {
     await this.connect();
-    const r = this.node.introduce(a, b);
+    const r = this.node.kx.introduce(a, b);
     if (!this.daemon) await this.node.drain(10_000);
     return r;
   }
 
   async mediate(mediator: string, target: string) {
     await this.connect();
-    const r = this.node.mediate(mediator, target);
+    const r = this.node.kx.mediate(mediator, target);
     if (!this.daemon) await this.node.drain(10_000);
     return r;
   }
@@ -272,23 +261,23 @@ export class NodeService implements NodeApi {
     const n = this.node;
     switch (a.op) {
       case 'create':
-        return n.createGroup(a.name);
+        return n.groups.create(a.name);
       case 'ls':
-        return n.nodeStore.groups().map((g) => ({ id: g.id, name: g.name, admin: g.admin, joined: g.joined, version: g.version }));
+        return n.groups.list();
       case 'members':
-        return n.groupMembers(a.group);
+        return n.groups.members(a.group);
     }
     await this.connect();
-    if (a.op === 'invite') n.inviteToGroup(a.group, a.contact);
-    else if (a.op === 'join') n.joinGroup(a.group);
-    const result = a.op === 'send' ? n.sendToGroup(a.group, a.text) : { ok: true };
+    if (a.op === 'invite') n.groups.invite(a.group, a.contact);
+    else if (a.op === 'join') n.groups.join(a.group);
+    const result = a.op === 'send' ? n.groups.send(a.group, a.text) : { ok: true };
     if (!this.daemon) await n.drain(10_000);
     return result;
   }
 
   async resetSession(ref: string, via?: string) {
     await this.connect();
-    const r = this.node.resetSession(ref, via);
+    const r = this.node.kx.reset(ref, via);
     if (!this.daemon) await this.node.drain(10_000);
     return r;
   }
@@ -298,7 +287,7 @@ export class NodeService implements NodeApi {
   }
 }
 
-function contactView(c: Contact, safetyNumber: string): ContactView {
+function contactView(c: ContactWithSafetyNumber): ContactView {
   return {
     fingerprint: c.fingerprint,
     alias: c.alias,
@@ -306,6 +295,6 @@ function contactView(c: Contact, safetyNumber: string): ContactView {
     verified: c.verified,
     trusted: c.trusted,
     keyChangedAt: c.keyChangedAt,
-    safetyNumber,
+    safetyNumber: c.safetyNumber,
   };
 }

@@ -1,3 +1,10 @@
 export * from './node.js';
+export * from './events.js';
 export * from './app-message.js';
 export * from './data-dir.js';
+export type { Contacts, ContactWithSafetyNumber } from './contacts.js';
+export type { Bundles, Peer } from './bundles.js';
+export type { Messaging } from './messaging.js';
+export type { Outbox } from './outbox.js';
+export type { KeyExchange, PendingKeyExchange } from './key-exchange.js';
+export type { Groups, GroupMember, GroupSummary } from './groups.js';

@@ -16,14 +16,14 @@ import { decodeRatchetCore, encodeRatchetCore, type SkippedKey } from '../ratche
 import type { ProtocolStore, SessionState } from '../session/index.js';
 import { Reader, Writer } from '../wire/codec.js';
 import type { Db } from './database.js';
+import { blob } from './rows.js';
 
 type Row = Record<string, unknown>;
-const buf = (b: Bytes) => Buffer.from(b.buffer, b.byteOffset, b.length);
 const u8 = (v: unknown) => new Uint8Array(v as Buffer);
 const u8OrNull = (v: unknown) => (v === null ? null : u8(v));
 
 function skippedId(k: SkippedKey): string {
-  return `${buf(k.headerKey).toString('hex')}:${k.n}`;
+  return `${blob(k.headerKey).toString('hex')}:${k.n}`;
 }
 
 /** ProtocolStore on SQLite. Every statement is prepared once. */
@@ -94,7 +94,7 @@ export class SqliteProtocolStore implements ProtocolStore {
   ensureIdentity(rng: Rng, now: number): Identity {
     if (!this.hasIdentity()) {
       const id = generateIdentity(rng, now);
-      this.q.insertIdentity.run(buf(encodeIdentity(id)), fingerprint(id.public), now);
+      this.q.insertIdentity.run(blob(encodeIdentity(id)), fingerprint(id.public), now);
     }
     return this.identity();
   }
@@ -144,15 +144,15 @@ export class SqliteProtocolStore implements ProtocolStore {
   }
 
   saveSession(peer: string, before: SessionState | null, after: SessionState, makeActive: boolean): void {
-    const baseKey = buf(after.baseKey);
+    const baseKey = blob(after.baseKey);
     this.q.upsertSession.run({
       peer,
       base_key: baseKey,
       role: after.role,
-      peer_identity: buf(encodePublicIdentity(after.peer)),
-      associated_data: buf(after.associatedData),
-      pending: after.pending ? buf(writePqxdhHeader(new Writer(), after.pending).finish()) : null,
-      ratchet: buf(encodeRatchetCore(after.ratchet)),
+      peer_identity: blob(encodePublicIdentity(after.peer)),
+      associated_data: blob(after.associatedData),
+      pending: after.pending ? blob(writePqxdhHeader(new Writer(), after.pending).finish()) : null,
+      ratchet: blob(encodeRatchetCore(after.ratchet)),
       active: makeActive ? 1 : 0,
       created_at: after.createdAt,
       updated_at: this.clock(),
@@ -162,9 +162,9 @@ export class SqliteProtocolStore implements ProtocolStore {
     if (old !== now) {
       const oldIds = new Set(old.map(skippedId));
       const newIds = new Set(now.map(skippedId));
-      for (const k of old) if (!newIds.has(skippedId(k))) this.q.deleteSkipped.run(peer, baseKey, buf(k.headerKey), k.n);
+      for (const k of old) if (!newIds.has(skippedId(k))) this.q.deleteSkipped.run(peer, baseKey, blob(k.headerKey), k.n);
       for (const k of now)
-        if (!oldIds.has(skippedId(k))) this.q.insertSkipped.run(peer, baseKey, buf(k.headerKey), k.n, buf(k.messageKey), k.createdAt);
+        if (!oldIds.has(skippedId(k))) this.q.insertSkipped.run(peer, baseKey, blob(k.headerKey), k.n, blob(k.messageKey), k.createdAt);
     }
     if (makeActive) this.q.deactivateOthers.run(peer, baseKey);
     if (!before) this.q.evictSessions.run(peer, peer, SESSION_LIMITS.maxSessionsPerPeer);
@@ -225,16 +225,16 @@ export class SqliteProtocolStore implements ProtocolStore {
         if (!unchanged.has(k))
           statement.run({
             id: k.id,
-            public_key: buf(k.publicKey),
-            private_key: k.privateKey && buf(k.privateKey),
+            public_key: blob(k.publicKey),
+            private_key: k.privateKey && blob(k.privateKey),
             created_at: k.createdAt,
             replaced_at: k.replacedAt,
-            signature: buf(k.signature),
+            signature: blob(k.signature),
           });
     }
     const oldOneTime = new Set(before.oneTime);
     for (const k of after.oneTime)
-      if (!oldOneTime.has(k)) this.q.insertOneTime.run(k.id, buf(k.publicKey), k.privateKey && buf(k.privateKey), k.createdAt);
+      if (!oldOneTime.has(k)) this.q.insertOneTime.run(k.id, blob(k.publicKey), k.privateKey && blob(k.privateKey), k.createdAt);
     const p = after.published;
     if (p && p !== before.published)
       this.q.upsertBundleMeta.run(p.signedPreKeyId, p.kyberPreKeyId, JSON.stringify(p.oneTimePreKeyIds), p.publishedAt);

@@ -1,0 +1,107 @@
+import { fail } from '../errors.js';
+import { formatSafetyNumber, type PublicIdentity, safetyNumber } from '../identity/index.js';
+import { type Contact, ContactsStore, type IdentityObservation } from '../store/index.js';
+import type { NodeContext } from './context.js';
+
+export type ContactWithSafetyNumber = Contact & { readonly safetyNumber: string };
+
+/** How a contact is named to the user: its alias, else the start of its fingerprint. */
+export function nameOf(c: Pick<Contact, 'alias' | 'fingerprint'>): string {
+  return c.alias ?? c.fingerprint.slice(0, 16);
+}
+
+/**
+ * Contacts: who we know, under which identity, and how far we trust them. A Nostr key that starts
+ * speaking for another identity is a loud warning, never a second contact.
+ */
+export class Contacts {
+  readonly store: ContactsStore;
+
+  constructor(private readonly ctx: NodeContext) {
+    this.store = new ContactsStore(ctx.db);
+  }
+
+  get(fingerprint: string): Contact | undefined {
+    return this.store.get(fingerprint);
+  }
+
+  byNostr(pubkey: string): Contact | undefined {
+    return this.store.byNostr(pubkey);
+  }
+
+  /** A contact by alias, fingerprint or unique prefix; fails with the fix when there is none. */
+  contact(ref: string): Contact {
+    return this.store.resolve(ref) ?? fail('INVALID_ARGUMENT', `no contact matches "${ref}": see \`rrelay contacts ls\``);
+  }
+
+  list(): ContactWithSafetyNumber[] {
+    return this.store.all().map((c) => this.withSafetyNumber(c));
+  }
+
+  /** 5,200 SHA-512 rounds a side: computed for the contacts asked about only. */
+  withSafetyNumber(c: Contact): ContactWithSafetyNumber {
+    return { ...c, safetyNumber: formatSafetyNumber(safetyNumber(this.ctx.self(), c.identity)) };
+  }
+
+  setAlias(ref: string, alias: string | null): ContactWithSafetyNumber {
+    if (alias !== null && (/^[0-9a-f]{8,64}$/i.test(alias) || alias.trim() !== alias || alias.length === 0 || alias.length > 64))
+      fail('INVALID_ARGUMENT', 'an alias is 1 to 64 characters, no surrounding spaces, and must not look like a fingerprint');
+    const c = this.contact(ref);
+    this.store.setAlias(c.fingerprint, alias, this.ctx.clock());
+    return this.withSafetyNumber(this.store.get(c.fingerprint)!);
+  }
+
+  setVerified(ref: string, verified: boolean): ContactWithSafetyNumber {
+    const c = this.contact(ref);
+    this.store.setVerified(c.fingerprint, verified, this.ctx.clock());
+    return this.withSafetyNumber(this.store.get(c.fingerprint)!);
+  }
+
+  /** Also acknowledges a changed identity key. */
+  setTrusted(ref: string, trusted: boolean): ContactWithSafetyNumber {
+    const c = this.contact(ref);
+    this.store.setTrusted(c.fingerprint, trusted, this.ctx.clock());
+    return this.withSafetyNumber(this.store.get(c.fingerprint)!);
+  }
+
+  /** The user chose to write to `identity` (a discovered peer): a contact, trusted from the start. */
+  addChosen(identity: PublicIdentity): Contact {
+    return this.store.add(identity, this.ctx.clock());
+  }
+
+  /**
+   * A key exchange completed with `identity`. The invite went out of band, to someone chosen: the
+   * contact is trusted from the start and keeps both reset mailboxes. Call inside a transaction.
+   */
+  addFromKeyExchange(identity: PublicIdentity, resetRv: string, peerResetRv: string, now: number): Contact {
+    const contact = this.store.add(identity, now);
+    this.store.setTrusted(contact.fingerprint, true, now);
+    this.store.setResetRvs(contact.fingerprint, resetRv, peerResetRv, now);
+    return this.store.get(contact.fingerprint)!;
+  }
+
+  /** Records that `identity` spoke or published; a changed key warns once the transaction commits. */
+  observe(identity: PublicIdentity, source: 'message' | 'bundle', now: number): IdentityObservation {
+    const observed = this.store.observe(identity, source, now);
+    if (observed.kind === 'key-changed') {
+      const { contact, previous } = observed;
+      this.ctx.afterCommit(() => this.warnKeyChanged(contact, previous));
+    }
+    return observed;
+  }
+
+  /** Sending to a contact whose key changed waits until the user acknowledges it. */
+  assertSendable(contact: Contact): void {
+    if (contact.keyChangedAt !== null)
+      fail(
+        'IDENTITY_MISMATCH',
+        `the identity key of ${nameOf(contact)} changed: compare safety numbers, then run \`rrelay contacts verify ${contact.alias ?? contact.fingerprint}\` or \`rrelay contacts trust ...\``,
+      );
+  }
+
+  private warnKeyChanged(contact: Contact, previous: string): void {
+    const message = `WARNING: the identity key of ${nameOf(contact)} changed (was ${previous.slice(0, 16)}…, now ${contact.fingerprint.slice(0, 16)}…). Compare safety numbers before you trust it.`;
+    this.ctx.log(message);
+    this.ctx.events.emit('warning', { kind: 'identity-changed', contact: contact.fingerprint, alias: contact.alias, previous, message });
+  }
+}

@@ -1,0 +1,77 @@
+import type { EventEmitter } from 'node:events';
+import * as nip19 from 'nostr-tools/nip19';
+import { toHex } from '../crypto/index.js';
+import { fingerprint, type PublicIdentity } from '../identity/index.js';
+import type { StoredMessage } from '../store/index.js';
+
+export interface ReceivedMessage {
+  readonly id: string;
+  readonly seq: number;
+  readonly from: string;
+  readonly alias: string | null;
+  readonly text: string;
+  readonly sentAt: number;
+  readonly receivedAt: number;
+  readonly trusted: boolean;
+  /** Set for a group chat message. */
+  readonly group: { readonly id: string; readonly name: string } | null;
+}
+
+export interface SentMessage {
+  readonly id: string;
+  readonly to: string;
+  readonly state: StoredMessage['state'];
+  readonly relaysAccepted: number;
+}
+
+export interface Whoami {
+  readonly fingerprint: string;
+  readonly npub: string;
+  readonly nostrPubkey: string;
+  readonly createdAt: number;
+}
+
+/** The typed events a node emits. */
+export interface NodeEvents {
+  message: [ReceivedMessage];
+  sent: [SentMessage];
+  delivered: [{ readonly peer: string; readonly ids: readonly string[] }];
+  bundle: [{ readonly fingerprint: string; readonly nostrPubkey: string }];
+  published: [{ readonly acceptedBy: number; readonly unpublished: boolean }];
+  /** Something the user must see: an identity key changed for a known contact. */
+  warning: [{ readonly kind: 'identity-changed'; readonly contact: string; readonly alias: string | null; readonly previous: string; readonly message: string }];
+  /** An incoming event that was refused, with the reason; nothing changed. */
+  rejected: [{ readonly relay: string; readonly eventId: string | null; readonly reason: string }];
+  relay: [{ readonly url: string; readonly connected: boolean }];
+  /** A key exchange completed: a session with `peer` exists now. */
+  kx: [{ readonly peer: string; readonly role: 'inviter' | 'acceptor' }];
+}
+
+export type NodeEmitter = EventEmitter<NodeEvents>;
+
+export function whoamiOf(p: PublicIdentity): Whoami {
+  const hex = toHex(p.nostrKey);
+  return { fingerprint: fingerprint(p), npub: nip19.npubEncode(hex), nostrPubkey: hex, createdAt: p.createdAt };
+}
+
+/** Resolves with the first `event` that matches, or rejects after `ms`. */
+export function nextEvent<K extends keyof NodeEvents>(
+  node: NodeEmitter,
+  event: K,
+  match: (...args: NodeEvents[K]) => boolean = () => true,
+  ms = 20_000,
+): Promise<NodeEvents[K]> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      node.off(event, handler as never);
+      reject(new Error(`no ${event} event within ${ms} ms`));
+    }, ms);
+    const handler = (...args: NodeEvents[K]) => {
+      if (!match(...args)) return;
+      clearTimeout(timer);
+      node.off(event, handler as never);
+      resolve(args);
+    };
+    node.on(event, handler as never);
+  });
+}

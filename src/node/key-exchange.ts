@@ -1,0 +1,311 @@
+import { fromHex, toHex } from '../crypto/index.js';
+import { fail } from '../errors.js';
+import { fingerprint, sameIdentity } from '../identity/index.js';
+import {
+  acceptInvite,
+  createInvite,
+  decodeInvite,
+  decodePendingKX,
+  encodeInvite,
+  encodePendingKX,
+  inviteFromString,
+  inviteToString,
+  type KXSend,
+  type OOBPublicIdentityInvite,
+  onFullKX,
+  onHalfKX,
+  open,
+  rvHex,
+  seal,
+} from '../kx/index.js';
+import { decodeRendezvousEvent, type Event, KIND_RENDEZVOUS, RENDEZVOUS_TAG, rendezvousEvent } from '../nostr/events.js';
+import { type Contact, KxStore } from '../store/index.js';
+import type { Bundles } from './bundles.js';
+import { type Contacts, nameOf } from './contacts.js';
+import type { NodeContext } from './context.js';
+import type { AppMessageHandler, Messaging } from './messaging.js';
+import type { Outbox } from './outbox.js';
+
+export const SUB_RENDEZVOUS = 'rr-rendezvous';
+/** An acceptor keeps waiting this long past the invite's expiry, for a full KX still in transit. */
+const KX_GRACE_MS = 24 * 60 * 60 * 1000;
+/** A reset request is answered within this, or forgotten. */
+const RESET_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+/** An introduction asked for (or announced) is welcome this long. */
+export const MEDIATION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+
+export interface PendingKeyExchange {
+  readonly rv: string;
+  readonly role: 'inviter' | 'acceptor';
+  readonly peer: string | null;
+  readonly createdAt: number;
+  readonly expiresAt: number;
+}
+
+/**
+ * The invite key exchange on the node (Bison Relay-style): invites, the half and full KX at
+ * rendezvous points, ratchet resets (direct and through a mediator) and introductions (auto-KX).
+ * The protocol itself is the pure state machine in `src/kx/`; this is its I/O shell.
+ */
+export class KeyExchange {
+  private readonly store: KxStore;
+
+  constructor(
+    private readonly ctx: NodeContext,
+    private readonly contacts: Contacts,
+    private readonly bundles: Bundles,
+    private readonly messaging: Messaging,
+    private readonly outbox: Outbox,
+  ) {
+    this.store = new KxStore(ctx.db, ctx.settings);
+  }
+
+  // Invites
+
+  /** Step 1: an invite to hand over out of band. Its key exchange waits at the invite's initial RV. */
+  createInvite(ttlMs: number): { invite: string; rv: string; expiresAt: number } {
+    const { invite, rv } = this.ctx.transaction(() => this.startInviter(null, ttlMs, this.ctx.clock()));
+    return { invite: inviteToString(invite), rv, expiresAt: invite.expiresAt };
+  }
+
+  /** Step 2: accept an invite string; the half KX goes to the inviter's initial RV. */
+  acceptInvite(text: string): { peer: string; rv: string } {
+    const invite = inviteFromString(text.trim());
+    const peer = fingerprint(invite.identity);
+    const rv = this.ctx.transaction(() => this.startAcceptor(invite, peer, this.ctx.clock()));
+    return { peer, rv };
+  }
+
+  pending(): PendingKeyExchange[] {
+    return this.store.pending().map(({ rv, role, peer, createdAt, expiresAt }) => ({ rv, role, peer, createdAt, expiresAt }));
+  }
+
+  /** Cancels a pending key exchange by its RV (or a unique prefix of at least 8 hex digits). */
+  cancel(ref: string): string {
+    const hits = this.store.pending().filter((p) => ref.length >= 8 && p.rv.startsWith(ref.toLowerCase()));
+    if (hits.length !== 1)
+      fail('INVALID_ARGUMENT', hits.length ? `"${ref}" matches ${hits.length} key exchanges: give more digits` : `no pending key exchange matches "${ref}": see \`rrelay kx ls\``);
+    this.ctx.transaction(() => this.forget(hits[0]!.rv));
+    return hits[0]!.rv;
+  }
+
+  /** Drops the key exchanges that expired (at maintenance). */
+  expire(now: number): void {
+    if (this.store.expire(now) > 0) this.subscribe();
+  }
+
+  /** Listens at every RV a key exchange waits on, and at each contact's reset RV; nowhere else. */
+  subscribe(): void {
+    const relays = this.ctx.relays;
+    if (!relays) return;
+    const rvs = [...this.store.pending().map((p) => p.rv), ...this.contacts.store.resetRvs()];
+    if (rvs.length === 0) relays.unsubscribe(SUB_RENDEZVOUS);
+    else relays.subscribe(SUB_RENDEZVOUS, [{ kinds: [KIND_RENDEZVOUS], [`#${RENDEZVOUS_TAG}`]: rvs }]);
+  }
+
+  /** Steps 2 and 3 arriving, or a reset request at a contact's reset RV; anything else is refused. */
+  onRendezvousEvent(event: Event): void {
+    const { rv, payload } = decodeRendezvousEvent(event);
+    const stored = this.store.pendingAt(rv);
+    if (!stored) {
+      const contact = this.contacts.store.byResetRv(rv);
+      if (!contact) return fail('INVALID_ARGUMENT', 'no key exchange waits at this rendezvous point (unknown, finished, cancelled or expired)');
+      return this.ctx.transaction(() => {
+        this.answerResetInvite(contact, payload, this.ctx.clock());
+        this.ctx.seen.mark(event.id, 'reset request', this.ctx.clock());
+      });
+    }
+    const pending = decodePendingKX(stored.record);
+    const self = this.ctx.store.identity();
+    const now = this.ctx.clock();
+    const done: ReturnType<typeof onFullKX> & { send?: KXSend } =
+      pending.role === 'inviter' ? onHalfKX(self, pending, payload, this.ctx.rng, now) : onFullKX(self, pending, payload, now);
+    const peer = fingerprint(done.session.peer);
+    if (stored.peer !== null && stored.peer !== peer) fail('IDENTITY_MISMATCH', 'the answer to a ratchet reset comes from another identity than the contact');
+    this.ctx.transaction(() => {
+      this.ctx.cipher.installSession(done.session);
+      const contact = this.contacts.addFromKeyExchange(done.session.peer, rvHex(done.resetRV), rvHex(done.peerResetRV), now);
+      this.forget(rv);
+      if (done.send) {
+        this.queueRendezvous(done.send);
+        this.messaging.sendControl(contact, { type: 'kx-hello' });
+      }
+      this.ctx.seen.mark(event.id, 'key exchange', now);
+      this.ctx.afterCommit(() => {
+        this.ctx.events.emit('kx', { peer, role: pending.role });
+        // The inviter's first message can arrive before the full KX it depends on.
+        this.messaging.retryHeldBack(toHex(done.session.peer.nostrKey));
+      });
+    });
+  }
+
+  // Ratchet resets
+
+  /**
+   * Ratchet reset: a fresh invite, sealed to the contact's KEM key, posted at the contact's reset RV
+   * (or carried by a mediator, `via`). The usual half and full KX follow; completion replaces the
+   * session and rotates both reset RVs.
+   */
+  reset(ref: string, viaRef?: string): { rv: string; peer: string } {
+    const contact = this.bundles.resolvePeer(ref);
+    const kemKey = contact.identity.kemKey;
+    const via = viaRef === undefined ? undefined : this.bundles.resolvePeer(viaRef);
+    if (via?.fingerprint === contact.fingerprint) fail('INVALID_ARGUMENT', 'the mediator must be a third contact');
+    if (!kemKey || (!via && !contact.peerResetRv))
+      fail('NO_SESSION', `no reset mailbox for ${nameOf(contact)}: only sessions made by an invite have one`);
+    if (this.store.pending().some((p) => p.peer === contact.fingerprint))
+      fail('INVALID_ARGUMENT', `a key exchange with ${nameOf(contact)} is already under way (\`rrelay kx ls\`)`);
+    const now = this.ctx.clock();
+    const rv = this.ctx.transaction(() => {
+      const { invite, rv } = this.startInviter(contact.fingerprint, RESET_TTL_MS, now);
+      const sealed = seal(kemKey, encodeInvite(invite), this.ctx.rng);
+      // Transitive reset: the mediator carries the sealed invite and cannot read it.
+      if (via) this.messaging.sendControl(via, { type: 'reset-via', peer: contact.fingerprint, sealed });
+      else this.queueRendezvous({ rv: fromHex(contact.peerResetRv!), payload: sealed });
+      return rv;
+    });
+    return { rv, peer: contact.fingerprint };
+  }
+
+  /** As a mediator of a reset between two of our contacts: pass the sealed invite on, unread. */
+  readonly onResetVia: AppMessageHandler<'reset-via'> = (from, m) => {
+    const to = this.contacts.get(m.peer);
+    if (!to || to.fingerprint === from.fingerprint) return fail('INVALID_ARGUMENT', `${nameOf(from)} asked to pass a reset to someone we do not know`);
+    this.messaging.sendControl(to, { type: 'reset-forwarded', peer: from.fingerprint, sealed: m.sealed });
+  };
+
+  readonly onResetForwarded: AppMessageHandler<'reset-forwarded'> = (from, m, now) => {
+    const contact = this.contacts.get(m.peer);
+    if (!contact) return fail('INVALID_ARGUMENT', `${nameOf(from)} passed on a reset from someone we do not know`);
+    this.answerResetInvite(contact, m.sealed, now);
+  };
+
+  /**
+   * A reset invite (sealed to our KEM key) from `contact`, directly or passed on. Accepted only from
+   * the contact's own identity; a second request while one is being answered is a duplicate; crossed
+   * requests (both sides reset at once) are settled by fingerprint order, so exactly one proceeds.
+   */
+  private answerResetInvite(contact: Contact, sealed: Uint8Array, now: number): void {
+    const self = this.ctx.store.identity();
+    const invite = decodeInvite(open(self.kem.secretKey, sealed));
+    if (!sameIdentity(invite.identity, contact.identity)) fail('IDENTITY_MISMATCH', `reset request signed by an identity other than ${nameOf(contact)}'s`);
+    const ongoing = this.store.pending().filter((p) => p.peer === contact.fingerprint);
+    if (ongoing.some((p) => p.role === 'acceptor')) fail('INVALID_ARGUMENT', 'duplicate reset request: one from this contact is already being answered');
+    const ours = ongoing.find((p) => p.role === 'inviter');
+    if (ours && fingerprint(self.public) < contact.fingerprint) fail('INVALID_ARGUMENT', 'crossed reset: ours wins the tiebreak (lower fingerprint), theirs is dropped');
+    if (ours) this.forget(ours.rv); // crossed, and theirs wins: ours is dropped
+    this.startAcceptor(invite, contact.fingerprint, now);
+  }
+
+  // Introductions (auto-KX)
+
+  /** As a mediator: introduces two contacts to each other; `b` will invite `a`. */
+  introduce(aRef: string, bRef: string): { a: string; b: string } {
+    const a = this.bundles.resolvePeer(aRef);
+    const b = this.bundles.resolvePeer(bRef);
+    if (a.fingerprint === b.fingerprint) fail('INVALID_ARGUMENT', 'introduce two different contacts');
+    for (const c of [a, b]) if (!c.identity.kemKey) fail('INVALID_ARGUMENT', `${nameOf(c)} was met through a bundle: only contacts met by invite can be introduced`);
+    const now = this.ctx.clock();
+    this.ctx.transaction(() => {
+      this.messaging.sendControl(a, { type: 'introduced', target: b.identity });
+      this.messaging.sendControl(b, { type: 'invite-request', requester: a.identity });
+      this.store.allowForward(b.fingerprint, a.fingerprint, now + MEDIATION_TTL_MS);
+    });
+    return { a: a.fingerprint, b: b.fingerprint };
+  }
+
+  /** Asks `mediator` (a contact) for an introduction to the identity `target` (a full fingerprint). */
+  mediate(mediatorRef: string, target: string): { mediator: string; target: string } {
+    const mediator = this.bundles.resolvePeer(mediatorRef);
+    const fp = target.toLowerCase();
+    if (!/^[0-9a-f]{64}$/.test(fp)) fail('INVALID_ARGUMENT', 'the identity to be introduced to is a full 64-digit fingerprint');
+    if (this.ctx.cipher.hasSession(fp)) fail('INVALID_ARGUMENT', 'that identity is a contact already');
+    this.ctx.transaction(() => this.askMediator(mediator, fp, this.ctx.clock()));
+    return { mediator: mediator.fingerprint, target: fp };
+  }
+
+  /** Asks `mediator` to introduce us to `target`, whose invite through it is then welcome. Call inside a transaction. */
+  askMediator(mediator: Contact, target: string, now: number): void {
+    this.store.expectIntroduction(target, mediator.fingerprint, now, now + MEDIATION_TTL_MS);
+    this.messaging.sendControl(mediator, { type: 'mediate-identity', target });
+  }
+
+  /** We mediate: ask the target to invite the requester. */
+  readonly onMediateIdentity: AppMessageHandler<'mediate-identity'> = (from, m, now) => {
+    const target = this.contacts.get(m.target);
+    if (!target) return fail('NO_SESSION', `${nameOf(from)} asked for an introduction to an identity we do not know`);
+    if (!from.identity.kemKey || !target.identity.kemKey) return fail('INVALID_ARGUMENT', 'only contacts met by invite can be introduced');
+    this.messaging.sendControl(target, { type: 'invite-request', requester: from.identity });
+    this.store.allowForward(target.fingerprint, from.fingerprint, now + MEDIATION_TTL_MS);
+  };
+
+  readonly onIntroduced: AppMessageHandler<'introduced'> = (from, m, now) => {
+    this.store.expectIntroduction(fingerprint(m.target), from.fingerprint, now, now + MEDIATION_TTL_MS);
+  };
+
+  /** We are the target: invite the requester, sealed to it, back through the mediator. */
+  readonly onInviteRequest: AppMessageHandler<'invite-request'> = (from, m, now) => {
+    const requester = fingerprint(m.requester);
+    if (this.ctx.cipher.hasSession(requester)) return; // crossed, and a session exists already
+    if (this.store.pending().some((p) => p.peer === requester)) return; // already under way
+    const { invite } = this.startInviter(requester, MEDIATION_TTL_MS, now);
+    const sealed = seal(m.requester.kemKey!, encodeInvite(invite), this.ctx.rng);
+    this.messaging.sendControl(from, { type: 'transitive', peer: requester, sealed });
+  };
+
+  /** An invite sealed to a third party: ours if we asked `from` for `peer`, else one to pass on if we mediate. */
+  readonly onTransitive: AppMessageHandler<'transitive'> = (from, m, now) => {
+    if (this.store.mediatorFor(m.peer, now) === from.fingerprint) return this.acceptIntroduction(from, m.peer, m.sealed, now);
+    const to = this.contacts.get(m.peer);
+    if (!to || !this.store.takeForward(from.fingerprint, m.peer, now)) return fail('INVALID_ARGUMENT', `unsolicited introduction from ${nameOf(from)}: nobody asked for it`);
+    this.messaging.sendControl(to, { type: 'transitive', peer: from.fingerprint, sealed: m.sealed });
+  };
+
+  /**
+   * We asked `mediator` for `target`, and here is target's invite. Crossed auto-KXs (each side
+   * inviting the other) keep the one whose inviter has the lower fingerprint, on both sides.
+   */
+  private acceptIntroduction(mediator: Contact, target: string, sealed: Uint8Array, now: number): void {
+    const self = this.ctx.store.identity();
+    const invite = decodeInvite(open(self.kem.secretKey, sealed));
+    if (fingerprint(invite.identity) !== target) fail('IDENTITY_MISMATCH', `the introduced invite is not from the identity ${mediator.alias ?? 'the mediator'} named`);
+    const ours = this.store.pending().find((p) => p.peer === target && p.role === 'inviter');
+    if (ours) {
+      if (fingerprint(self.public) < target) return; // ours wins the tiebreak; theirs is dropped
+      this.forget(ours.rv);
+    }
+    this.startAcceptor(invite, target, now);
+    this.store.forgetIntroduction(target);
+  }
+
+  // The two ends of a key exchange
+
+  /** Makes an invite and stores its pending KX, waiting at the initial RV. `peer`: whom it is for, when known. Call inside a transaction. */
+  private startInviter(peer: string | null, ttlMs: number, now: number): { invite: OOBPublicIdentityInvite; rv: string } {
+    const { invite, pending } = createInvite(this.ctx.store.identity(), this.ctx.rng, now, ttlMs);
+    const rv = rvHex(pending.initialRV);
+    this.store.add({ rv, role: 'inviter', record: encodePendingKX(pending), peer, createdAt: now, expiresAt: pending.expiresAt });
+    this.ctx.afterCommit(() => this.subscribe());
+    return { invite, rv };
+  }
+
+  /** Answers an invite: stores the acceptor's pending KX and queues the half KX. Call inside a transaction. */
+  private startAcceptor(invite: OOBPublicIdentityInvite, peer: string, now: number): string {
+    const { pending, send } = acceptInvite(this.ctx.store.identity(), invite, this.ctx.rng, now);
+    const rv = rvHex(pending.step3RV);
+    this.store.add({ rv, role: 'acceptor', record: encodePendingKX(pending), peer, createdAt: now, expiresAt: pending.expiresAt + KX_GRACE_MS });
+    this.queueRendezvous(send);
+    this.ctx.afterCommit(() => this.subscribe());
+    return rv;
+  }
+
+  /** Forgets a pending key exchange; its RV is no longer listened to. Call inside a transaction. */
+  private forget(rv: string): void {
+    this.store.delete(rv);
+    this.ctx.afterCommit(() => this.subscribe());
+  }
+
+  private queueRendezvous(send: KXSend): void {
+    this.outbox.enqueue(rendezvousEvent(rvHex(send.rv), send.payload, this.ctx.rng, this.ctx.clock()), 'control', null);
+  }
+}

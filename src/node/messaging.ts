@@ -1,0 +1,320 @@
+import { fail, isRatchetRelayError } from '../errors.js';
+import { toHex } from '../crypto/index.js';
+import { decodeMessageEvent, type Event, KIND_MESSAGE, messageEvent, reasonOf } from '../nostr/events.js';
+import { decodeEnvelope } from '../session/index.js';
+import { type Contact, MessagesStore, type OutboxEntry, type StoredMessage } from '../store/index.js';
+import { type AppMessage, decodeAppMessage, encodeAppMessage } from './app-message.js';
+import type { Bundles } from './bundles.js';
+import type { Contacts } from './contacts.js';
+import type { NodeContext } from './context.js';
+import type { ReceivedMessage, SentMessage } from './events.js';
+import type { Outbox } from './outbox.js';
+
+/** Failures that a later message can cure; anything else is final. */
+const RETRYABLE = ['TOO_MANY_SKIPPED', 'NO_SESSION', 'DECRYPT_FAILED'] as const;
+const MAX_HELD_BACK = 10_000;
+const RECEIPT_DELAY_MS = 100;
+const RECEIPT_BATCH = 200;
+
+/** The subscription for messages addressed to us (kind 40001, `p` = our Nostr key). */
+export const messageFilter = (selfNostr: string) => ({ kinds: [KIND_MESSAGE], '#p': [selfNostr] });
+
+/** Acts on one application message from `from`, inside the transaction of the decrypt that carried it. */
+export type AppMessageHandler<T extends AppMessage['type'] = AppMessage['type']> = (from: Contact, m: Extract<AppMessage, { type: T }>, now: number) => void;
+export type AppMessageRoutes = { readonly [T in AppMessage['type']]: AppMessageHandler<T> };
+
+const isRetryable = (e: unknown) => RETRYABLE.some((code) => isRatchetRelayError(e, code));
+
+/**
+ * Messaging: kind-40001 events in and out. A decrypt, its ratchet step, the delivered message and
+ * the "seen" mark commit together; receipts are batched; events that a later message can cure (a
+ * gap beyond MAX_SKIP, a session not there yet) are held back and retried.
+ */
+export class Messaging {
+  readonly store: MessagesStore;
+  private readonly heldBack = new Map<string, Event>();
+  private readonly pendingReceipts = new Map<string, { contact: Contact; ids: string[] }>();
+  private receiptTimer: ReturnType<typeof setTimeout> | undefined;
+  private lastSentAt = 0;
+
+  constructor(
+    private readonly ctx: NodeContext,
+    private readonly contacts: Contacts,
+    private readonly bundles: Bundles,
+    private readonly outbox: Outbox,
+    private readonly wiring: {
+      /** The node's routing table for what arrives inside a session. */
+      readonly routes: () => AppMessageRoutes;
+      /** A group's id and name, for a stored group message. */
+      readonly groupOf: (id: string) => { id: string; name: string } | null;
+    },
+  ) {
+    this.store = new MessagesStore(ctx.db, ctx.settings);
+  }
+
+  // Sending
+
+  /** Encrypts and queues a text message; the ratchet step, the stored message and the outbox entry commit together. */
+  send(ref: string, text: string): SentMessage {
+    if (text.length === 0) fail('INVALID_ARGUMENT', 'refusing to send an empty message');
+    const contact = this.bundles.resolvePeer(ref);
+    this.contacts.assertSendable(contact);
+    const { id, sentAt } = this.nextOutgoing();
+    this.ctx.transaction(() => {
+      this.bundles.ensureSession(contact);
+      this.queueText(contact, id, sentAt, text, null);
+    });
+    return { id, to: contact.fingerprint, state: 'queued', relaysAccepted: 0 };
+  }
+
+  /** An id and a send time, strictly increasing, so the receiver can order a backlog sent within one millisecond. */
+  nextOutgoing(): { id: string; sentAt: number } {
+    const sentAt = Math.max(this.ctx.clock(), this.lastSentAt + 1);
+    this.lastSentAt = sentAt;
+    return { id: this.ctx.newId(), sentAt };
+  }
+
+  /** Stores an outgoing text (or one member's copy of a group message) and queues it. Call inside a transaction. */
+  queueText(contact: Contact, id: string, sentAt: number, text: string, groupId: string | null): void {
+    this.store.insert({ id, peer: contact.fingerprint, direction: 'out', body: text, sentAt, receivedAt: null, state: 'queued', groupId });
+    this.sendApp(contact, groupId === null ? { type: 'text', id, sentAt, text } : { type: 'group-text', id, sentAt, groupId, text }, 'message');
+  }
+
+  /** Encrypts an application message to a contact with a session and queues its event. Call inside a transaction. */
+  sendApp(contact: Contact, m: AppMessage, purpose: OutboxEntry['purpose']): void {
+    const envelope = this.ctx.cipher.encrypt(contact.fingerprint, encodeAppMessage(m));
+    this.outbox.enqueue(messageEvent(envelope, contact.nostrPubkey, this.ctx.store.identity().nostr.privateKey, this.ctx.clock()), purpose, m.id);
+  }
+
+  /** A control message: a fresh id and the current time. Call inside a transaction. */
+  sendControl(contact: Contact, m: DistributiveOmit<AppMessage, 'id' | 'sentAt'>): void {
+    this.sendApp(contact, { ...m, id: this.ctx.newId(), sentAt: this.ctx.clock() } as AppMessage, 'control');
+  }
+
+  /** The outbox hook: a relay accepted the event of an outgoing message. */
+  onAccepted(entry: OutboxEntry, acceptedBy: number): void {
+    if (entry.purpose !== 'message' || !entry.messageId) return;
+    this.store.markSent(entry.messageId, acceptedBy);
+    const m = this.store.outgoing(entry.messageId);
+    if (m) this.ctx.afterCommit(() => this.ctx.events.emit('sent', sentOf(m)));
+  }
+
+  outgoing(id: string): SentMessage | undefined {
+    const m = this.store.outgoing(id);
+    return m && sentOf(m);
+  }
+
+  // Receiving
+
+  /**
+   * An incoming kind-40001 event. A failure that a later message can cure holds the event back for
+   * another try (and is reported once); any other failure is thrown, for the node to refuse it.
+   */
+  onMessageEvent(event: Event, relay: string): void {
+    try {
+      this.receive(event);
+    } catch (e) {
+      if (!isRetryable(e) || !this.ctx.db.open) throw e;
+      if (!this.heldBack.has(event.id)) this.ctx.reject(relay, event.id, `${reasonOf(e)} (kept for a retry)`);
+      this.holdBack(event);
+      return;
+    }
+    this.heldBack.delete(event.id);
+    this.retryHeldBack(event.pubkey);
+  }
+
+  /**
+   * Retries held-back events. After a message or a key exchange only `sender`'s events can have been
+   * cured, so only those are tried: otherwise events a hostile relay held back would be re-tried on
+   * every message.
+   */
+  retryHeldBack(sender?: string): void {
+    let progress = true;
+    while (progress && this.heldBack.size > 0) {
+      progress = false;
+      for (const event of this.heldBackInChainOrder(sender)) {
+        if (!this.heldBack.has(event.id)) continue;
+        try {
+          this.receive(event);
+          this.heldBack.delete(event.id);
+          progress = true;
+        } catch (e) {
+          if (isRetryable(e)) continue;
+          this.heldBack.delete(event.id);
+          if (this.ctx.db.open) this.ctx.seen.mark(event.id, `rejected: ${reasonOf(e)}`, this.ctx.clock());
+        }
+      }
+    }
+  }
+
+  /** The default routes for what people send each other: a text, a receipt, the inviter's hello. */
+  readonly onText: AppMessageHandler<'text'> = (from, m, now) => this.deliverText(from, m, null, now);
+
+  readonly onReceipt: AppMessageHandler<'receipt'> = (from, m) => {
+    const ids = this.store.markDelivered(from.fingerprint, m.ids);
+    if (ids.length > 0) this.ctx.afterCommit(() => this.ctx.events.emit('delivered', { peer: from.fingerprint, ids }));
+  };
+
+  /** kx-hello carries nothing to deliver: decrypting it is what lets us send. */
+  readonly onKxHello: AppMessageHandler<'kx-hello'> = () => {};
+
+  /** Stores an incoming text (exactly once), emits it, and acknowledges it with a batched receipt. */
+  deliverText(from: Contact, m: { id: string; sentAt: number; text: string }, group: { id: string; name: string } | null, now: number): void {
+    const seq = this.store.insert({ id: m.id, peer: from.fingerprint, direction: 'in', body: m.text, sentAt: m.sentAt, receivedAt: now, state: 'received', groupId: group?.id ?? null });
+    if (seq === null) return;
+    const received: ReceivedMessage = { id: m.id, seq, from: from.fingerprint, alias: from.alias, text: m.text, sentAt: m.sentAt, receivedAt: now, trusted: from.trusted, group };
+    this.ctx.afterCommit(() => {
+      this.ctx.events.emit('message', received);
+      this.queueReceipt(from, m.id);
+    });
+  }
+
+  /** Decrypts and delivers one event, all in one transaction; throws (state unchanged) when it cannot. */
+  private receive(event: Event): void {
+    const envelopeBytes = decodeMessageEvent(event, this.ctx.selfNostr);
+    const envelope = decodeEnvelope(envelopeBytes);
+    let from: string | undefined;
+    if (envelope.type === 'prekey') {
+      // The initial message's identity must be the one that owns the Nostr key that signed the event.
+      if (toHex(envelope.header.identity.nostrKey) !== event.pubkey)
+        fail('IDENTITY_MISMATCH', 'initial message identity does not own the Nostr key that signed the event');
+    } else {
+      const contact = this.contacts.byNostr(event.pubkey);
+      if (!contact) fail('NO_SESSION', 'normal message from a Nostr key that is no contact of ours');
+      from = contact.fingerprint;
+    }
+    const now = this.ctx.clock();
+    this.ctx.transaction(() => {
+      if (this.ctx.seen.has(event.id)) return;
+      const result = this.ctx.cipher.decrypt(envelopeBytes, {
+        from,
+        deliver: (d) => {
+          const app = decodeAppMessage(d.plaintext);
+          const observed = this.contacts.observe(d.peer, 'message', now);
+          if (observed.kind === 'unknown') return fail('NO_SESSION', 'sender is unknown');
+          this.route(observed.contact, app, now, event.id);
+        },
+      });
+      this.ctx.seen.mark(event.id, 'delivered', now);
+      // The seed: a consumed one-time pre-key means a new peer; publish a fresh bundle at once.
+      if (result.consumedOneTimePreKey) this.ctx.afterCommit(() => this.bundles.maintain());
+    });
+  }
+
+  /**
+   * Hands an application message to its handler. A message that cannot be acted on is refused on its
+   * own (a savepoint): the ratchet step that carried it still commits, so the session stays in step.
+   */
+  private route(from: Contact, app: AppMessage, now: number, eventId: string): void {
+    const handler = this.wiring.routes()[app.type] as AppMessageHandler;
+    try {
+      this.ctx.transaction(() => handler(from, app, now));
+    } catch (e) {
+      const reason = reasonOf(e);
+      this.ctx.afterCommit(() => this.ctx.reject('(inside a message)', eventId, reason));
+    }
+  }
+
+  private holdBack(event: Event): void {
+    this.heldBack.delete(event.id);
+    this.heldBack.set(event.id, event);
+    if (this.heldBack.size > MAX_HELD_BACK) this.heldBack.delete(this.heldBack.keys().next().value!);
+  }
+
+  /**
+   * Held-back events, those whose place in their sender's chain can be read first, in that order: a
+   * backlog that a relay returned out of order (within one second, created_at cannot order it) then
+   * decrypts without ever skipping more than it must.
+   */
+  private heldBackInChainOrder(sender?: string): Event[] {
+    const position = (event: Event): number => {
+      const contact = this.contacts.byNostr(event.pubkey);
+      if (!contact) return Number.MAX_SAFE_INTEGER;
+      let envelope: Uint8Array;
+      try {
+        envelope = decodeMessageEvent(event, this.ctx.selfNostr);
+      } catch {
+        return Number.MAX_SAFE_INTEGER;
+      }
+      const p = this.ctx.cipher.peekPosition(contact.fingerprint, envelope);
+      return p ? p.chain * 2 ** 32 + p.n : Number.MAX_SAFE_INTEGER;
+    };
+    return [...this.heldBack.values()]
+      .filter((event) => sender === undefined || event.pubkey === sender)
+      .map((event) => ({ event, at: position(event) }))
+      .sort((a, b) => a.at - b.at)
+      .map((x) => x.event);
+  }
+
+  // Receipts
+
+  /**
+   * Receipts are batched per peer for a moment: a burst of messages then costs one receipt, not one
+   * each. A receipt lost to a crash only leaves the sender's message shown as "sent".
+   */
+  private queueReceipt(contact: Contact, id: string): void {
+    const pending = this.pendingReceipts.get(contact.fingerprint);
+    if (pending) pending.ids.push(id);
+    else this.pendingReceipts.set(contact.fingerprint, { contact, ids: [id] });
+    if ((pending?.ids.length ?? 1) >= RECEIPT_BATCH) this.sendReceipts();
+    else this.receiptTimer ??= setTimeout(() => this.sendReceipts(), RECEIPT_DELAY_MS);
+  }
+
+  /** Queues the batched receipts now (also on close). */
+  sendReceipts(): void {
+    clearTimeout(this.receiptTimer);
+    this.receiptTimer = undefined;
+    if (this.ctx.closed) return;
+    const batches = [...this.pendingReceipts.values()];
+    this.pendingReceipts.clear();
+    for (const { contact, ids } of batches) {
+      try {
+        this.ctx.transaction(() => this.sendApp(contact, { type: 'receipt', id: this.ctx.newId(), sentAt: this.ctx.clock(), ids }, 'receipt'));
+      } catch (e) {
+        this.ctx.log(`could not queue a receipt for ${contact.fingerprint.slice(0, 12)}: ${reasonOf(e)}`);
+      }
+    }
+  }
+
+  // Reading
+
+  /** Stored messages after `seq`, oldest first. */
+  messages(afterSeq = 0, limit = 1000): StoredMessage[] {
+    return this.store.after(afterSeq, limit);
+  }
+
+  /** Incoming messages not yet handed out by `takeUnread`; each is handed out exactly once. */
+  takeUnread(): ReceivedMessage[] {
+    return this.ctx.transaction(() => {
+      const rows = this.store.after(this.store.readCursor(), 10_000);
+      if (rows.length === 0) return [];
+      this.store.setReadCursor(rows[rows.length - 1]!.seq);
+      // A catch-up decrypts in relay order, which is only per-second; the sender's clock orders a batch.
+      return rows
+        .filter((m) => m.direction === 'in')
+        .sort((a, b) => a.sentAt - b.sentAt || a.seq - b.seq)
+        .map((m) => this.toReceived(m));
+    });
+  }
+
+  private toReceived(m: StoredMessage): ReceivedMessage {
+    const c = this.contacts.get(m.peer);
+    return {
+      id: m.id,
+      seq: m.seq,
+      from: m.peer,
+      alias: c?.alias ?? null,
+      text: m.body,
+      sentAt: m.sentAt,
+      receivedAt: m.receivedAt ?? 0,
+      trusted: c?.trusted ?? false,
+      group: m.groupId ? this.wiring.groupOf(m.groupId) : null,
+    };
+  }
+}
+
+type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
+
+function sentOf(m: StoredMessage): SentMessage {
+  return { id: m.id, to: m.peer, state: m.state, relaysAccepted: m.relaysAccepted };
+}

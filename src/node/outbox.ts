@@ -1,0 +1,163 @@
+import type { Event } from '../nostr/events.js';
+import type { RelaySet } from '../nostr/relay-set.js';
+import { type OutboxEntry, OutboxStore, syncToDisk } from '../store/index.js';
+import type { NodeContext } from './context.js';
+
+/** Accepted events are kept this long, for relays that were away when they went out. */
+const OUTBOX_KEEP_MS = 24 * 60 * 60 * 1000;
+const FLUSH_BATCH = 256;
+
+export interface OutboxTiming {
+  readonly outboxRetryBaseMs: number;
+  readonly outboxRetryMaxMs: number;
+}
+
+/**
+ * Told when relays accepted an entry, inside the transaction that records it: how many relays have
+ * it now, and whether this is the first acceptance (the entry just became done).
+ */
+export type AcceptedHook = (entry: OutboxEntry, event: Event, acceptedBy: number, first: boolean) => void;
+
+/**
+ * The persistent outbox. Every outgoing event is stored, signed, in the transaction that produced it;
+ * it is done at the first relay's OK (a stalled relay holds nothing up), else retried with backoff;
+ * every relay's OK is recorded, and a relay that comes back gets what it missed of the last day.
+ */
+export class Outbox {
+  private readonly store: OutboxStore;
+  private flushTimer: ReturnType<typeof setTimeout> | undefined;
+  private flushing: Promise<void> | undefined;
+  private flushAgain = false;
+
+  constructor(
+    private readonly ctx: NodeContext,
+    private readonly timing: OutboxTiming,
+    private readonly onAccepted: AcceptedHook,
+  ) {
+    this.store = new OutboxStore(ctx.db);
+  }
+
+  /** Queues an event; a flush follows once the surrounding transaction (if any) commits. */
+  enqueue(event: Event, purpose: OutboxEntry['purpose'], messageId: string | null): void {
+    this.store.enqueue(event.id, JSON.stringify(event), purpose, messageId, this.ctx.clock());
+    this.ctx.afterCommit(() => this.scheduleFlush(0));
+  }
+
+  /** Queues a bundle event in place of any older bundle still waiting. */
+  replaceBundle(event: Event): void {
+    this.ctx.transaction(() => {
+      this.store.dropBundles();
+      this.enqueue(event, 'bundle', null);
+    });
+  }
+
+  pending(): number {
+    return this.store.pending();
+  }
+
+  prune(now: number): void {
+    this.store.prune(now - OUTBOX_KEEP_MS);
+  }
+
+  /** Publishes everything due; each entry is done once one relay accepted it, else retried with backoff. */
+  flush(): Promise<void> {
+    if (this.flushing) {
+      this.flushAgain = true;
+      return this.flushing;
+    }
+    this.flushing = this.flushOnce().finally(() => {
+      this.flushing = undefined;
+      if (this.flushAgain && !this.ctx.closed) {
+        this.flushAgain = false;
+        void this.flush();
+      } else this.scheduleNextFlush();
+    });
+    return this.flushing;
+  }
+
+  scheduleFlush(delayMs: number): void {
+    if (this.ctx.closed || !this.ctx.relays) return;
+    clearTimeout(this.flushTimer);
+    this.flushTimer = setTimeout(() => void this.flush(), delayMs);
+  }
+
+  /** Waits until the outbox is empty or `timeoutMs` passes; returns how many entries are still pending. */
+  async drain(timeoutMs: number): Promise<number> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.store.pending() > 0 && Date.now() < deadline) {
+      await this.flush();
+      if (this.store.pending() > 0) await new Promise((r) => setTimeout(r, 50));
+    }
+    return this.store.pending();
+  }
+
+  /** Stops the timer and waits for a flush under way. */
+  async close(): Promise<void> {
+    clearTimeout(this.flushTimer);
+    await this.flushing;
+  }
+
+  /** A relay that (re)connects gets what it missed of the last day's events. */
+  async catchUpRelay(url: string): Promise<void> {
+    const relays = this.ctx.relays;
+    if (!relays || this.ctx.closed) return;
+    for (const entry of this.store.missedBy(url, this.ctx.clock() - OUTBOX_KEEP_MS)) {
+      if (this.ctx.closed) return;
+      const event = JSON.parse(entry.event) as Event;
+      if (await relays.publishTo(url, event)) this.accepted(entry, event, [url], false);
+    }
+  }
+
+  private scheduleNextFlush(): void {
+    if (this.ctx.closed) return;
+    const next = this.store.nextAttempt();
+    if (next !== null) this.scheduleFlush(Math.max(0, next - this.ctx.clock()));
+  }
+
+  private async flushOnce(): Promise<void> {
+    const relays = this.ctx.relays;
+    if (!relays || this.ctx.closed) return;
+    for (;;) {
+      const due = this.store.due(this.ctx.clock(), FLUSH_BATCH);
+      if (due.length === 0 || relays.connectedCount() === 0) return;
+      // No ciphertext leaves before the ratchet step that made it is on disk.
+      syncToDisk(this.ctx.db);
+      await Promise.all(due.map((entry) => this.publishEntry(relays, entry)));
+      if (this.ctx.closed) return;
+    }
+  }
+
+  private accepted(entry: OutboxEntry, event: Event, urls: readonly string[], first: boolean): void {
+    this.ctx.transaction(() => {
+      const acceptedBy = this.store.accepted(entry, urls, this.ctx.clock());
+      // 0: the entry is gone (a newer bundle replaced it while it was in flight).
+      if (acceptedBy > 0) this.onAccepted(entry, event, acceptedBy, first);
+    });
+  }
+
+  private async publishEntry(relays: RelaySet, entry: OutboxEntry): Promise<void> {
+    const event = JSON.parse(entry.event) as Event;
+    const { first, all } = relays.publish(event);
+    const url = await first;
+    if (url !== null) {
+      if (this.ctx.closed) return;
+      this.accepted(entry, event, [url], true);
+      // The other relays answer in their own time; each acceptance is recorded. A relay that
+      // connected while this was in flight missed it and gets one more try now.
+      void all.then(async (r) => {
+        if (this.ctx.closed) return;
+        const late = await Promise.all(r.rejected.filter((x) => relays.isConnected(x.url)).map(async (x) => ((await relays.publishTo(x.url, event)) ? x.url : null)));
+        const accepted = [...r.accepted, ...late.filter((u): u is string => u !== null)];
+        if (this.ctx.closed || accepted.length <= 1) return;
+        this.accepted(entry, event, accepted, false);
+      });
+      return;
+    }
+    const result = await all;
+    if (this.ctx.closed) return;
+    const t = this.timing;
+    const delay = Math.min(t.outboxRetryMaxMs, t.outboxRetryBaseMs * 2 ** Math.min(entry.attempts, 20));
+    this.store.retry(entry.eventId, this.ctx.clock() + delay);
+    this.ctx.log(`outbox: ${entry.purpose} ${entry.eventId.slice(0, 12)} not accepted (${result.rejected.map((r) => `${r.url}: ${r.reason}`).join('; ')}); retry in ${delay} ms`);
+  }
+}
