@@ -249,8 +249,17 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     return [...(this.options.relays ?? this.nodeStore.relays().map((r) => r.url))];
   }
 
-  /** Connects, runs maintenance, publishes if anything changed (or never published), subscribes. */
-  async start(): Promise<void> {
+  // SHIM(rpc-table): start() is idempotent: a second call returns the first call's promise, so no
+  // second relay set is ever opened (and the first leaked with its subscriptions and timers).
+  private starting: Promise<void> | undefined;
+
+  /** Connects, runs maintenance, publishes if anything changed (or never published), subscribes. Idempotent. */
+  start(): Promise<void> {
+    this.starting ??= this.startOnce(); // SHIM(rpc-table)
+    return this.starting;
+  }
+
+  private async startOnce(): Promise<void> {
     await initNostr();
     const urls = this.relayUrls();
     if (urls.length === 0) fail('INVALID_ARGUMENT', 'no relays configured: add one with `rrelay relays add <ws-url>`');
@@ -282,6 +291,22 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     this.maintenanceTimer.unref();
     this.scheduleFlush(0);
   }
+
+  // SHIM(rpc-table): relays added or removed while the node runs take effect on the live relay set.
+  /** Stores a relay (false: it was there already) and, once started, connects to it. */
+  addRelay(url: string): boolean {
+    const added = this.nodeStore.addRelay(url, this.clock());
+    this.relaySet?.add(url);
+    return added;
+  }
+
+  /** Forgets a relay (false: it was not configured) and, once started, drops its connection. */
+  removeRelay(url: string): boolean {
+    const removed = this.nodeStore.removeRelay(url);
+    this.relaySet?.remove(url);
+    return removed;
+  }
+  // end SHIM(rpc-table)
 
   /** Flushes what it can, disconnects, and releases the store and the lock. */
   async close(): Promise<void> {
