@@ -3,12 +3,12 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Command, CommanderError, Option } from 'commander';
 import { renderUnicodeCompact } from 'uqr';
-import { defaultDataDir, ensureDataDir, paths, RatchetNode, type ReceivedMessage } from '../node/index.js';
+import { defaultDataDir, ensureDataDir, paths } from '../node/index.js';
 import { startEmbeddedRelay } from '../relay/index.js';
 import { runDemo } from './demo.js';
 import { CliError, EXIT, exitWithError, printJson, readPassphrase, shortFp, usage } from './io.js';
+import { type ApiClient, type FollowEvent, LocalApi, NodeService, type ReceivedMessage, validateRelayUrl } from './api.js';
 import { connectRpc, serveRpc } from './rpc.js';
-import { type FollowEvent, type NodeApi, NodeService, validateRelayUrl } from './service.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -67,20 +67,21 @@ function logger(g: GlobalOptions): (line: string) => void {
 }
 
 /** The daemon if one runs on this data directory, else the node opened in this process. */
-async function openApi(g: GlobalOptions): Promise<NodeApi> {
+async function openApi(g: GlobalOptions): Promise<ApiClient> {
   const dataDir = dataDirOf(g);
   const rpc = await connectRpc(paths(dataDir).socket);
   if (rpc) return rpc;
   const passphrase = await readPassphrase();
-  return new NodeService(await RatchetNode.open({ dataDir, passphrase, log: logger(g) }), false);
+  const log = logger(g);
+  return new LocalApi(await NodeService.open({ dataDir, passphrase, log, daemon: false }), log);
 }
 
 /** Runs one command against the API and always closes it; errors become messages and exit codes. */
-function action<A extends unknown[]>(fn: (api: NodeApi, g: GlobalOptions, ...args: A) => Promise<number | void>) {
+function action<A extends unknown[]>(fn: (api: ApiClient, g: GlobalOptions, ...args: A) => Promise<number | void>) {
   return async (...args: unknown[]) => {
     const cmd = args[args.length - 1] as Command;
     const g = globals(cmd);
-    let api: NodeApi | undefined;
+    let api: ApiClient | undefined;
     try {
       api = await openApi(g);
       const code = await fn(api, g, ...(args.slice(0, -1) as A));
@@ -121,10 +122,7 @@ program
       const dataDir = dataDirOf(g);
       const relays = (opts.relay ?? [DEFAULT_RELAY]).map(validateRelayUrl);
       const passphrase = await readPassphrase({ confirm: true });
-      const me = await RatchetNode.init({ dataDir, passphrase });
-      const node = await RatchetNode.open({ dataDir, passphrase });
-      for (const r of relays) node.addRelay(r);
-      await node.close();
+      const me = await NodeService.init({ dataDir, passphrase, relays });
       out(
         g,
         { ...me, dataDir, relays },
@@ -142,7 +140,7 @@ program
   .description('show this identity: fingerprint and Nostr key')
   .action(
     action(async (api, g) => {
-      const me = await api.whoami();
+      const me = await api.call('whoami');
       out(g, me, `fingerprint: ${me.fingerprint}\nnpub:        ${me.npub}\nnostr key:   ${me.nostrPubkey}`);
     }),
   );
@@ -153,7 +151,7 @@ relays
   .description('list relays')
   .action(
     action(async (api, g) => {
-      const list = await api.relays();
+      const list = await api.call('relays');
       if (g.json) printJson(list);
       else process.stdout.write(list.length ? `${list.map((r) => r.url).join('\n')}\n` : 'no relays: add one with `rrelay relays add <ws-url>`\n');
     }),
@@ -163,8 +161,8 @@ relays
   .description('add a relay (ws:// or wss://)')
   .action(
     action(async (api, g, url: string) => {
-      const added = await api.addRelay(url);
-      out(g, { url: validateRelayUrl(url), added }, added ? `added ${url}` : `${url} was already configured`);
+      const r = await api.call('addRelay', { url });
+      out(g, r, r.added ? `added ${r.url}` : `${r.url} was already configured`);
     }),
   );
 relays
@@ -172,14 +170,14 @@ relays
   .description('remove a relay')
   .action(
     action(async (api, g, url: string) => {
-      await api.removeRelay(url);
-      out(g, { url, removed: true }, `removed ${url}`);
+      const r = await api.call('removeRelay', { url });
+      out(g, r, `removed ${r.url}`);
     }),
   );
 
 function publishAction(kind: 'publish' | 'unpublish') {
   return action(async (api, g) => {
-    const r = kind === 'publish' ? await api.publish() : await api.unpublish();
+    const r = await api.call(kind);
     const ok = r.pending === 0;
     out(g, { [kind === 'publish' ? 'published' : 'unpublished']: ok, pending: r.pending }, ok ? `${kind}ed` : `${kind} queued: no relay has accepted it yet`);
     return ok ? EXIT.ok : EXIT.queued;
@@ -193,7 +191,7 @@ program
   .description('list identities whose pre-key bundles were discovered on the relays')
   .action(
     action(async (api, g) => {
-      const peers = await api.peers();
+      const peers = await api.call('peers');
       if (g.json) return printJson(peers);
       if (peers.length === 0) return void process.stdout.write('no bundles discovered yet\n');
       for (const p of peers)
@@ -207,7 +205,7 @@ contacts
   .description('list contacts with their safety numbers')
   .action(
     action(async (api, g) => {
-      const list = await api.contacts();
+      const list = await api.call('contacts');
       if (g.json) return printJson(list);
       if (list.length === 0) return void process.stdout.write('no contacts yet\n');
       for (const c of list) {
@@ -221,7 +219,7 @@ contacts
   .description('give a contact a short name (use "-" to remove it)')
   .action(
     action(async (api, g, ref: string, alias: string) => {
-      const c = await api.setAlias(ref, alias === '-' ? null : alias);
+      const c = await api.call('setAlias', { contact: ref, alias: alias === '-' ? null : alias });
       out(g, c, `${c.fingerprint} is now ${c.alias ?? '(no alias)'}`);
     }),
   );
@@ -231,7 +229,7 @@ contacts
   .option('--undo', 'mark unverified')
   .action(
     action(async (api, g, ref: string, opts: { undo?: boolean }) => {
-      const c = await api.setVerified(ref, !opts.undo);
+      const c = await api.call('setVerified', { contact: ref, verified: !opts.undo });
       out(g, c, `${c.alias ?? c.fingerprint} is ${c.verified ? 'verified' : 'unverified'}`);
     }),
   );
@@ -241,7 +239,7 @@ contacts
   .option('--undo', 'stop trusting')
   .action(
     action(async (api, g, ref: string, opts: { undo?: boolean }) => {
-      const c = await api.setTrusted(ref, !opts.undo);
+      const c = await api.call('setTrusted', { contact: ref, trusted: !opts.undo });
       out(g, c, `${c.alias ?? c.fingerprint} is ${c.trusted ? 'trusted' : 'untrusted'}`);
     }),
   );
@@ -254,7 +252,7 @@ program
     action(async (api, g, ref: string, words: string[], opts: { wait: string }) => {
       const wait = Number(opts.wait);
       if (!(wait >= 0)) usage('--wait takes a number of seconds');
-      const sent = await api.send(ref, words.join(' '), wait * 1000);
+      const sent = await api.call('send', { contact: ref, text: words.join(' '), waitMs: Math.round(wait * 1000) });
       const accepted = sent.state !== 'queued';
       out(
         g,
@@ -275,7 +273,7 @@ program
     action(async (api, g, ref: string | undefined, opts: { limit: string }) => {
       const limit = Number(opts.limit);
       if (!Number.isInteger(limit) || limit < 1) usage('--limit takes a positive whole number');
-      const list = await api.history(ref ?? null, limit);
+      const list = await api.call('history', { contact: ref ?? null, limit });
       if (g.json) return list.forEach((m) => printJson(m));
       for (const m of list) {
         const who = m.alias ?? shortFp(m.peer);
@@ -297,7 +295,7 @@ invite
     action(async (api, g, opts: { ttl: string; out?: string; qr?: boolean }) => {
       const hours = Number(opts.ttl);
       if (!(hours > 0)) usage('--ttl takes a positive number of hours');
-      const r = await api.createInvite(Math.round(hours * 3600_000));
+      const r = await api.call('createInvite', { ttlMs: Math.round(hours * 3600_000) });
       if (opts.out) writeFileSync(opts.out, `${r.invite}\n`, { mode: 0o600 });
       // Byte mode, lowest error correction: an invite carries a 1568-byte ML-KEM key and needs the room.
       if (opts.qr) process.stderr.write(`${renderUnicodeCompact(r.invite, { ecc: 'L', border: 2 })}\n`);
@@ -315,7 +313,7 @@ invite
   .action(
     action(async (api, g, ref: string) => {
       const text = !ref.startsWith('rrinv') && existsSync(ref) ? readFileSync(ref, 'utf8') : ref;
-      const r = await api.acceptInvite(text);
+      const r = await api.call('acceptInvite', { invite: text });
       out(g, { ...r, state: 'half-kx-sent' }, `invite from ${r.peer} accepted; the key exchange completes when they answer`);
     }),
   );
@@ -326,7 +324,7 @@ program
   .option('--via <mediator>', 'send the reset through a contact you both have, who cannot read it (transitive reset)')
   .action(
     action(async (api, g, ref: string, opts: { via?: string }) => {
-      const r = await api.resetSession(ref, opts.via);
+      const r = await api.call('resetSession', { contact: ref, via: opts.via });
       out(g, { ...r, state: 'reset-requested' }, `reset requested with ${shortFp(r.peer)}; it completes when they answer (\`rrelay kx ls\`)`);
     }),
   );
@@ -336,7 +334,7 @@ program
   .description('as a mediator, introduce two of your contacts (met by invite): b invites a through you')
   .action(
     action(async (api, g, a: string, b: string) => {
-      const r = await api.introduce(a, b);
+      const r = await api.call('introduce', { a, b });
       out(g, r, `introduced ${shortFp(r.a)} and ${shortFp(r.b)}; they complete the key exchange themselves`);
     }),
   );
@@ -346,7 +344,7 @@ program
   .description('ask a contact to introduce you to an identity it knows (e.g. a fellow group member)')
   .action(
     action(async (api, g, mediator: string, target: string) => {
-      const r = await api.mediate(mediator, target);
+      const r = await api.call('mediate', { mediator, target });
       out(g, r, `asked ${shortFp(r.mediator)} to introduce you to ${shortFp(r.target)}`);
     }),
   );
@@ -355,21 +353,21 @@ const group = program.command('group').description('group chats: an admin, a sig
 group
   .command('create <name>')
   .description('create a group; you are its admin')
-  .action(action(async (api, g, name: string) => out(g, await api.group({ op: 'create', name }), `created group "${name}"`)));
+  .action(action(async (api, g, name: string) => out(g, await api.call('groupCreate', { name }), `created group "${name}"`)));
 group
   .command('invite <group> <contact>')
   .description('as admin, invite a contact (met by invite) to a group')
-  .action(action(async (api, g, grp: string, contact: string) => out(g, await api.group({ op: 'invite', group: grp, contact }), 'invitation sent')));
+  .action(action(async (api, g, grp: string, contact: string) => out(g, await api.call('groupInvite', { group: grp, contact }), 'invitation sent')));
 group
   .command('join <group>')
   .description('accept an invitation; you are then introduced to the members you do not know')
-  .action(action(async (api, g, grp: string) => out(g, await api.group({ op: 'join', group: grp }), 'join requested from the admin')));
+  .action(action(async (api, g, grp: string) => out(g, await api.call('groupJoin', { group: grp }), 'join requested from the admin')));
 group
   .command('ls')
   .description('list groups (joined, or invited to)')
   .action(
     action(async (api, g) => {
-      const list = (await api.group({ op: 'ls' })) as { id: string; name: string; joined: boolean }[];
+      const list = await api.call('groups');
       if (g.json) return printJson(list);
       if (list.length === 0) return void process.stdout.write('no groups\n');
       for (const x of list) process.stdout.write(`${x.id.slice(0, 12)}  ${x.name}${x.joined ? '' : '  (invited: rrelay group join ' + x.id.slice(0, 12) + ')'}\n`);
@@ -380,7 +378,7 @@ group
   .description('members, and whether you have a session with each yet')
   .action(
     action(async (api, g, grp: string) => {
-      const list = (await api.group({ op: 'members', group: grp })) as { fingerprint: string; alias: string | null; admin: boolean; reachable: boolean; introductionAttempts: number }[];
+      const list = await api.call('groupMembers', { group: grp });
       if (g.json) return printJson(list);
       for (const m of list)
         process.stdout.write(`${m.alias ?? shortFp(m.fingerprint)}${m.admin ? ' (admin)' : ''}  ${m.reachable ? 'reachable' : `NOT YET REACHABLE (introductions tried: ${m.introductionAttempts})`}\n`);
@@ -391,7 +389,7 @@ group
   .description('send a message to every member')
   .action(
     action(async (api, g, grp: string, words: string[]) => {
-      const r = (await api.group({ op: 'send', group: grp, text: words.join(' ') })) as { id: string; sent: string[]; unreachable: string[] };
+      const r = await api.call('groupSend', { group: grp, text: words.join(' ') });
       out(g, r, `sent to ${r.sent.length} member(s)` + (r.unreachable.length ? `; NOT sent to ${r.unreachable.map(shortFp).join(', ')} (no session yet: introduction pending)` : ''));
       return r.unreachable.length ? EXIT.queued : EXIT.ok;
     }),
@@ -402,7 +400,7 @@ kx.command('ls')
   .description('list pending key exchanges')
   .action(
     action(async (api, g) => {
-      const list = await api.keyExchanges();
+      const list = await api.call('keyExchanges');
       if (g.json) return printJson(list);
       if (list.length === 0) return void process.stdout.write('no pending key exchanges\n');
       for (const p of list) process.stdout.write(`${p.rv.slice(0, 16)}  ${p.role}  ${p.peer ? shortFp(p.peer) : '(waiting for an answer)'}  expires ${new Date(p.expiresAt).toISOString()}\n`);
@@ -412,8 +410,8 @@ kx.command('cancel <rv>')
   .description('cancel a pending key exchange (its RV, or a prefix of at least 8 hex digits)')
   .action(
     action(async (api, g, ref: string) => {
-      const rv = await api.cancelKeyExchange(ref);
-      out(g, { cancelled: rv }, `cancelled ${rv.slice(0, 16)}`);
+      const r = await api.call('cancelKeyExchange', { rv: ref });
+      out(g, r, `cancelled ${r.cancelled.slice(0, 16)}`);
     }),
   );
 
@@ -432,7 +430,7 @@ program
   .action(
     action(async (api, g, opts: { follow?: boolean }) => {
       if (!opts.follow) {
-        const list = await api.receive();
+        const list = await api.call('receive');
         for (const m of list) g.json ? printJson(messageJson(m)) : process.stdout.write(`${formatMessage(m)}\n`);
         if (!g.json && list.length === 0) process.stderr.write('no new messages\n');
         return;
@@ -459,7 +457,7 @@ program
   .description('interactive chat: type a line to send it; incoming messages show live. /quit to leave')
   .action(
     action(async (api, g, ref: string) => {
-      const peer = (await api.contacts()).find((c) => c.alias === ref || c.fingerprint.startsWith(ref.toLowerCase()));
+      const peer = (await api.call('contacts')).find((c) => c.alias === ref || c.fingerprint.startsWith(ref.toLowerCase()));
       let rl: ReturnType<typeof createInterface> | undefined;
       const print = (line: string) => {
         process.stdout.write(`${process.stdout.isTTY ? '\r\x1b[K' : ''}${line}\n`);
@@ -483,7 +481,7 @@ program
         if (text === '/quit') break;
         if (text) {
           try {
-            const sent = await api.send(ref, text, 5000);
+            const sent = await api.call('send', { contact: ref, text, waitMs: 5000 });
             if (sent.state === 'queued') print('(queued: no relay accepted it yet)');
           } catch (e) {
             print(`error: ${e instanceof Error ? e.message : String(e)}`);
@@ -501,7 +499,7 @@ program
   .description('identity, relays, outbox and pre-key pool')
   .action(
     action(async (api, g) => {
-      const s = await api.status();
+      const s = await api.call('status');
       if (g.json) return printJson(s);
       const lines = [
         `identity:   ${s.whoami.fingerprint}`,
@@ -525,20 +523,14 @@ program
       const dataDir = dataDirOf(g);
       const passphrase = await readPassphrase();
       const log = (line: string) => process.stderr.write(`[${new Date().toISOString()}] ${line}\n`);
-      const node = await RatchetNode.open({ dataDir, passphrase, log: g.verbose ? log : () => {} });
-      const service = new NodeService(node, true);
-      node.on('message', (m) => log(`message ${m.id.slice(0, 8)} from ${name(m)}`));
-      node.on('warning', (w) => log(w.message));
-      node.on('rejected', (r) => log(`rejected event from ${r.relay}: ${r.reason}`));
-      node.on('relay', (r) => log(`${r.url} ${r.connected ? 'connected' : 'disconnected'}`));
-      await node.start();
+      const service = await NodeService.open({ dataDir, passphrase, log: g.verbose ? log : () => {}, daemon: true });
+      const me = await service.startDaemon(log);
       const socket = paths(dataDir).socket;
       const server = await serveRpc(service, socket, log);
-      const me = node.whoami();
       out(g, { daemon: 'running', fingerprint: me.fingerprint, socket, pid: process.pid }, `daemon running for ${me.fingerprint}\nsocket: ${socket}`);
       await untilInterrupted();
       server.close();
-      await node.close();
+      await service.close();
       process.exit(EXIT.ok);
     } catch (e) {
       exitWithError(e, g.json ?? false);

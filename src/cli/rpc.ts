@@ -1,48 +1,15 @@
 import { existsSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
-import { RatchetRelayError, isRatchetRelayError, type ErrorCode } from '../errors.js';
-import type { FollowEvent, GroupAction, NodeApi, NodeService } from './service.js';
+import { ApiClient, type FollowEvent, type Method, type NodeService, respond, RPC_ERROR, type RpcError, type RpcResponse, unwrap } from './api.js';
 
 /**
  * JSON-RPC 2.0 over the daemon's Unix socket, one JSON object per line (as signal-cli's daemon does).
- * Methods are NodeApi's names; `follow` turns the connection into a stream of `event` notifications.
+ * The methods, their named params and results are the table in `api.ts`; `follow` turns the
+ * connection into a stream of `event` notifications.
  */
-const METHODS = [
-  'whoami',
-  'status',
-  'relays',
-  'addRelay',
-  'removeRelay',
-  'publish',
-  'unpublish',
-  'peers',
-  'contacts',
-  'setAlias',
-  'setVerified',
-  'setTrusted',
-  'send',
-  'receive',
-  'history',
-  'createInvite',
-  'acceptInvite',
-  'keyExchanges',
-  'cancelKeyExchange',
-  'resetSession',
-  'introduce',
-  'mediate',
-  'group',
-] as const;
-type Method = (typeof METHODS)[number];
 
 const MAX_LINE = 1 << 20;
-
-interface Request {
-  jsonrpc: '2.0';
-  id?: number | string;
-  method: string;
-  params?: unknown[];
-}
 
 export function serveRpc(service: NodeService, socketPath: string, log: (line: string) => void): Promise<Server> {
   if (existsSync(socketPath)) rmSync(socketPath); // stale: we hold the data-directory lock
@@ -53,36 +20,44 @@ export function serveRpc(service: NodeService, socketPath: string, log: (line: s
   });
 }
 
+type Id = number | string | null;
+
+/** The request's id, or null when it has none a response could carry (then it is a notification, or unusable). */
+function idOf(req: Record<string, unknown>): Id | undefined {
+  const id = req.id;
+  if (id === undefined) return undefined;
+  return typeof id === 'number' || typeof id === 'string' ? id : null;
+}
+
 function handleConnection(service: NodeService, socket: Socket, log: (line: string) => void): void {
   const send = (msg: object) => socket.writable && socket.write(`${JSON.stringify({ jsonrpc: '2.0', ...msg })}\n`);
-  let stopFollowing: (() => void) | undefined;
-  socket.on('close', () => stopFollowing?.());
+  const stops: (() => void)[] = [];
+  let following = false;
+  socket.on('close', () => stops.splice(0).forEach((stop) => stop()));
   socket.on('error', () => {});
+  const stream = { emit: (e: FollowEvent) => send({ method: 'event', params: e }), onEnd: (stop: () => void) => stops.push(stop) };
   const lines = createInterface({ input: socket, crlfDelay: Infinity });
   lines.on('line', async (line) => {
     if (line.length > MAX_LINE) return socket.destroy();
-    let req: Request;
+    let req: unknown;
     try {
-      req = JSON.parse(line) as Request;
-      if (typeof req !== 'object' || req === null || typeof req.method !== 'string') throw new Error();
+      req = JSON.parse(line);
     } catch {
-      return send({ id: null, error: { code: -32700, message: 'parse error' } });
+      return send({ id: null, error: { code: RPC_ERROR.parse, message: 'parse error: a request is one JSON object per line' } });
     }
-    const params = Array.isArray(req.params) ? req.params : [];
-    try {
-      if (req.method === 'follow') {
-        stopFollowing ??= await service.follow((event) => send({ method: 'event', params: event }));
-        return send({ id: req.id, result: true });
-      }
-      if (!(METHODS as readonly string[]).includes(req.method)) return send({ id: req.id, error: { code: -32601, message: `no method ${req.method}` } });
-      const fn = service[req.method as Method] as (...a: unknown[]) => Promise<unknown>;
-      const result = await fn.apply(service, params);
-      send({ id: req.id, result: result ?? null });
-    } catch (e) {
-      const code: ErrorCode | 'INTERNAL' = isRatchetRelayError(e) ? e.code : 'INTERNAL';
-      if (code === 'INTERNAL') log(`rpc ${req.method}: ${e instanceof Error ? e.stack : String(e)}`);
-      send({ id: req.id, error: { code: -32000, message: e instanceof Error ? e.message : String(e), data: { code } } });
+    if (typeof req !== 'object' || req === null || Array.isArray(req) || typeof (req as { method?: unknown }).method !== 'string')
+      return send({ id: null, error: { code: RPC_ERROR.invalidRequest, message: 'invalid request: a JSON object with "method" (a string) and "params" (an object)' } });
+    const r = req as Record<string, unknown>;
+    const id = idOf(r);
+    let response: RpcResponse;
+    if (r.params !== undefined && (typeof r.params !== 'object' || r.params === null || Array.isArray(r.params)))
+      response = { error: { code: RPC_ERROR.invalidParams, message: `invalid params for ${String(r.method)}: params is an object of named parameters` } };
+    else if (r.method === 'follow' && following) response = { result: true };
+    else {
+      response = await respond(service, r.method, r.params, log, stream);
+      if (r.method === 'follow' && 'result' in response) following = true;
     }
+    if (id !== undefined) send({ id, ...response });
   });
 }
 
@@ -96,23 +71,29 @@ export async function connectRpc(socketPath: string): Promise<RpcClient | null> 
   });
 }
 
-export class RpcClient implements NodeApi {
+interface Incoming {
+  id?: number;
+  result?: unknown;
+  error?: RpcError;
+  method?: string;
+  params?: FollowEvent;
+}
+
+export class RpcClient extends ApiClient {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (v: unknown) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { resolve: (r: RpcResponse) => void; reject: (e: Error) => void }>();
   private onEvent: ((e: FollowEvent) => void) | undefined;
 
   constructor(private readonly socket: Socket) {
+    super();
     const lines = createInterface({ input: socket, crlfDelay: Infinity });
     lines.on('line', (line) => {
-      const msg = JSON.parse(line) as { id?: number; result?: unknown; error?: { message: string; data?: { code?: string } }; method?: string; params?: FollowEvent };
+      const msg = JSON.parse(line) as Incoming;
       if (msg.method === 'event' && msg.params) return this.onEvent?.(msg.params);
       const p = msg.id === undefined ? undefined : this.pending.get(msg.id);
       if (!p) return;
       this.pending.delete(msg.id!);
-      if (msg.error) {
-        const code = msg.error.data?.code;
-        p.reject(code && code !== 'INTERNAL' ? new RatchetRelayError(code as ErrorCode, msg.error.message) : new Error(msg.error.message));
-      } else p.resolve(msg.result);
+      p.resolve(msg.error ? { error: msg.error } : { result: msg.result });
     });
     socket.on('close', () => {
       for (const p of this.pending.values()) p.reject(new Error('the daemon closed the connection'));
@@ -121,40 +102,15 @@ export class RpcClient implements NodeApi {
     });
   }
 
-  private call<T>(method: string, ...params: unknown[]): Promise<T> {
+  protected request(method: Method, params: object): Promise<RpcResponse> {
     const id = this.nextId++;
     this.socket.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
-    return new Promise<T>((resolve, reject) => this.pending.set(id, { resolve: resolve as (v: unknown) => void, reject }));
+    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
   }
-
-  whoami = () => this.call<Awaited<ReturnType<NodeApi['whoami']>>>('whoami');
-  status = () => this.call<Awaited<ReturnType<NodeApi['status']>>>('status');
-  relays = () => this.call<Awaited<ReturnType<NodeApi['relays']>>>('relays');
-  addRelay = (url: string) => this.call<boolean>('addRelay', url);
-  removeRelay = (url: string) => this.call<boolean>('removeRelay', url);
-  publish = () => this.call<{ pending: number }>('publish');
-  unpublish = () => this.call<{ pending: number }>('unpublish');
-  peers = () => this.call<Awaited<ReturnType<NodeApi['peers']>>>('peers');
-  contacts = () => this.call<Awaited<ReturnType<NodeApi['contacts']>>>('contacts');
-  setAlias = (ref: string, alias: string | null) => this.call<Awaited<ReturnType<NodeApi['setAlias']>>>('setAlias', ref, alias);
-  setVerified = (ref: string, v: boolean) => this.call<Awaited<ReturnType<NodeApi['setVerified']>>>('setVerified', ref, v);
-  setTrusted = (ref: string, t: boolean) => this.call<Awaited<ReturnType<NodeApi['setTrusted']>>>('setTrusted', ref, t);
-  send = (ref: string, text: string, waitMs: number) => this.call<Awaited<ReturnType<NodeApi['send']>>>('send', ref, text, waitMs);
-  receive = () => this.call<Awaited<ReturnType<NodeApi['receive']>>>('receive');
-  history = (ref: string | null, limit: number) => this.call<Awaited<ReturnType<NodeApi['history']>>>('history', ref, limit);
-
-  createInvite = (ttlMs: number) => this.call<Awaited<ReturnType<NodeApi['createInvite']>>>('createInvite', ttlMs);
-  acceptInvite = (invite: string) => this.call<Awaited<ReturnType<NodeApi['acceptInvite']>>>('acceptInvite', invite);
-  keyExchanges = () => this.call<Awaited<ReturnType<NodeApi['keyExchanges']>>>('keyExchanges');
-  cancelKeyExchange = (ref: string) => this.call<string>('cancelKeyExchange', ref);
-  resetSession = (ref: string, via?: string) => this.call<{ rv: string; peer: string }>('resetSession', ref, via);
-  introduce = (a: string, b: string) => this.call<{ a: string; b: string }>('introduce', a, b);
-  group = (a: GroupAction) => this.call<unknown>('group', a);
-  mediate = (mediator: string, target: string) => this.call<{ mediator: string; target: string }>('mediate', mediator, target);
 
   async follow(onEvent: (e: FollowEvent) => void): Promise<() => void> {
     this.onEvent = onEvent;
-    await this.call('follow');
+    unwrap(await this.request('follow', {}));
     return () => {
       this.onEvent = undefined;
     };

@@ -34,7 +34,7 @@ export const DEFAULT_NODE_TIMING: NodeTiming = {
 export interface NodeOptions {
   readonly dataDir: string;
   readonly passphrase: string;
-  /** Relays to use instead of the ones stored with `relays add`. */
+  /** Relays to use instead of the ones stored with `relays add`; `init` stores them as the first ones. */
   readonly relays?: readonly string[];
   readonly clock?: () => number;
   readonly rng?: Rng;

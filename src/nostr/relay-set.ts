@@ -287,6 +287,26 @@ export class RelaySet {
     for (const l of this.links.values()) l.stop();
   }
 
+  /** Adds a relay while running: it connects on its own and gets every current subscription. False: already there. */
+  add(url: string): boolean {
+    if (this.links.has(url)) return false;
+    const link = new RelayLink(url, this);
+    this.links.set(url, link);
+    void link.connect();
+    return true;
+  }
+
+  /** Drops a relay: its connection, subscriptions and timers end; it leaves `status()`. False: not there. */
+  remove(url: string): boolean {
+    const link = this.links.get(url);
+    if (!link) return false;
+    this.links.delete(url);
+    const wasConnected = link.connected;
+    link.stop();
+    if (wasConnected) this.options.onStatus?.(url, false);
+    return true;
+  }
+
   subscribe(key: string, filters: Filter[]): void {
     const want = { key, filters };
     this.wanted.set(key, want);

@@ -9,6 +9,8 @@ export interface TestRelay {
   stop(): Promise<void>;
   /** Brings it back on the same port, without the events it held. */
   start(): Promise<void>;
+  /** How many WebSocket clients are connected now (0 while stopped). */
+  clients(): number;
 }
 
 async function listen(port: number): Promise<NostrRelay> {
@@ -38,6 +40,9 @@ export async function startTestRelay(): Promise<TestRelay> {
     },
     async start() {
       running ??= await listen(port);
+    },
+    clients() {
+      return running?.wss.clients.size ?? 0;
     },
   };
 }

@@ -1,0 +1,557 @@
+import { z } from 'zod';
+import { type ErrorCode, fail, isRatchetRelayError, RatchetRelayError } from '../errors.js';
+import { type ContactWithSafetyNumber, type NodeEvents, RatchetNode } from '../node/index.js';
+
+/**
+ * The daemon's JSON-RPC API, defined once: a table of methods with named parameters, each with a
+ * zod schema for its params and for its result, a one-line description and a handler. The daemon
+ * (`rpc.ts`) and the in-process path (`LocalApi`) both go through `respond`, so they validate and
+ * return the same thing; the CLI's types come from the same table.
+ *
+ * Every call into RatchetNode is in this file: the handlers of the table, and NodeService (open,
+ * start, wait for the relays, drain, follow, close) below it.
+ */
+
+// Schemas of what the methods return
+
+const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
+const alias = z.string().nullable();
+const time = z.number(); // milliseconds since the epoch
+
+const Whoami = z.object({ fingerprint: hex64, npub: z.string(), nostrPubkey: hex64, createdAt: time });
+const RelayStatus = z.object({ url: z.string(), connected: z.boolean(), failures: z.number().int(), lastSeen: z.number().nullable() });
+const Status = z.object({
+  whoami: Whoami,
+  relays: z.array(RelayStatus),
+  outboxPending: z.number().int(),
+  oneTimePreKeys: z.number().int(),
+  published: z.boolean(),
+  contacts: z.number().int(),
+  peers: z.number().int(),
+  daemon: z.boolean(),
+});
+const ContactView = z.object({
+  fingerprint: hex64,
+  alias,
+  nostrPubkey: hex64,
+  verified: z.boolean(),
+  trusted: z.boolean(),
+  keyChangedAt: time.nullable(),
+  safetyNumber: z.string(),
+});
+const MessageState = z.enum(['queued', 'sent', 'delivered', 'received']);
+const SentMessage = z.object({ id: z.string(), to: hex64, state: MessageState, relaysAccepted: z.number().int() });
+export const ReceivedMessage = z.object({
+  id: z.string(),
+  seq: z.number().int(),
+  from: hex64,
+  alias,
+  text: z.string(),
+  sentAt: time,
+  receivedAt: time,
+  trusted: z.boolean(),
+  group: z.object({ id: z.string(), name: z.string() }).nullable(),
+});
+const HistoryEntry = z.object({
+  id: z.string(),
+  peer: hex64,
+  alias,
+  direction: z.enum(['in', 'out']),
+  text: z.string(),
+  sentAt: time,
+  state: MessageState,
+  relaysAccepted: z.number().int(),
+});
+const PendingKx = z.object({ rv: hex64, role: z.enum(['inviter', 'acceptor']), peer: hex64.nullable(), createdAt: time, expiresAt: time });
+const Group = z.object({ id: z.string(), name: z.string(), admin: hex64, joined: z.boolean(), version: z.number().int() });
+const GroupMember = z.object({ fingerprint: hex64, alias, admin: z.boolean(), reachable: z.boolean(), introductionAttempts: z.number().int() });
+const Pending = z.object({ pending: z.number().int() });
+const Ok = z.object({ ok: z.literal(true) });
+
+/** A live event of `follow`, sent as `{"method":"event","params":<event>}`. */
+export const FollowEvent = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('message'), message: ReceivedMessage }),
+  z.object({ type: z.literal('delivered'), peer: hex64, ids: z.array(z.string()) }),
+  z.object({ type: z.literal('sent'), message: SentMessage }),
+  z.object({ type: z.literal('warning'), message: z.string() }),
+  z.object({ type: z.literal('relay'), url: z.string(), connected: z.boolean() }),
+  z.object({ type: z.literal('kx'), peer: hex64, role: z.enum(['inviter', 'acceptor']) }),
+  /** The stream is over: the daemon went away (made by the client, never sent). */
+  z.object({ type: z.literal('ended'), reason: z.string() }),
+]);
+export type FollowEvent = z.infer<typeof FollowEvent>;
+export type ReceivedMessage = z.infer<typeof ReceivedMessage>;
+
+// Schemas of parameters
+
+const none = z.strictObject({});
+const ref = z.string().min(1); // an alias or a fingerprint (prefix)
+const text = z.string();
+
+// The table
+
+/** Where a streaming method (`follow`) sends its events, and how it is told the caller went away. */
+export interface Stream {
+  readonly emit: (e: FollowEvent) => void;
+  readonly onEnd: (stop: () => void) => void;
+}
+
+interface MethodSpec<P extends z.ZodObject, R extends z.ZodType> {
+  readonly description: string;
+  readonly params: P;
+  readonly result: R;
+  readonly handler: (s: NodeService, params: z.output<P>, stream: Stream | undefined) => Promise<z.input<R>> | z.input<R>;
+}
+
+const method = <P extends z.ZodObject, R extends z.ZodType>(spec: MethodSpec<P, R>) => spec;
+
+/** Queues something to send; without a daemon, waits (bounded) until a relay took it, so nothing is left behind. */
+async function queued<T>(s: NodeService, fn: () => T): Promise<T> {
+  await s.connect();
+  const r = fn();
+  if (!s.daemon) await s.node.drain(10_000);
+  return r;
+}
+
+export const API = {
+  whoami: method({
+    description: 'this identity: fingerprint and Nostr key',
+    params: none,
+    result: Whoami,
+    handler: (s) => s.node.whoami(),
+  }),
+  status: method({
+    description: 'identity, relays (connected or not), outbox, pre-key pool; `daemon` tells whether a daemon answered',
+    params: none,
+    result: Status,
+    handler: (s) => ({ ...s.node.status(), daemon: s.daemon }),
+  }),
+  relays: method({
+    description: 'the configured relays',
+    params: none,
+    result: z.array(z.object({ url: z.string(), lastSeenAt: z.number().nullable() })),
+    handler: (s) => s.node.relays(),
+  }),
+  addRelay: method({
+    description: 'adds a relay (ws:// or wss://); a running node connects to it at once',
+    params: z.strictObject({ url: z.string() }),
+    result: z.object({ url: z.string(), added: z.boolean() }),
+    handler: (s, p) => {
+      const url = validateRelayUrl(p.url);
+      return { url, added: s.node.addRelay(url) };
+    },
+  }),
+  removeRelay: method({
+    description: 'removes a relay; a running node drops its connection at once',
+    params: z.strictObject({ url: z.string() }),
+    result: z.object({ url: z.string(), removed: z.literal(true) }),
+    handler: (s, p) => {
+      const configured = s.node.relays().map((r) => r.url);
+      const url = configured.includes(p.url) ? p.url : validateRelayUrl(p.url);
+      if (!configured.includes(url) || !s.node.removeRelay(url)) fail('INVALID_ARGUMENT', `"${p.url}" is not a configured relay: see \`rrelay relays ls\``);
+      return { url, removed: true as const };
+    },
+  }),
+  publish: method({
+    description: 'publishes the pre-key bundle now; `pending` 0 once a relay accepted it',
+    params: none,
+    result: Pending,
+    handler: async (s) => {
+      await s.connect();
+      s.node.bundles.publish();
+      return { pending: await s.node.drain(10_000) };
+    },
+  }),
+  unpublish: method({
+    description: 'replaces the bundle on the relays with an empty one',
+    params: none,
+    result: Pending,
+    handler: async (s) => {
+      await s.connect();
+      s.node.bundles.unpublish();
+      return { pending: await s.node.drain(10_000) };
+    },
+  }),
+  peers: method({
+    description: 'identities whose pre-key bundles were found on the relays',
+    params: none,
+    result: z.array(z.object({ fingerprint: hex64, nostrPubkey: hex64, alias, isContact: z.boolean(), publishedAt: time })),
+    handler: async (s) => {
+      await s.connect();
+      return s.node.bundles.peers().map((p) => ({ fingerprint: p.fingerprint, nostrPubkey: p.nostrPubkey, alias: p.alias, isContact: p.isContact, publishedAt: p.eventCreatedAt }));
+    },
+  }),
+  contacts: method({
+    description: 'contacts with their safety numbers',
+    params: none,
+    result: z.array(ContactView),
+    handler: (s) => s.node.contacts.list().map(contactView),
+  }),
+  setAlias: method({
+    description: 'names a contact (null removes the name)',
+    params: z.strictObject({ contact: ref, alias: z.string().nullable() }),
+    result: ContactView,
+    handler: (s, p) => contactView(s.node.contacts.setAlias(p.contact, p.alias)),
+  }),
+  setVerified: method({
+    description: 'marks a contact verified (or not) after comparing safety numbers',
+    params: z.strictObject({ contact: ref, verified: z.boolean() }),
+    result: ContactView,
+    handler: (s, p) => contactView(s.node.contacts.setVerified(p.contact, p.verified)),
+  }),
+  setTrusted: method({
+    description: 'trusts a contact (or not); trusting acknowledges a changed identity key',
+    params: z.strictObject({ contact: ref, trusted: z.boolean() }),
+    result: ContactView,
+    handler: (s, p) => contactView(s.node.contacts.setTrusted(p.contact, p.trusted)),
+  }),
+  send: method({
+    description: 'sends a text to a contact or discovered peer, waiting up to waitMs for a relay to accept it',
+    params: z.strictObject({ contact: ref, text, waitMs: z.number().int().nonnegative().max(600_000).default(10_000) }),
+    result: SentMessage,
+    handler: async (s, p) => {
+      await s.connect();
+      const sent = s.node.messaging.send(p.contact, p.text);
+      if (p.waitMs > 0) await s.node.drain(p.waitMs);
+      return s.node.messaging.outgoing(sent.id)!;
+    },
+  }),
+  receive: method({
+    description: 'incoming messages not handed out before, oldest first; each is handed out once',
+    params: none,
+    result: z.array(ReceivedMessage),
+    handler: async (s) => {
+      await s.connect();
+      return s.node.messaging.takeUnread();
+    },
+  }),
+  history: method({
+    description: 'the stored conversation with one contact (or all), newest last, with each sent message’s state',
+    params: z.strictObject({ contact: ref.nullish(), limit: z.number().int().positive().default(50) }),
+    result: z.array(HistoryEntry),
+    handler: (s, p) => {
+      const peer = p.contact == null ? null : s.node.contacts.contact(p.contact).fingerprint;
+      const rows = s.node.messaging.messages(0, 1_000_000).filter((m) => peer === null || m.peer === peer);
+      return rows.slice(-p.limit).map((m) => ({
+        id: m.id,
+        peer: m.peer,
+        alias: s.node.contacts.get(m.peer)?.alias ?? null,
+        direction: m.direction,
+        text: m.body,
+        sentAt: m.sentAt,
+        state: m.state,
+        relaysAccepted: m.relaysAccepted,
+      }));
+    },
+  }),
+  follow: method({
+    description: 'streaming: turns the connection into `event` notifications (messages, receipts, warnings, relays, key exchanges)',
+    params: none,
+    result: z.literal(true),
+    handler: async (s, _p, stream) => {
+      if (!stream) return fail('INVALID_ARGUMENT', 'follow streams events: it needs a connection that stays open');
+      await s.connect();
+      stream.onEnd(s.follow(stream.emit));
+      return true as const;
+    },
+  }),
+  createInvite: method({
+    description: 'makes an invite to hand over out of band; its key exchange waits at the returned rendezvous point',
+    params: z.strictObject({ ttlMs: z.number().int().positive() }),
+    result: z.object({ invite: z.string(), rv: hex64, expiresAt: time }),
+    handler: async (s, p) => {
+      await s.connect();
+      return s.node.kx.createInvite(p.ttlMs);
+    },
+  }),
+  acceptInvite: method({
+    description: 'accepts an invite string: the half key exchange goes to the inviter',
+    params: z.strictObject({ invite: z.string() }),
+    result: z.object({ peer: hex64, rv: hex64 }),
+    handler: (s, p) => queued(s, () => s.node.kx.acceptInvite(p.invite)),
+  }),
+  keyExchanges: method({
+    description: 'pending key exchanges',
+    params: none,
+    result: z.array(PendingKx),
+    handler: (s) => s.node.kx.pending(),
+  }),
+  cancelKeyExchange: method({
+    description: 'cancels a pending key exchange by its rendezvous point (or a prefix of at least 8 hex digits)',
+    params: z.strictObject({ rv: z.string() }),
+    result: z.object({ cancelled: hex64 }),
+    handler: (s, p) => ({ cancelled: s.node.kx.cancel(p.rv) }),
+  }),
+  resetSession: method({
+    description: "starts a contact's ratchet over with a fresh key exchange, directly or through a mediator (`via`)",
+    params: z.strictObject({ contact: ref, via: ref.nullish() }),
+    result: z.object({ rv: hex64, peer: hex64 }),
+    handler: (s, p) => queued(s, () => s.node.kx.reset(p.contact, p.via ?? undefined)),
+  }),
+  introduce: method({
+    description: 'as a mediator, introduces two contacts met by invite: b invites a through us',
+    params: z.strictObject({ a: ref, b: ref }),
+    result: z.object({ a: hex64, b: hex64 }),
+    handler: (s, p) => queued(s, () => s.node.kx.introduce(p.a, p.b)),
+  }),
+  mediate: method({
+    description: 'asks a contact (the mediator) to introduce us to an identity it knows (a full fingerprint)',
+    params: z.strictObject({ mediator: ref, target: z.string() }),
+    result: z.object({ mediator: hex64, target: hex64 }),
+    handler: (s, p) => queued(s, () => s.node.kx.mediate(p.mediator, p.target)),
+  }),
+  groupCreate: method({
+    description: 'creates a group with us as its admin',
+    params: z.strictObject({ name: z.string().min(1) }),
+    result: z.object({ id: z.string() }),
+    handler: (s, p) => s.node.groups.create(p.name),
+  }),
+  groupInvite: method({
+    description: 'as admin, invites a contact (met by invite) to a group (id, id prefix or name)',
+    params: z.strictObject({ group: ref, contact: ref }),
+    result: Ok,
+    handler: (s, p) => queued(s, () => (s.node.groups.invite(p.group, p.contact), { ok: true as const })),
+  }),
+  groupJoin: method({
+    description: 'accepts an invitation to a group: asks its admin to add us',
+    params: z.strictObject({ group: ref }),
+    result: Ok,
+    handler: (s, p) => queued(s, () => (s.node.groups.join(p.group), { ok: true as const })),
+  }),
+  groups: method({
+    description: 'groups joined or invited to',
+    params: none,
+    result: z.array(Group),
+    handler: (s) => s.node.groups.list(),
+  }),
+  groupMembers: method({
+    description: 'the members of a group, and whether we have a session with each yet',
+    params: z.strictObject({ group: ref }),
+    result: z.array(GroupMember),
+    handler: (s, p) => s.node.groups.members(p.group),
+  }),
+  groupSend: method({
+    description: 'sends a text to every member; members without a session yet are listed in `unreachable`',
+    params: z.strictObject({ group: ref, text: z.string().min(1) }),
+    result: z.object({ id: z.string(), sent: z.array(hex64), unreachable: z.array(hex64) }),
+    handler: (s, p) => queued(s, () => s.node.groups.send(p.group, p.text)),
+  }),
+};
+
+export type Method = keyof typeof API;
+export const METHODS = Object.keys(API) as Method[];
+/** What a caller passes (defaults may be left out). */
+export type Params<M extends Method> = z.input<(typeof API)[M]['params']>;
+export type Result<M extends Method> = z.output<(typeof API)[M]['result']>;
+
+// One request, validated and answered: the daemon and the in-process path both come through here
+
+export const RPC_ERROR = { parse: -32700, invalidRequest: -32600, noMethod: -32601, invalidParams: -32602, internal: -32603, application: -32000 } as const;
+
+export interface RpcError {
+  code: number;
+  message: string;
+  data?: { code: ErrorCode | 'INTERNAL' };
+}
+export type RpcResponse = { result: unknown } | { error: RpcError };
+
+function describeIssues(error: z.ZodError): string {
+  return error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
+}
+
+function isMethod(name: unknown): name is Method {
+  return typeof name === 'string' && Object.hasOwn(API, name);
+}
+
+/** Validates `params` against the table, runs the handler, validates its result; errors become JSON-RPC errors. */
+export async function respond(
+  s: NodeService,
+  method: unknown,
+  params: unknown,
+  log: (line: string) => void,
+  stream?: Stream,
+): Promise<RpcResponse> {
+  if (!isMethod(method)) return { error: { code: RPC_ERROR.noMethod, message: `no method ${JSON.stringify(method)}: see docs/protocol.md, "Daemon JSON-RPC"` } };
+  const spec = API[method] as unknown as MethodSpec<z.ZodObject, z.ZodType>;
+  const p = spec.params.safeParse(params ?? {});
+  if (!p.success) return { error: { code: RPC_ERROR.invalidParams, message: `invalid params for ${method}: ${describeIssues(p.error)}` } };
+  let value: unknown;
+  try {
+    value = await spec.handler(s, p.data, stream);
+  } catch (e) {
+    if (isRatchetRelayError(e)) return { error: { code: RPC_ERROR.application, message: e.message, data: { code: e.code } } };
+    log(`rpc ${method}: ${e instanceof Error ? e.stack : String(e)}`);
+    return { error: { code: RPC_ERROR.internal, message: `internal error in ${method}: ${e instanceof Error ? e.message : String(e)}`, data: { code: 'INTERNAL' } } };
+  }
+  const r = spec.result.safeParse(value);
+  if (!r.success) {
+    log(`rpc ${method}: result does not match its schema: ${describeIssues(r.error)}`);
+    return { error: { code: RPC_ERROR.internal, message: `internal error in ${method}: its result does not match the schema`, data: { code: 'INTERNAL' } } };
+  }
+  return { result: r.data };
+}
+
+/** The caller's side of a response: the result, or the error as the CLI knows it (RatchetRelayError where it has a code). */
+export function unwrap(response: RpcResponse): unknown {
+  if ('result' in response) return response.result;
+  const { code, message, data } = response.error;
+  if (code === RPC_ERROR.invalidParams) throw new RatchetRelayError('INVALID_ARGUMENT', message);
+  if (data?.code && data.code !== 'INTERNAL') throw new RatchetRelayError(data.code, message);
+  throw new Error(message);
+}
+
+/** JSON in, JSON out: what crosses the socket, so that the in-process path returns exactly the same values. */
+export function viaJson<T>(value: T): T {
+  return JSON.parse(JSON.stringify(value)) as T;
+}
+
+// The client side, whichever path: call a method by name with its named params
+
+type ParamArgs<M extends Method> = {} extends Params<M> ? [params?: Params<M>] : [params: Params<M>];
+
+export abstract class ApiClient {
+  /** Sends one request; resolves with the response, parsed from JSON. */
+  protected abstract request(method: Method, params: object): Promise<RpcResponse>;
+  /** Starts the `follow` stream; the returned function stops it. */
+  abstract follow(onEvent: (e: FollowEvent) => void): Promise<() => void>;
+  abstract close(): Promise<void>;
+
+  async call<M extends Method>(method: M, ...[params]: ParamArgs<M>): Promise<Result<M>> {
+    return unwrap(await this.request(method, params ?? {})) as Result<M>;
+  }
+}
+
+/** The in-process path: the same `respond` as the daemon, and the result through JSON as the daemon sends it. */
+export class LocalApi extends ApiClient {
+  private readonly stops: (() => void)[] = [];
+
+  constructor(
+    readonly service: NodeService,
+    private readonly log: (line: string) => void = () => {},
+  ) {
+    super();
+  }
+
+  protected async request(method: Method, params: object): Promise<RpcResponse> {
+    return viaJson(await respond(this.service, method, viaJson(params), this.log));
+  }
+
+  async follow(onEvent: (e: FollowEvent) => void): Promise<() => void> {
+    const stream: Stream = { emit: (e) => onEvent(viaJson(e)), onEnd: (stop) => this.stops.push(stop) };
+    unwrap(viaJson(await respond(this.service, 'follow', {}, this.log, stream)));
+    return () => {
+      for (const stop of this.stops.splice(0)) stop();
+    };
+  }
+
+  async close(): Promise<void> {
+    for (const stop of this.stops.splice(0)) stop();
+    await this.service.close();
+  }
+}
+
+// The node behind the table: its lifecycle
+
+export function validateRelayUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return fail('INVALID_ARGUMENT', `"${url}" is not a URL: relays look like ws://127.0.0.1:7447 or wss://relay.example`);
+  }
+  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') fail('INVALID_ARGUMENT', `"${url}" is not a WebSocket URL (ws:// or wss://)`);
+  return u.href.replace(/\/$/, '');
+}
+
+/** How long a command without a daemon waits for its outbox on the way out. */
+const CLOSE_DRAIN_MS = 10_000;
+
+/**
+ * A RatchetNode in this process, for the handlers: in a daemon (started once, at startup) or for one
+ * command (started on first need, and its outbox drained before it closes).
+ */
+export class NodeService {
+  private started: Promise<void> | undefined;
+
+  constructor(
+    readonly node: RatchetNode,
+    readonly daemon: boolean,
+  ) {}
+
+  static async open(opts: { dataDir: string; passphrase: string; log: (line: string) => void; daemon: boolean }): Promise<NodeService> {
+    return new NodeService(await RatchetNode.open({ dataDir: opts.dataDir, passphrase: opts.passphrase, log: opts.log }), opts.daemon);
+  }
+
+  /** `rrelay init`: a new identity, with its relays. */
+  static async init(opts: { dataDir: string; passphrase: string; relays: readonly string[] }): Promise<z.infer<typeof Whoami>> {
+    return RatchetNode.init({ dataDir: opts.dataDir, passphrase: opts.passphrase, relays: opts.relays });
+  }
+
+  /** The daemon: connects now and logs what the node reports. Later `connect`s reuse this start. */
+  async startDaemon(log: (line: string) => void): Promise<z.infer<typeof Whoami>> {
+    const n = this.node;
+    n.on('message', (m) => log(`message ${m.id.slice(0, 8)} from ${m.alias ?? `${m.from.slice(0, 16)}…`}`));
+    n.on('warning', (w) => log(w.message));
+    n.on('rejected', (r) => log(`rejected event from ${r.relay}: ${r.reason}`));
+    n.on('relay', (r) => log(`${r.url} ${r.connected ? 'connected' : 'disconnected'}`));
+    this.started = n.start();
+    await this.started;
+    return n.whoami();
+  }
+
+  /** Connects once, and without a daemon waits for the relays' stored events. A daemon's node is already started. */
+  connect(): Promise<void> {
+    this.started ??= (async () => {
+      await this.node.start();
+      await this.node.sync(5000);
+    })();
+    return this.started;
+  }
+
+  /** Subscribes `onEvent` to the node's events (and hands over unread messages); returns the unsubscribe. */
+  follow(onEvent: (e: FollowEvent) => void): () => void {
+    const n = this.node;
+    const handlers: { [K in keyof NodeEvents]?: (...args: NodeEvents[K]) => void } = {
+      message: (message) => {
+        n.messaging.takeUnread(); // shown live: not unread any more
+        onEvent({ type: 'message', message });
+      },
+      delivered: (d) => onEvent({ type: 'delivered', peer: d.peer, ids: [...d.ids] }),
+      sent: (message) => onEvent({ type: 'sent', message }),
+      warning: (w) => onEvent({ type: 'warning', message: w.message }),
+      relay: (r) => onEvent({ type: 'relay', url: r.url, connected: r.connected }),
+      kx: (k) => onEvent({ type: 'kx', peer: k.peer, role: k.role }),
+    };
+    for (const [name, h] of Object.entries(handlers)) n.on(name as keyof NodeEvents, h as never);
+    for (const message of n.messaging.takeUnread()) onEvent({ type: 'message', message });
+    return () => {
+      for (const [name, h] of Object.entries(handlers)) n.off(name as keyof NodeEvents, h as never);
+    };
+  }
+
+  /**
+   * Closes the node. Without a daemon, what this command queued (an answer to a key exchange it
+   * received, receipts for the messages it took) is sent first: otherwise it would wait for the
+   * next command that happens to connect.
+   */
+  async close(): Promise<void> {
+    if (!this.daemon && this.started) {
+      await this.started.catch(() => {});
+      this.node.messaging.sendReceipts(); // batched for a moment: queue them now
+      await this.node.drain(CLOSE_DRAIN_MS);
+    }
+    await this.node.close();
+  }
+}
+
+function contactView(c: ContactWithSafetyNumber): z.input<typeof ContactView> {
+  return {
+    fingerprint: c.fingerprint,
+    alias: c.alias,
+    nostrPubkey: c.nostrPubkey,
+    verified: c.verified,
+    trusted: c.trusted,
+    keyChangedAt: c.keyChangedAt,
+    safetyNumber: c.safetyNumber,
+  };
+}
