@@ -1,4 +1,4 @@
-import { type Bytes, constantTimeEqual, type Rng } from '../crypto/index.js';
+import { constantTimeEqual, type Rng } from '../crypto/index.js';
 import { fail } from '../errors.js';
 import {
   decodeIdentity,

@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import { startTestRelay } from '../support/relay.js';
+import { meet, nextEvent, testNodes } from '../support/nodes.js';
 import { generateIdentity } from '../../src/identity/index.js';
 import { Contacts } from '../../src/node/contacts.js';
 import { makeParty, seededRng, TestClock } from '../helpers.js';
@@ -62,5 +64,53 @@ describe('contacts, alone', () => {
     assert.throws(() => contacts.assertSendable(now), /changed: compare safety numbers/);
     contacts.setVerified(now.fingerprint, true);
     assert.doesNotThrow(() => contacts.assertSendable(contacts.get(now.fingerprint)!));
+  });
+});
+
+/** A relay and two nodes on it that have met; all torn down after the test. */
+async function pairOnOneRelay(t: { after(fn: () => Promise<void> | void): void }) {
+  const relay = await startTestRelay();
+  t.after(() => relay.stop());
+  const nodes = testNodes(t);
+  const alice = await nodes.open('alice', [relay.url]);
+  const bob = await nodes.open('bob', [relay.url]);
+  await meet(alice, bob);
+  return { relay, nodes, alice, bob, bobFp: bob.whoami().fingerprint };
+}
+
+describe('contacts on a node', () => {
+  it('warns loudly when a known contact’s Nostr key speaks for a new identity, and holds sending until acknowledged', async (t) => {
+    const { generateIdentity } = await import('../../src/identity/index.js');
+    const { currentBundle, encodePreKeyBundle, maintain, EMPTY_PREKEY_STATE } = await import('../../src/prekeys/index.js');
+    const { bundleEvent } = await import('../../src/nostr/events.js');
+    const { systemRng } = await import('../../src/crypto/index.js');
+    const { Relay, useWebSocketImplementation } = await import('nostr-tools/relay');
+    const { default: WebSocket } = await import('ws');
+    useWebSocketImplementation(WebSocket);
+    const { relay, alice, bob, bobFp } = await pairOnOneRelay(t);
+    const got = nextEvent(bob, 'message');
+    alice.messaging.send(bobFp, 'hello');
+    await got;
+    const contactsBefore = alice.contacts.store.all().length;
+
+    // Someone holding Bob's Nostr key binds it to a new identity and publishes its bundle.
+    const usurper = generateIdentity(systemRng, Date.now(), bob.store.identity().nostr);
+    const keys = maintain(EMPTY_PREKEY_STATE, usurper, Date.now(), systemRng).state;
+    const event = bundleEvent(encodePreKeyBundle(currentBundle(keys, usurper)), usurper.nostr.privateKey, Date.now() + 2000);
+    const warned = nextEvent(alice, 'warning');
+    const writer = await Relay.connect(relay.url);
+    await writer.publish(event);
+    writer.close();
+    const [w] = await warned;
+    assert.equal(w.kind, 'identity-changed');
+    assert.equal(w.previous, bobFp);
+    assert.match(w.message, /WARNING: the identity key of .* changed/);
+    assert.equal(alice.contacts.store.all().length, contactsBefore, 'no second contact appears');
+    const contact = alice.contacts.byNostr(bob.selfNostr)!;
+    assert.notEqual(contact.fingerprint, bobFp);
+    assert.equal(contact.verified, false);
+    assert.throws(() => alice.messaging.send(contact.fingerprint, 'to whom?'), /identity key of .* changed/);
+    alice.contacts.setTrusted(contact.fingerprint, true);
+    assert.doesNotThrow(() => alice.messaging.send(contact.fingerprint, 'acknowledged'));
   });
 });

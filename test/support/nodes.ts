@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { type NodeOptions, RatchetNode } from '../../src/node/index.js';
+import { nextEvent, type NodeOptions, RatchetNode } from '../../src/node/index.js';
 import { TEST_KDF } from '../helpers.js';
 
 /** Reconnects and retries fast enough for tests; everything else is the production code path. */
@@ -51,6 +51,14 @@ export function testNodes(t: { after(fn: () => Promise<void> | void): void }): T
 }
 
 export { nextEvent } from '../../src/node/index.js';
+
+/** Starts both nodes and waits until each has discovered the other's bundle. */
+export async function meet(a: RatchetNode, b: RatchetNode): Promise<void> {
+  const aSeesB = nextEvent(a, 'bundle', (x) => x.fingerprint === b.whoami().fingerprint);
+  const bSeesA = nextEvent(b, 'bundle', (x) => x.fingerprint === a.whoami().fingerprint);
+  await Promise.all([a.start(), b.start()]);
+  await Promise.all([aSeesB, bSeesA]);
+}
 
 /** Polls `check` until it returns a value other than undefined (bounded, so a bug fails instead of hanging). */
 export async function eventually<T>(check: () => T | undefined | Promise<T | undefined>, what: string, ms = 20_000): Promise<T> {

@@ -3,12 +3,12 @@ import { describe, it } from 'node:test';
 import { finalizeEvent, generateSecretKey } from 'nostr-tools/pure';
 import { Relay, useWebSocketImplementation } from 'nostr-tools/relay';
 import WebSocket from 'ws';
-import { encodePreKeyBundle } from '../src/prekeys/index.js';
-import type { RatchetNode } from '../src/node/index.js';
-import { initNostr, KIND_BUNDLE, KIND_MESSAGE } from '../src/nostr/events.js';
-import { startEvilRelay } from './support/evil-relay.js';
-import { startTestRelay } from './support/relay.js';
-import { nextEvent, testNodes } from './support/nodes.js';
+import { encodePreKeyBundle } from '../../src/prekeys/index.js';
+import type { RatchetNode } from '../../src/node/index.js';
+import { initNostr, KIND_BUNDLE, KIND_MESSAGE } from '../../src/nostr/events.js';
+import { startEvilRelay } from '../support/evil-relay.js';
+import { startTestRelay } from '../support/relay.js';
+import { nextEvent, testNodes } from '../support/nodes.js';
 
 /** Everything a rejected event must leave alone. */
 function snapshot(node: RatchetNode): unknown {

@@ -2,11 +2,11 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { Relay, useWebSocketImplementation } from 'nostr-tools/relay';
 import WebSocket from 'ws';
-import { KIND_MESSAGE } from '../src/nostr/events.js';
-import { cliEnv, rrelay, start } from './support/cli.js';
-import { eventually, nextEvent, testNodes } from './support/nodes.js';
-import { startOkDroppingProxy } from './support/ok-dropping-proxy.js';
-import { startTestRelay } from './support/relay.js';
+import { KIND_MESSAGE } from '../../src/nostr/events.js';
+import { cliEnv, rrelay, start } from '../support/cli.js';
+import { eventually, FAST_TIMING, meet, nextEvent, testNodes } from '../support/nodes.js';
+import { startOkDroppingProxy } from '../support/ok-dropping-proxy.js';
+import { startTestRelay } from '../support/relay.js';
 
 useWebSocketImplementation(WebSocket);
 
@@ -75,5 +75,41 @@ describe('the persistent outbox', () => {
     await new Promise((r) => setTimeout(r, 200));
     assert.equal(bob.messaging.messages().filter((x) => x.direction === 'in').length, 1, 'bob got it from both relays and delivered it once');
     assert.equal(await daemon.stop(), 0);
+  });
+});
+
+describe('the outbox and a stalled relay', () => {
+  it('holds up nothing: sending and receiving go on through the other relay', async (t) => {
+    const { WebSocketServer } = await import('ws');
+    // Accepts WebSocket connections and then never says a word: no EOSE, no OK.
+    const silent = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise<void>((r) => silent.once('listening', () => r()));
+    t.after(
+      () =>
+        new Promise<void>((r) => {
+          silent.close(() => r()); // first stop accepting: alice would reconnect at once
+          for (const c of silent.clients) c.terminate();
+        }),
+    );
+    const silentUrl = `ws://127.0.0.1:${(silent.address() as { port: number }).port}`;
+    const relay = await startTestRelay();
+    t.after(() => relay.stop());
+    const nodes = testNodes(t);
+    // Timeouts far beyond the test's own bounded waits: progress can only come from not waiting on the silent relay.
+    const patient = { ...FAST_TIMING, relay: { ...FAST_TIMING?.relay, publishTimeoutMs: 600_000, connectTimeoutMs: 600_000 } };
+    const alice = await nodes.open('alice', [silentUrl, relay.url], { timing: patient });
+    const bob = await nodes.open('bob', [relay.url]);
+    await meet(alice, bob);
+    assert.equal(silent.clients.size, 1, 'alice is connected to the silent relay');
+    const received = nextEvent(bob, 'message');
+    const sent = nextEvent(alice, 'sent');
+    const m = alice.messaging.send(bob.whoami().fingerprint, 'through the live relay');
+    assert.equal((await received)[0].text, 'through the live relay');
+    const [s] = await sent;
+    assert.equal(s.id, m.id);
+    assert.equal(s.state, 'sent');
+    const reply = nextEvent(alice, 'message');
+    bob.messaging.send(alice.whoami().fingerprint, 'and back');
+    assert.equal((await reply)[0].text, 'and back');
   });
 });

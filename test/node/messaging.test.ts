@@ -1,16 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { RatchetNode, ReceivedMessage } from '../src/node/index.js';
-import { startTestRelay } from './support/relay.js';
-import { eventually, FAST_TIMING, nextEvent, testNodes } from './support/nodes.js';
-
-/** Starts both nodes and waits until each has discovered the other's bundle. */
-async function meet(a: RatchetNode, b: RatchetNode): Promise<void> {
-  const aSeesB = nextEvent(a, 'bundle', (x) => x.fingerprint === b.whoami().fingerprint);
-  const bSeesA = nextEvent(b, 'bundle', (x) => x.fingerprint === a.whoami().fingerprint);
-  await Promise.all([a.start(), b.start()]);
-  await Promise.all([aSeesB, bSeesA]);
-}
+import type { RatchetNode, ReceivedMessage } from '../../src/node/index.js';
+import { startTestRelay } from '../support/relay.js';
+import { eventually, meet, nextEvent, testNodes } from '../support/nodes.js';
 
 /** A relay and two nodes on it that have met; all torn down after the test. */
 async function pairOnOneRelay(t: { after(fn: () => Promise<void> | void): void }) {
@@ -147,94 +139,5 @@ describe('nodes on Nostr relays', () => {
       texts,
     );
     assert.deepEqual(bob.messaging.takeUnread(), [], 'each message is handed out once');
-  });
-});
-
-describe('contacts', () => {
-  it('warns loudly when a known contact’s Nostr key speaks for a new identity, and holds sending until acknowledged', async (t) => {
-    const { generateIdentity } = await import('../src/identity/index.js');
-    const { currentBundle, encodePreKeyBundle, maintain, EMPTY_PREKEY_STATE } = await import('../src/prekeys/index.js');
-    const { bundleEvent } = await import('../src/nostr/events.js');
-    const { systemRng } = await import('../src/crypto/index.js');
-    const { Relay, useWebSocketImplementation } = await import('nostr-tools/relay');
-    const { default: WebSocket } = await import('ws');
-    useWebSocketImplementation(WebSocket);
-    const { relay, alice, bob, bobFp } = await pairOnOneRelay(t);
-    const got = nextEvent(bob, 'message');
-    alice.messaging.send(bobFp, 'hello');
-    await got;
-    const contactsBefore = alice.contacts.store.all().length;
-
-    // Someone holding Bob's Nostr key binds it to a new identity and publishes its bundle.
-    const usurper = generateIdentity(systemRng, Date.now(), bob.store.identity().nostr);
-    const keys = maintain(EMPTY_PREKEY_STATE, usurper, Date.now(), systemRng).state;
-    const event = bundleEvent(encodePreKeyBundle(currentBundle(keys, usurper)), usurper.nostr.privateKey, Date.now() + 2000);
-    const warned = nextEvent(alice, 'warning');
-    const writer = await Relay.connect(relay.url);
-    await writer.publish(event);
-    writer.close();
-    const [w] = await warned;
-    assert.equal(w.kind, 'identity-changed');
-    assert.equal(w.previous, bobFp);
-    assert.match(w.message, /WARNING: the identity key of .* changed/);
-    assert.equal(alice.contacts.store.all().length, contactsBefore, 'no second contact appears');
-    const contact = alice.contacts.byNostr(bob.selfNostr)!;
-    assert.notEqual(contact.fingerprint, bobFp);
-    assert.equal(contact.verified, false);
-    assert.throws(() => alice.messaging.send(contact.fingerprint, 'to whom?'), /identity key of .* changed/);
-    alice.contacts.setTrusted(contact.fingerprint, true);
-    assert.doesNotThrow(() => alice.messaging.send(contact.fingerprint, 'acknowledged'));
-  });
-});
-
-describe('key maintenance on a timer', () => {
-  it('rotates and republishes while connected, without a reconnect', async (t) => {
-    const relay = await startTestRelay();
-    t.after(() => relay.stop());
-    const nodes = testNodes(t);
-    // Real time (relays refuse events far from their clock), with a signed pre-key that ages in a second.
-    const bob = await nodes.open('bob', [relay.url], { preKeys: { signedPreKeyRotationMs: 1000 }, timing: { ...FAST_TIMING, maintenanceEveryMs: 100 } });
-    const first = nextEvent(bob, 'published');
-    await bob.start();
-    await first;
-    const before = bob.store.loadPreKeyState().signed.length;
-    await nextEvent(bob, 'published');
-    assert.equal(bob.store.loadPreKeyState().signed.length, before + 1, 'the signed pre-key rotated');
-  });
-});
-
-describe('a stalled relay', () => {
-  it('holds up nothing: sending and receiving go on through the other relay', async (t) => {
-    const { WebSocketServer } = await import('ws');
-    // Accepts WebSocket connections and then never says a word: no EOSE, no OK.
-    const silent = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    await new Promise<void>((r) => silent.once('listening', () => r()));
-    t.after(
-      () =>
-        new Promise<void>((r) => {
-          silent.close(() => r()); // first stop accepting: alice would reconnect at once
-          for (const c of silent.clients) c.terminate();
-        }),
-    );
-    const silentUrl = `ws://127.0.0.1:${(silent.address() as { port: number }).port}`;
-    const relay = await startTestRelay();
-    t.after(() => relay.stop());
-    const nodes = testNodes(t);
-    // Timeouts far beyond the test's own bounded waits: progress can only come from not waiting on the silent relay.
-    const patient = { ...FAST_TIMING, relay: { ...FAST_TIMING?.relay, publishTimeoutMs: 600_000, connectTimeoutMs: 600_000 } };
-    const alice = await nodes.open('alice', [silentUrl, relay.url], { timing: patient });
-    const bob = await nodes.open('bob', [relay.url]);
-    await meet(alice, bob);
-    assert.equal(silent.clients.size, 1, 'alice is connected to the silent relay');
-    const received = nextEvent(bob, 'message');
-    const sent = nextEvent(alice, 'sent');
-    const m = alice.messaging.send(bob.whoami().fingerprint, 'through the live relay');
-    assert.equal((await received)[0].text, 'through the live relay');
-    const [s] = await sent;
-    assert.equal(s.id, m.id);
-    assert.equal(s.state, 'sent');
-    const reply = nextEvent(alice, 'message');
-    bob.messaging.send(alice.whoami().fingerprint, 'and back');
-    assert.equal((await reply)[0].text, 'and back');
   });
 });
