@@ -538,7 +538,8 @@ export class NodeService {
     if (!this.daemon && this.started) {
       await this.started.catch(() => {});
       this.node.messaging.sendReceipts(); // batched for a moment: queue them now
-      await this.node.drain(CLOSE_DRAIN_MS);
+      // With no relay connected, nothing could take it: it stays queued for the next node to run.
+      if (this.node.status().relays.some((r) => r.connected)) await this.node.drain(CLOSE_DRAIN_MS);
     }
     await this.node.close();
   }
