@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { startTestRelay } from '../support/relay.js';
-import { meet, nextEvent, testNodes } from '../support/nodes.js';
+import { nextEvent, pairOnOneRelay } from '../support/nodes.js';
 import { generateIdentity } from '../../src/identity/index.js';
 import { Contacts } from '../../src/node/contacts.js';
 import { makeParty, seededRng, TestClock } from '../helpers.js';
@@ -66,17 +65,6 @@ describe('contacts, alone', () => {
     assert.doesNotThrow(() => contacts.assertSendable(contacts.get(now.fingerprint)!));
   });
 });
-
-/** A relay and two nodes on it that have met; all torn down after the test. */
-async function pairOnOneRelay(t: { after(fn: () => Promise<void> | void): void }) {
-  const relay = await startTestRelay();
-  t.after(() => relay.stop());
-  const nodes = testNodes(t);
-  const alice = await nodes.open('alice', [relay.url]);
-  const bob = await nodes.open('bob', [relay.url]);
-  await meet(alice, bob);
-  return { relay, nodes, alice, bob, bobFp: bob.whoami().fingerprint };
-}
 
 describe('contacts on a node', () => {
   it('warns loudly when a known contact’s Nostr key speaks for a new identity, and holds sending until acknowledged', async (t) => {

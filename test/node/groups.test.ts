@@ -1,15 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { startTestRelay } from '../support/relay.js';
-import { eventually, nextEvent, testNodes } from '../support/nodes.js';
+import { eventually, nextEvent, relayAndNodes } from '../support/nodes.js';
 
 const HOUR = 60 * 60 * 1000;
 
 describe('group chats', () => {
   it('a new member of a group of 4 ends up with working ratchets to all 3 others, through the admin', async (t) => {
-    const relay = await startTestRelay();
-    t.after(() => relay.stop());
-    const nodes = testNodes(t);
+    const { relay, nodes } = await relayAndNodes(t);
     const names = ['admin', 'bob', 'carol', 'dave'];
     const [admin, bob, carol, dave] = await Promise.all(names.map((n) => nodes.open(n, [relay.url])));
     const all = [admin!, bob!, carol!, dave!];

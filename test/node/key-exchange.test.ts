@@ -5,8 +5,7 @@ import WebSocket from 'ws';
 import { systemRng } from '../../src/crypto/index.js';
 import { createInvite, encodeInvite, seal } from '../../src/kx/index.js';
 import { rendezvousEvent } from '../../src/nostr/events.js';
-import { startTestRelay } from '../support/relay.js';
-import { eventually, nextEvent, testNodes } from '../support/nodes.js';
+import { eventually, nextEvent, relayAndNodes } from '../support/nodes.js';
 
 const HOUR = 60 * 60 * 1000;
 
@@ -21,9 +20,7 @@ async function postAtRendezvous(url: string, rv: string, payload: Uint8Array): P
 
 describe('invite key exchange between nodes, over rendezvous points', () => {
   it('completes from an out-of-band invite, even with the inviter offline between steps 1 and 2, and messages flow both ways', async (t) => {
-    const relay = await startTestRelay();
-    t.after(() => relay.stop());
-    const nodes = testNodes(t);
+    const { relay, nodes } = await relayAndNodes(t);
     let alice = await nodes.open('alice', [relay.url]);
     const bob = await nodes.open('bob', [relay.url]);
     await alice.start();
@@ -57,9 +54,7 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
   });
 
   it('completes with the acceptor restarted between steps 2 and 3', async (t) => {
-    const relay = await startTestRelay();
-    t.after(() => relay.stop());
-    const nodes = testNodes(t);
+    const { relay, nodes } = await relayAndNodes(t);
     const alice = await nodes.open('alice', [relay.url]);
     let bob = await nodes.open('bob', [relay.url]);
     await Promise.all([alice.start(), bob.start()]);
@@ -84,9 +79,7 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
   });
 
   it('drops a pending key exchange once its invite has expired', async (t) => {
-    const relay = await startTestRelay();
-    t.after(() => relay.stop());
-    const nodes = testNodes(t);
+    const { relay, nodes } = await relayAndNodes(t);
     let now = Date.now();
     const alice = await nodes.open('alice', [relay.url], { clock: () => now });
     alice.kx.createInvite(HOUR);
@@ -100,9 +93,7 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
   });
 
   it('ignores a spent invite and refuses a forged rendezvous payload, with nothing changed', async (t) => {
-    const relay = await startTestRelay();
-    t.after(() => relay.stop());
-    const nodes = testNodes(t);
+    const { relay, nodes } = await relayAndNodes(t);
     const alice = await nodes.open('alice', [relay.url]);
     const bob = await nodes.open('bob', [relay.url]);
     const carol = await nodes.open('carol', [relay.url]);
@@ -133,9 +124,7 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
 
 describe('ratchet reset through the reset rendezvous point', () => {
   async function invited(t: { after(fn: () => Promise<void> | void): void }) {
-    const relay = await startTestRelay();
-    t.after(() => relay.stop());
-    const nodes = testNodes(t);
+    const { relay, nodes } = await relayAndNodes(t);
     const alice = await nodes.open('alice', [relay.url]);
     const bob = await nodes.open('bob', [relay.url]);
     await Promise.all([alice.start(), bob.start()]);
@@ -223,9 +212,7 @@ describe('ratchet reset through the reset rendezvous point', () => {
 describe('introductions (auto-KX through a mediator)', () => {
   /** Alice has met bob and carol by invite; bob and carol do not know each other. */
   async function triangle(t: { after(fn: () => Promise<void> | void): void }) {
-    const relay = await startTestRelay();
-    t.after(() => relay.stop());
-    const nodes = testNodes(t);
+    const { relay, nodes } = await relayAndNodes(t);
     const [alice, bob, carol] = await Promise.all(['alice', 'bob', 'carol'].map((n) => nodes.open(n, [relay.url])));
     await Promise.all([alice!.start(), bob!.start(), carol!.start()]);
     for (const other of [bob!, carol!]) {

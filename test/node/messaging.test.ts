@@ -2,18 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RatchetNode, ReceivedMessage } from '../../src/node/index.js';
 import { startTestRelay } from '../support/relay.js';
-import { eventually, meet, nextEvent, testNodes } from '../support/nodes.js';
-
-/** A relay and two nodes on it that have met; all torn down after the test. */
-async function pairOnOneRelay(t: { after(fn: () => Promise<void> | void): void }) {
-  const relay = await startTestRelay();
-  t.after(() => relay.stop());
-  const nodes = testNodes(t);
-  const alice = await nodes.open('alice', [relay.url]);
-  const bob = await nodes.open('bob', [relay.url]);
-  await meet(alice, bob);
-  return { relay, nodes, alice, bob, bobFp: bob.whoami().fingerprint };
-}
+import { eventually, meet, nextEvent, pairOnOneRelay, relayAndNodes, testNodes } from '../support/nodes.js';
 
 function collect(node: RatchetNode): ReceivedMessage[] {
   const got: ReceivedMessage[] = [];
@@ -77,9 +66,7 @@ describe('nodes on Nostr relays', () => {
   });
 
   it('orders a backlog by its authenticated headers when the relay cannot (gaps beyond MAX_SKIP)', async (t) => {
-    const relay = await startTestRelay();
-    t.after(() => relay.stop());
-    const nodes = testNodes(t);
+    const { relay, nodes } = await relayAndNodes(t);
     const alice = await nodes.open('alice', [relay.url]);
     // A small MAX_SKIP makes any disorder of a 200-message backlog within one second fatal without ordering.
     let bob = await nodes.open('bob', [relay.url], { ratchet: { maxSkip: 20 } });

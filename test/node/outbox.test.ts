@@ -4,7 +4,7 @@ import { Relay, useWebSocketImplementation } from 'nostr-tools/relay';
 import WebSocket from 'ws';
 import { KIND_MESSAGE } from '../../src/nostr/events.js';
 import { cliEnv, rrelay, start } from '../support/cli.js';
-import { eventually, FAST_TIMING, meet, nextEvent, testNodes } from '../support/nodes.js';
+import { eventually, FAST_TIMING, meet, nextEvent, relayAndNodes, testNodes } from '../support/nodes.js';
 import { startOkDroppingProxy } from '../support/ok-dropping-proxy.js';
 import { startTestRelay } from '../support/relay.js';
 
@@ -92,9 +92,7 @@ describe('the outbox and a stalled relay', () => {
         }),
     );
     const silentUrl = `ws://127.0.0.1:${(silent.address() as { port: number }).port}`;
-    const relay = await startTestRelay();
-    t.after(() => relay.stop());
-    const nodes = testNodes(t);
+    const { relay, nodes } = await relayAndNodes(t);
     // Timeouts far beyond the test's own bounded waits: progress can only come from not waiting on the silent relay.
     const patient = { ...FAST_TIMING, relay: { ...FAST_TIMING?.relay, publishTimeoutMs: 600_000, connectTimeoutMs: 600_000 } };
     const alice = await nodes.open('alice', [silentUrl, relay.url], { timing: patient });

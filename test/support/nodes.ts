@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { nextEvent, type NodeOptions, RatchetNode } from '../../src/node/index.js';
 import { TEST_KDF } from '../helpers.js';
+import { startTestRelay, type TestRelay } from './relay.js';
 
 /** Reconnects and retries fast enough for tests; everything else is the production code path. */
 export const FAST_TIMING: NodeOptions['timing'] = {
@@ -69,4 +70,22 @@ export async function eventually<T>(check: () => T | undefined | Promise<T | und
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 25));
   }
+}
+
+type Teardown = { after(fn: () => Promise<void> | void): void };
+
+/** An independent relay on 127.0.0.1 and a place for nodes on it; all torn down after the test. */
+export async function relayAndNodes(t: Teardown): Promise<{ relay: TestRelay; nodes: TestNodes }> {
+  const relay = await startTestRelay();
+  t.after(() => relay.stop());
+  return { relay, nodes: testNodes(t) };
+}
+
+/** A relay and two nodes on it that have met. */
+export async function pairOnOneRelay(t: Teardown) {
+  const { relay, nodes } = await relayAndNodes(t);
+  const alice = await nodes.open('alice', [relay.url]);
+  const bob = await nodes.open('bob', [relay.url]);
+  await meet(alice, bob);
+  return { relay, nodes, alice, bob, bobFp: bob.whoami().fingerprint };
 }
