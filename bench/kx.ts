@@ -263,7 +263,7 @@ export async function measureKx(opts: { seconds: number }): Promise<KxFigures> {
       await Promise.all(pairs.map(([inv, acc]) => kxBetween(inv, acc)));
       roundsMs.push(Number(now() - start) / 1e6);
       await checkNodeSessions(pairs);
-      for (const n of many) if (n.contacts.store.all().length !== MANY_NODES - 1) fail(`a node has ${n.contacts.store.all().length} contacts, not ${MANY_NODES - 1}`);
+      for (const n of many) if (n.contacts.all().length !== MANY_NODES - 1) fail(`a node has ${n.contacts.all().length} contacts, not ${MANY_NODES - 1}`);
       await nodes.close(many);
       kxsPerRound = pairs.length;
     }

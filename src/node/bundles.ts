@@ -2,7 +2,7 @@ import { fail } from '../errors.js';
 import { BUNDLE_D_TAG, bundleEvent, decodeBundleEvent, type Event, KIND_BUNDLE } from '../nostr/events.js';
 import { decodePreKeyBundle, encodePreKeyBundle, type MaintenanceReport } from '../prekeys/index.js';
 import { BundlesStore, type Contact, type DiscoveredBundle, type OutboxEntry } from '../store/index.js';
-import type { Contacts } from './contacts.js';
+import { type Contacts, nameOf } from './contacts.js';
 import type { NodeContext } from './context.js';
 import type { Outbox } from './outbox.js';
 
@@ -88,7 +88,7 @@ export class Bundles {
 
   /** Resolves a contact by alias or fingerprint (prefix), or a discovered peer, which becomes a contact. */
   resolvePeer(ref: string): Contact {
-    const contact = this.contacts.store.resolve(ref);
+    const contact = this.contacts.resolve(ref);
     if (contact) return contact;
     if (/^[0-9a-fA-F]{8,64}$/.test(ref)) {
       const found = this.store.byPrefix(ref);
@@ -106,7 +106,7 @@ export class Bundles {
     if (this.ctx.cipher.hasSession(contact.fingerprint)) return;
     const discovered = this.store.get(contact.fingerprint);
     if (!discovered)
-      fail('NO_SESSION', `no session with ${contact.alias ?? contact.fingerprint.slice(0, 16)} and no bundle of theirs: they need to publish one (\`rrelay publish\`)`);
+      fail('NO_SESSION', `no session with ${nameOf(contact)} and no bundle of theirs: they need to publish one (\`rrelay publish\`)`);
     this.ctx.cipher.startSession(decodePreKeyBundle(discovered.bundle));
   }
 

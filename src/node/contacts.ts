@@ -15,7 +15,7 @@ export function nameOf(c: Pick<Contact, 'alias' | 'fingerprint'>): string {
  * speaking for another identity is a loud warning, never a second contact.
  */
 export class Contacts {
-  readonly store: ContactsStore;
+  private readonly store: ContactsStore;
 
   constructor(private readonly ctx: NodeContext) {
     this.store = new ContactsStore(ctx.db);
@@ -27,6 +27,25 @@ export class Contacts {
 
   byNostr(pubkey: string): Contact | undefined {
     return this.store.byNostr(pubkey);
+  }
+
+  /** The contact whose reset requests arrive at `rv`, our mailbox for it. */
+  byResetRv(rv: string): Contact | undefined {
+    return this.store.byResetRv(rv);
+  }
+
+  /** Our reset mailboxes, one per contact met by a key exchange. */
+  resetRvs(): string[] {
+    return this.store.resetRvs();
+  }
+
+  /** A contact by alias, fingerprint or unique prefix, if there is one. */
+  resolve(ref: string): Contact | undefined {
+    return this.store.resolve(ref);
+  }
+
+  all(): Contact[] {
+    return this.store.all();
   }
 
   /** A contact by alias, fingerprint or unique prefix; fails with the fix when there is none. */

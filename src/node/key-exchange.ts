@@ -98,7 +98,7 @@ export class KeyExchange {
   subscribe(): void {
     const relays = this.ctx.relays;
     if (!relays) return;
-    const rvs = [...this.store.pending().map((p) => p.rv), ...this.contacts.store.resetRvs()];
+    const rvs = [...this.store.pending().map((p) => p.rv), ...this.contacts.resetRvs()];
     if (rvs.length === 0) relays.unsubscribe(SUB_RENDEZVOUS);
     else relays.subscribe(SUB_RENDEZVOUS, [{ kinds: [KIND_RENDEZVOUS], [`#${RENDEZVOUS_TAG}`]: rvs }]);
   }
@@ -108,7 +108,7 @@ export class KeyExchange {
     const { rv, payload } = decodeRendezvousEvent(event);
     const stored = this.store.pendingAt(rv);
     if (!stored) {
-      const contact = this.contacts.store.byResetRv(rv);
+      const contact = this.contacts.byResetRv(rv);
       if (!contact) return fail('INVALID_ARGUMENT', 'no key exchange waits at this rendezvous point (unknown, finished, cancelled or expired)');
       return this.ctx.transaction(() => {
         this.answerResetInvite(contact, payload, this.ctx.clock());

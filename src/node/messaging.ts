@@ -31,7 +31,7 @@ const isRetryable = (e: unknown) => RETRYABLE.some((code) => isRatchetRelayError
  * gap beyond MAX_SKIP, a session not there yet) are held back and retried.
  */
 export class Messaging {
-  readonly store: MessagesStore;
+  private readonly store: MessagesStore;
   private readonly heldBack = new Map<string, Event>();
   private readonly pendingReceipts = new Map<string, { contact: Contact; ids: string[] }>();
   private receiptTimer: ReturnType<typeof setTimeout> | undefined;

@@ -219,7 +219,11 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
 
   /** Connects, runs maintenance, publishes if anything changed (or never published), subscribes. Idempotent. */
   start(): Promise<void> {
-    this.started ??= this.connect();
+    // A start that failed (no relay configured, say) may be tried again.
+    this.started ??= this.connect().catch((e: unknown) => {
+      this.started = undefined;
+      throw e;
+    });
     return this.started;
   }
 
@@ -321,7 +325,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
       outboxPending: this.outbox.pending(),
       oneTimePreKeys: this.ctx.store.loadPreKeyState().oneTime.length,
       published: this.bundles.isPublished(),
-      contacts: this.contacts.store.all().length,
+      contacts: this.contacts.all().length,
       peers: this.bundles.count(),
     };
   }

@@ -38,7 +38,7 @@ describe('contacts, alone', () => {
     const c = ctx.transaction(() => contacts.addFromKeyExchange(bob.public, 'aa'.repeat(32), 'bb'.repeat(32), clock.now));
     assert.equal(c.trusted, true);
     assert.equal(c.resetRv, 'aa'.repeat(32));
-    assert.equal(contacts.store.byResetRv('aa'.repeat(32))?.fingerprint, c.fingerprint);
+    assert.equal(contacts.byResetRv('aa'.repeat(32))?.fingerprint, c.fingerprint);
   });
 
   it('warns about a changed identity key only once the change is committed, and holds sending until acknowledged', () => {
@@ -58,7 +58,7 @@ describe('contacts, alone', () => {
     assert.equal(changed.kind, 'key-changed');
     assert.equal(warnings.length, 1);
     assert.match(warnings[0]!, /WARNING: the identity key of .* changed/);
-    assert.equal(contacts.store.all().length, 1, 'never a second contact');
+    assert.equal(contacts.all().length, 1, 'never a second contact');
     const now = contacts.byNostr(before.nostrPubkey)!;
     assert.throws(() => contacts.assertSendable(now), /changed: compare safety numbers/);
     contacts.setVerified(now.fingerprint, true);
@@ -79,7 +79,7 @@ describe('contacts on a node', () => {
     const got = nextEvent(bob, 'message');
     alice.messaging.send(bobFp, 'hello');
     await got;
-    const contactsBefore = alice.contacts.store.all().length;
+    const contactsBefore = alice.contacts.all().length;
 
     // Someone holding Bob's Nostr key binds it to a new identity and publishes its bundle.
     const usurper = generateIdentity(systemRng, Date.now(), bob.store.identity().nostr);
@@ -93,7 +93,7 @@ describe('contacts on a node', () => {
     assert.equal(w.kind, 'identity-changed');
     assert.equal(w.previous, bobFp);
     assert.match(w.message, /WARNING: the identity key of .* changed/);
-    assert.equal(alice.contacts.store.all().length, contactsBefore, 'no second contact appears');
+    assert.equal(alice.contacts.all().length, contactsBefore, 'no second contact appears');
     const contact = alice.contacts.byNostr(bob.selfNostr)!;
     assert.notEqual(contact.fingerprint, bobFp);
     assert.equal(contact.verified, false);

@@ -102,7 +102,7 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
     const done = nextEvent(alice, 'kx');
     bob.kx.acceptInvite(invite);
     await done;
-    const contacts = alice.contacts.store.all().length;
+    const contacts = alice.contacts.all().length;
 
     // The invite's RV is spent: alice no longer listens there, and carol's half KX goes nowhere.
     carol.kx.acceptInvite(invite);
@@ -114,7 +114,7 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
     await postAtRendezvous(relay.url, second.rv, systemRng(3600));
     assert.match((await refused)[0].reason, /DECRYPT_FAILED/);
     assert.deepEqual(alice.kx.pending(), before);
-    assert.equal(alice.contacts.store.all().length, contacts, 'no contact from the spent invite or the forgery');
+    assert.equal(alice.contacts.all().length, contacts, 'no contact from the spent invite or the forgery');
     assert.throws(() => bob.kx.acceptInvite(`${invite.slice(0, -2)}AA`), /checksum/);
     assert.equal(alice.kx.cancel(second.rv.slice(0, 12)), second.rv);
     assert.deepEqual(alice.kx.pending(), []);
@@ -158,7 +158,7 @@ describe('ratchet reset through the reset rendezvous point', () => {
       assert.notEqual(from.contacts.get(toFp)!.resetRv, oldAtFrom);
       // The old reset RVs are dead: no contact and no key exchange answers there any more.
       for (const [node, rv] of [[to, oldAtTo], [from, oldAtFrom]] as const) {
-        assert.equal(node.contacts.store.byResetRv(rv), undefined);
+        assert.equal(node.contacts.byResetRv(rv), undefined);
         assert.equal(node.kx.pending().find((p) => p.rv === rv), undefined);
       }
       assert.deepEqual([...alice.kx.pending(), ...bob.kx.pending()], []);
