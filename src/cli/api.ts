@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type ErrorCode, fail, isRatchetRelayError, RatchetRelayError } from '../errors.js';
-import { type NodeEvents, RatchetNode } from '../node/index.js';
+import type { NodeEvents, RatchetNode } from '../node/index.js';
 import type { Contact } from '../store/index.js';
 
 /**
@@ -481,6 +481,9 @@ export function validateRelayUrl(url: string): string {
   return u.href.replace(/\/$/, '');
 }
 
+/** The node's code is loaded only where a node runs in this process: a command a daemon answers starts faster. */
+const loadNode = () => import('../node/node.js');
+
 /** How long a command without a daemon waits for receipts of the messages it took (the node batches them for ~100 ms). */
 const RECEIPT_SETTLE_MS = 250;
 /** How long a command without a daemon waits for its outbox on the way out. */
@@ -500,11 +503,13 @@ export class NodeService {
   ) {}
 
   static async open(opts: { dataDir: string; passphrase: string; log: (line: string) => void; daemon: boolean }): Promise<NodeService> {
+    const { RatchetNode } = await loadNode();
     return new NodeService(await RatchetNode.open({ dataDir: opts.dataDir, passphrase: opts.passphrase, log: opts.log }), opts.daemon);
   }
 
   /** `rrelay init`: a new identity, with its relays. */
   static async init(opts: { dataDir: string; passphrase: string; relays: readonly string[] }): Promise<z.infer<typeof Whoami>> {
+    const { RatchetNode } = await loadNode();
     const me = await RatchetNode.init({ dataDir: opts.dataDir, passphrase: opts.passphrase });
     const node = await RatchetNode.open({ dataDir: opts.dataDir, passphrase: opts.passphrase });
     for (const r of opts.relays) node.nodeStore.addRelay(r, Date.now());
