@@ -114,6 +114,20 @@ async function queued<T>(s: NodeService, fn: () => T): Promise<T> {
   return r;
 }
 
+/** Changes one contact (an alias or a fingerprint prefix) and returns it as `contacts` shows it. */
+function editContact(s: NodeService, contact: string, edit: (fingerprint: string, now: number) => void): z.input<typeof ContactView> {
+  const fp = s.node.contact(contact).fingerprint;
+  edit(fp, Date.now());
+  return s.view(fp);
+}
+
+/** Publishes (or unpublishes) the bundle and waits, daemon or not, until a relay took it: how many events are still pending. */
+async function bundle(s: NodeService, fn: () => void): Promise<{ pending: number }> {
+  await s.connect();
+  fn();
+  return { pending: await s.node.drain(10_000) };
+}
+
 export const API = {
   whoami: method({
     description: 'this identity: fingerprint and Nostr key',
@@ -157,21 +171,13 @@ export const API = {
     description: 'publishes the pre-key bundle now; `pending` 0 once a relay accepted it',
     params: none,
     result: Pending,
-    handler: async (s) => {
-      await s.connect();
-      s.node.publish();
-      return { pending: await s.node.drain(10_000) };
-    },
+    handler: (s) => bundle(s, () => s.node.publish()),
   }),
   unpublish: method({
     description: 'replaces the bundle on the relays with an empty one',
     params: none,
     result: Pending,
-    handler: async (s) => {
-      await s.connect();
-      s.node.unpublish();
-      return { pending: await s.node.drain(10_000) };
-    },
+    handler: (s) => bundle(s, () => s.node.unpublish()),
   }),
   peers: method({
     description: 'identities whose pre-key bundles were found on the relays',
@@ -196,30 +202,20 @@ export const API = {
       const a = p.alias;
       if (a !== null && (/^[0-9a-f]{8,64}$/i.test(a) || a.trim() !== a || a.length === 0 || a.length > 64))
         fail('INVALID_ARGUMENT', 'an alias is 1 to 64 characters, no surrounding spaces, and must not look like a fingerprint');
-      const fp = s.node.contact(p.contact).fingerprint;
-      s.node.nodeStore.setAlias(fp, a, Date.now());
-      return s.view(fp);
+      return editContact(s, p.contact, (fp, now) => s.node.nodeStore.setAlias(fp, a, now));
     },
   }),
   setVerified: method({
     description: 'marks a contact verified (or not) after comparing safety numbers',
     params: z.strictObject({ contact: ref, verified: z.boolean() }),
     result: ContactView,
-    handler: (s, p) => {
-      const fp = s.node.contact(p.contact).fingerprint;
-      s.node.nodeStore.setVerified(fp, p.verified, Date.now());
-      return s.view(fp);
-    },
+    handler: (s, p) => editContact(s, p.contact, (fp, now) => s.node.nodeStore.setVerified(fp, p.verified, now)),
   }),
   setTrusted: method({
     description: 'trusts a contact (or not); trusting acknowledges a changed identity key',
     params: z.strictObject({ contact: ref, trusted: z.boolean() }),
     result: ContactView,
-    handler: (s, p) => {
-      const fp = s.node.contact(p.contact).fingerprint;
-      s.node.nodeStore.setTrusted(fp, p.trusted, Date.now());
-      return s.view(fp);
-    },
+    handler: (s, p) => editContact(s, p.contact, (fp, now) => s.node.nodeStore.setTrusted(fp, p.trusted, now)),
   }),
   send: method({
     description: 'sends a text to a contact or discovered peer, waiting up to waitMs for a relay to accept it',

@@ -155,7 +155,7 @@ relays
   );
 relays
   .command('add <url>')
-  .description('add a relay (ws:// or wss://)')
+  .description('add a relay (ws:// or wss://); a running daemon connects to it at once')
   .action(
     action(async (api, g, url: string) => {
       const r = await api.call('addRelay', { url });
@@ -164,7 +164,7 @@ relays
   );
 relays
   .command('rm <url>')
-  .description('remove a relay')
+  .description('remove a relay; a running daemon drops its connection at once')
   .action(
     action(async (api, g, url: string) => {
       const r = await api.call('removeRelay', { url });
