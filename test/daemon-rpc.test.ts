@@ -96,6 +96,34 @@ describe('daemon JSON-RPC', () => {
     assert.deepEqual(relays, JSON.parse(JSON.stringify(node.nodeStore.relays())));
   });
 
+  it('a relay added to a running node gets every subscription; a removed one is dropped', async (t) => {
+    const [one, two] = await Promise.all([startTestRelay(), startTestRelay()]);
+    t.after(async () => {
+      await one.stop();
+      await two.stop();
+    });
+    const nodes = testNodes(t);
+    const alice = await nodes.open('alice', [one.url]);
+    const bob = await nodes.open('bob', [two.url]);
+    await Promise.all([alice.start(), bob.start()]);
+    await alice.start(); // idempotent: still one connection
+    assert.equal(one.clients(), 1);
+    assert.equal(alice.addRelay(two.url), true);
+    assert.equal(alice.addRelay(two.url), false);
+    // alice's bundle reaches the new relay (what it missed), bob starts a session from it, and the
+    // message, on that relay only, reaches alice through the subscriptions the new link made.
+    await eventually(() => (bob.peers().some((p) => p.fingerprint === alice.whoami().fingerprint) ? true : undefined), 'bob finds alice on the added relay');
+    const got = new Promise<string>((resolve) => alice.once('message', (m) => resolve(m.text)));
+    bob.send(alice.whoami().fingerprint, 'through the added relay');
+    assert.equal(await got, 'through the added relay');
+    assert.deepEqual(alice.status().relays.map((r) => [r.url, r.connected]), [[one.url, true], [two.url, true]]);
+    assert.equal(alice.removeRelay(two.url), true);
+    assert.equal(alice.removeRelay(two.url), false);
+    assert.deepEqual(alice.status().relays.map((r) => r.url), [one.url]);
+    await eventually(() => (two.clients() === 1 ? true : undefined), 'alice leaves the removed relay; bob stays');
+    assert.equal(one.clients(), 1);
+  });
+
   it('lists every method of the table in docs/protocol.md', () => {
     const doc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
     const section = doc.slice(doc.indexOf('## Daemon JSON-RPC'), doc.indexOf('\n## ', doc.indexOf('## Daemon JSON-RPC') + 1));
