@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { Relay, useWebSocketImplementation } from 'nostr-tools/relay';
@@ -8,8 +7,7 @@ import WebSocket from 'ws';
 import { renderUnicodeCompact } from 'uqr';
 import { decodePreKeyBundle } from '../src/prekeys/index.js';
 import { eventually } from './support/nodes.js';
-import { startTestRelay } from './support/relay.js';
-import { cliEnv, rrelay, type Running, start } from './support/cli.js';
+import { cliEnv, json, rrelay, start, tempRoot, twoDataDirs } from './support/cli.js';
 
 useWebSocketImplementation(WebSocket);
 
@@ -34,30 +32,6 @@ async function bundleOnRelay(url: string, author: string): Promise<{ id: string;
   } finally {
     relay.close();
   }
-}
-
-function tempRoot(t: { after(fn: () => void): void }): string {
-  const root = mkdtempSync(join(tmpdir(), 'rrelay-cli-'));
-  t.after(() => rmSync(root, { recursive: true, force: true }));
-  return root;
-}
-
-async function json<T>(args: string[]): Promise<T> {
-  const r = await rrelay([...args, '--json']);
-  assert.equal(r.code, 0, `rrelay ${args.join(' ')} failed: ${r.stderr}`);
-  return r.json[0] as T;
-}
-
-/** A relay, a temp root with data directories for alice and bob, and the daemons to stop afterwards. */
-async function twoDataDirs(t: { after(fn: () => Promise<void> | void): void }) {
-  const relay = await startTestRelay();
-  const root = tempRoot(t);
-  const daemons: Running[] = [];
-  t.after(async () => {
-    for (const d of daemons) await d.stop();
-    await relay.stop();
-  });
-  return { relay, root, daemons, A: ['--data-dir', join(root, 'alice')], B: ['--data-dir', join(root, 'bob')] };
 }
 
 describe('rrelay end to end, one process per node', () => {

@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { describe, it } from 'node:test';
@@ -9,19 +8,7 @@ import { API, LocalApi, METHODS, NodeService } from '../src/cli/api.js';
 import { serveRpc } from '../src/cli/rpc.js';
 import { eventually, testNodes } from './support/nodes.js';
 import { startTestRelay } from './support/relay.js';
-import { rrelay, type Running, start } from './support/cli.js';
-
-function tempRoot(t: { after(fn: () => void): void }): string {
-  const root = mkdtempSync(join(tmpdir(), 'rrelay-rpc-'));
-  t.after(() => rmSync(root, { recursive: true, force: true }));
-  return root;
-}
-
-async function ok<T>(args: string[]): Promise<T> {
-  const r = await rrelay([...args, '--json']);
-  assert.equal(r.code, 0, `rrelay ${args.join(' ')} failed: ${r.stderr}`);
-  return r.json[0] as T;
-}
+import { json, rrelay, start, twoDataDirs } from './support/cli.js';
 
 /** Raw JSON-RPC lines over a daemon's socket: what any client (not ours) would send. */
 async function rawClient(socketPath: string) {
@@ -109,6 +96,34 @@ describe('daemon JSON-RPC', () => {
     assert.deepEqual(relays, JSON.parse(JSON.stringify(node.relays())));
   });
 
+  it('a relay added to a running node gets every subscription; a removed one is dropped', async (t) => {
+    const [one, two] = await Promise.all([startTestRelay(), startTestRelay()]);
+    t.after(async () => {
+      await one.stop();
+      await two.stop();
+    });
+    const nodes = testNodes(t);
+    const alice = await nodes.open('alice', [one.url]);
+    const bob = await nodes.open('bob', [two.url]);
+    await Promise.all([alice.start(), bob.start()]);
+    await alice.start(); // idempotent: still one connection
+    assert.equal(one.clients(), 1);
+    assert.equal(alice.addRelay(two.url), true);
+    assert.equal(alice.addRelay(two.url), false);
+    // alice's bundle reaches the new relay (what it missed), bob starts a session from it, and the
+    // message, on that relay only, reaches alice through the subscriptions the new link made.
+    await eventually(() => (bob.bundles.peers().some((p) => p.fingerprint === alice.whoami().fingerprint) ? true : undefined), 'bob finds alice on the added relay');
+    const got = new Promise<string>((resolve) => alice.once('message', (m) => resolve(m.text)));
+    bob.messaging.send(alice.whoami().fingerprint, 'through the added relay');
+    assert.equal(await got, 'through the added relay');
+    assert.deepEqual(alice.status().relays.map((r) => [r.url, r.connected]), [[one.url, true], [two.url, true]]);
+    assert.equal(alice.removeRelay(two.url), true);
+    assert.equal(alice.removeRelay(two.url), false);
+    assert.deepEqual(alice.status().relays.map((r) => r.url), [one.url]);
+    await eventually(() => (two.clients() === 1 ? true : undefined), 'alice leaves the removed relay; bob stays');
+    assert.equal(one.clients(), 1);
+  });
+
   it('lists every method of the table in docs/protocol.md', () => {
     const doc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
     const section = doc.slice(doc.indexOf('## Daemon JSON-RPC'), doc.indexOf('\n## ', doc.indexOf('## Daemon JSON-RPC') + 1));
@@ -125,58 +140,47 @@ describe('daemon JSON-RPC', () => {
 });
 
 describe('rrelay through a running daemon', () => {
-  async function setup(t: { after(fn: () => Promise<void> | void): void }) {
-    const relay = await startTestRelay();
-    const root = tempRoot(t);
-    const daemons: Running[] = [];
-    t.after(async () => {
-      for (const d of daemons) await d.stop();
-      await relay.stop();
-    });
-    return { relay, root, daemons, A: ['--data-dir', join(root, 'alice')], B: ['--data-dir', join(root, 'bob')] };
-  }
-
   it('opens one relay connection per daemon: the first queued command does not start the node again', async (t) => {
-    const { relay, daemons, A } = await setup(t);
-    await ok(['init', ...A, '--relay', relay.url]);
+    const { relay, daemons, A } = await twoDataDirs(t);
+    await json(['init', ...A, '--relay', relay.url]);
     daemons.push(await start(['daemon', ...A, '--json'], /"daemon":"running"/));
     await eventually(() => (relay.clients() === 1 ? true : undefined), 'the daemon connects');
-    assert.deepEqual(await ok(['publish', ...A]), { published: true, pending: 0 });
-    await ok(['invite', 'create', ...A]);
+    assert.deepEqual(await json(['publish', ...A]), { published: true, pending: 0 });
+    await json(['invite', 'create', ...A]);
     const sent = await rrelay(['send', ...A, 'nobody', 'hi']);
     assert.equal(sent.code, 4);
     assert.equal(relay.clients(), 1, 'still one connection: no second relay set was opened');
-    await ok(['publish', ...A]);
+    await json(['publish', ...A]);
     assert.equal(relay.clients(), 1);
   });
 
   it('resets a session through the daemon (an absent --via is not null)', async (t) => {
-    const { relay, root, daemons, A, B } = await setup(t);
-    await ok(['init', ...A, '--relay', relay.url]);
-    const bob = await ok<{ fingerprint: string }>(['init', ...B, '--relay', relay.url]);
+    const { relay, root, daemons, A, B } = await twoDataDirs(t);
+    await json(['init', ...A, '--relay', relay.url]);
+    const bob = await json<{ fingerprint: string }>(['init', ...B, '--relay', relay.url]);
     daemons.push(await start(['daemon', ...A, '--json'], /"daemon":"running"/));
     daemons.push(await start(['daemon', ...B, '--json'], /"daemon":"running"/));
     const file = join(root, 'invite.txt');
-    await ok(['invite', 'create', ...A, '--out', file]);
-    await ok(['invite', 'accept', ...B, file]);
-    for (const D of [A, B]) await eventually(async () => ((await ok<unknown[]>(['kx', 'ls', ...D])).length === 0 ? true : undefined), 'the key exchange completes');
+    await json(['invite', 'create', ...A, '--out', file]);
+    await json(['invite', 'accept', ...B, file]);
+    for (const D of [A, B]) await eventually(async () => ((await json<unknown[]>(['kx', 'ls', ...D])).length === 0 ? true : undefined), 'the key exchange completes');
     const reset = await rrelay(['reset', ...A, bob.fingerprint.slice(0, 16), '--json']);
     assert.equal(reset.code, 0, reset.stderr);
     assert.equal((reset.json[0] as { peer: string }).peer, bob.fingerprint);
-    for (const D of [A, B]) await eventually(async () => ((await ok<unknown[]>(['kx', 'ls', ...D])).length === 0 ? true : undefined), 'the reset completes');
+    for (const D of [A, B]) await eventually(async () => ((await json<unknown[]>(['kx', 'ls', ...D])).length === 0 ? true : undefined), 'the reset completes');
   });
 
   it('relays add and rm take effect on the running node, and status shows it', async (t) => {
-    const { relay, daemons, A } = await setup(t);
+    const { relay, daemons, A } = await twoDataDirs(t);
     const second = await startTestRelay();
     t.after(() => second.stop());
-    await ok(['init', ...A, '--relay', relay.url]);
+    await json(['init', ...A, '--relay', relay.url]);
     daemons.push(await start(['daemon', ...A, '--json'], /"daemon":"running"/));
-    assert.deepEqual(await ok(['relays', 'add', ...A, second.url]), { url: second.url, added: true });
+    assert.deepEqual(await json(['relays', 'add', ...A, second.url]), { url: second.url, added: true });
     await eventually(() => (second.clients() === 1 ? true : undefined), 'the daemon connects to the added relay');
-    const connected = async (url: string) => (await ok<{ relays: { url: string; connected: boolean }[] }>(['status', ...A])).relays.find((r) => r.url === url)?.connected;
+    const connected = async (url: string) => (await json<{ relays: { url: string; connected: boolean }[] }>(['status', ...A])).relays.find((r) => r.url === url)?.connected;
     await eventually(async () => ((await connected(second.url)) ? true : undefined), 'status shows the added relay connected');
-    assert.deepEqual(await ok(['relays', 'rm', ...A, second.url]), { url: second.url, removed: true });
+    assert.deepEqual(await json(['relays', 'rm', ...A, second.url]), { url: second.url, removed: true });
     await eventually(() => (second.clients() === 0 ? true : undefined), 'the daemon drops the removed relay');
     assert.equal(await connected(second.url), undefined, 'status no longer lists it');
     assert.equal(await connected(relay.url), true);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { type ErrorCode, fail, isRatchetRelayError, RatchetRelayError } from '../errors.js';
-import { type ContactWithSafetyNumber, type NodeEvents, RatchetNode } from '../node/index.js';
+import type { ContactWithSafetyNumber, NodeEvents, RatchetNode } from '../node/index.js';
 
 /**
  * The daemon's JSON-RPC API, defined once: a table of methods with named parameters, each with a
@@ -86,7 +86,7 @@ export type ReceivedMessage = z.infer<typeof ReceivedMessage>;
 
 const none = z.strictObject({});
 const ref = z.string().min(1); // an alias or a fingerprint (prefix)
-const text = z.string();
+const text = z.string().min(1, 'refusing to send an empty message');
 
 // The table
 
@@ -111,6 +111,13 @@ async function queued<T>(s: NodeService, fn: () => T): Promise<T> {
   const r = fn();
   if (!s.daemon) await s.node.drain(10_000);
   return r;
+}
+
+/** Publishes (or unpublishes) the bundle and waits, daemon or not, until a relay took it: how many events are still pending. */
+async function bundle(s: NodeService, fn: () => void): Promise<{ pending: number }> {
+  await s.connect();
+  fn();
+  return { pending: await s.node.drain(10_000) };
 }
 
 export const API = {
@@ -156,21 +163,13 @@ export const API = {
     description: 'publishes the pre-key bundle now; `pending` 0 once a relay accepted it',
     params: none,
     result: Pending,
-    handler: async (s) => {
-      await s.connect();
-      s.node.bundles.publish();
-      return { pending: await s.node.drain(10_000) };
-    },
+    handler: (s) => bundle(s, () => s.node.bundles.publish()),
   }),
   unpublish: method({
     description: 'replaces the bundle on the relays with an empty one',
     params: none,
     result: Pending,
-    handler: async (s) => {
-      await s.connect();
-      s.node.bundles.unpublish();
-      return { pending: await s.node.drain(10_000) };
-    },
+    handler: (s) => bundle(s, () => s.node.bundles.unpublish()),
   }),
   peers: method({
     description: 'identities whose pre-key bundles were found on the relays',
@@ -332,7 +331,7 @@ export const API = {
   }),
   groupSend: method({
     description: 'sends a text to every member; members without a session yet are listed in `unreachable`',
-    params: z.strictObject({ group: ref, text: z.string().min(1) }),
+    params: z.strictObject({ group: ref, text }),
     result: z.object({ id: z.string(), sent: z.array(hex64), unreachable: z.array(hex64) }),
     handler: (s, p) => queued(s, () => s.node.groups.send(p.group, p.text)),
   }),
@@ -463,6 +462,9 @@ export function validateRelayUrl(url: string): string {
   return u.href.replace(/\/$/, '');
 }
 
+/** The node's code is loaded only where a node runs in this process: a command a daemon answers starts faster. */
+const loadNode = () => import('../node/node.js');
+
 /** How long a command without a daemon waits for its outbox on the way out. */
 const CLOSE_DRAIN_MS = 10_000;
 
@@ -479,11 +481,13 @@ export class NodeService {
   ) {}
 
   static async open(opts: { dataDir: string; passphrase: string; log: (line: string) => void; daemon: boolean }): Promise<NodeService> {
+    const { RatchetNode } = await loadNode();
     return new NodeService(await RatchetNode.open({ dataDir: opts.dataDir, passphrase: opts.passphrase, log: opts.log }), opts.daemon);
   }
 
   /** `rrelay init`: a new identity, with its relays. */
   static async init(opts: { dataDir: string; passphrase: string; relays: readonly string[] }): Promise<z.infer<typeof Whoami>> {
+    const { RatchetNode } = await loadNode();
     return RatchetNode.init({ dataDir: opts.dataDir, passphrase: opts.passphrase, relays: opts.relays });
   }
 

@@ -2,10 +2,7 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { Command, CommanderError, Option } from 'commander';
-import { renderUnicodeCompact } from 'uqr';
-import { defaultDataDir, ensureDataDir, paths } from '../node/index.js';
-import { startEmbeddedRelay } from '../relay/index.js';
-import { runDemo } from './demo.js';
+import { defaultDataDir, ensureDataDir, paths } from '../node/data-dir.js';
 import { CliError, EXIT, exitWithError, printJson, readPassphrase, shortFp, usage } from './io.js';
 import { type ApiClient, type FollowEvent, LocalApi, NodeService, type ReceivedMessage, validateRelayUrl } from './api.js';
 import { connectRpc, serveRpc } from './rpc.js';
@@ -158,7 +155,7 @@ relays
   );
 relays
   .command('add <url>')
-  .description('add a relay (ws:// or wss://)')
+  .description('add a relay (ws:// or wss://); a running daemon connects to it at once')
   .action(
     action(async (api, g, url: string) => {
       const r = await api.call('addRelay', { url });
@@ -167,7 +164,7 @@ relays
   );
 relays
   .command('rm <url>')
-  .description('remove a relay')
+  .description('remove a relay; a running daemon drops its connection at once')
   .action(
     action(async (api, g, url: string) => {
       const r = await api.call('removeRelay', { url });
@@ -298,7 +295,7 @@ invite
       const r = await api.call('createInvite', { ttlMs: Math.round(hours * 3600_000) });
       if (opts.out) writeFileSync(opts.out, `${r.invite}\n`, { mode: 0o600 });
       // Byte mode, lowest error correction: an invite carries a 1568-byte ML-KEM key and needs the room.
-      if (opts.qr) process.stderr.write(`${renderUnicodeCompact(r.invite, { ecc: 'L', border: 2 })}\n`);
+      if (opts.qr) process.stderr.write(`${(await import('uqr')).renderUnicodeCompact(r.invite, { ecc: 'L', border: 2 })}\n`);
       const expires = new Date(r.expiresAt).toISOString();
       out(
         g,
@@ -549,6 +546,8 @@ program
       if (!Number.isInteger(port) || port < 0 || port > 65535) usage(`--port must be 0..65535, got "${opts.port}"`);
       const dataDir = dataDirOf(g);
       ensureDataDir(dataDir);
+      // Loaded on demand, like the demo and the QR code: every other command starts faster without them.
+      const { startEmbeddedRelay } = await import('../relay/index.js');
       const relay = await startEmbeddedRelay({ port, dbPath: opts.db ?? paths(dataDir).relayDb, log: logger(g) });
       out(g, { relay: relay.url, port: relay.port }, `relay listening on ${relay.url} (Ctrl-C to stop)`);
       await untilInterrupted();
@@ -565,7 +564,7 @@ program
   .action(async (_opts: unknown, cmd: Command) => {
     const g = globals(cmd);
     try {
-      await runDemo({ json: g.json ?? false, verbose: g.verbose ?? false });
+      await (await import('./demo.js')).runDemo({ json: g.json ?? false, verbose: g.verbose ?? false });
       process.exit(EXIT.ok);
     } catch (e) {
       exitWithError(e, g.json ?? false);

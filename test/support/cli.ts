@@ -1,5 +1,10 @@
+import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { startTestRelay } from './relay.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
@@ -74,4 +79,29 @@ export async function start(args: string[], ready: RegExp, env: NodeJS.ProcessEn
   };
   await running.waitFor(ready);
   return running;
+}
+
+export function tempRoot(t: { after(fn: () => void): void }): string {
+  const root = mkdtempSync(join(tmpdir(), 'rrelay-cli-'));
+  t.after(() => rmSync(root, { recursive: true, force: true }));
+  return root;
+}
+
+/** Runs `rrelay args... --json`, which must succeed; its first JSON line. */
+export async function json<T>(args: string[]): Promise<T> {
+  const r = await rrelay([...args, '--json']);
+  assert.equal(r.code, 0, `rrelay ${args.join(' ')} failed: ${r.stderr}`);
+  return r.json[0] as T;
+}
+
+/** A relay, a temp root with data directories for alice and bob, and the daemons to stop afterwards. */
+export async function twoDataDirs(t: { after(fn: () => Promise<void> | void): void }) {
+  const relay = await startTestRelay();
+  const root = tempRoot(t);
+  const daemons: Running[] = [];
+  t.after(async () => {
+    for (const d of daemons) await d.stop();
+    await relay.stop();
+  });
+  return { relay, root, daemons, A: ['--data-dir', join(root, 'alice')], B: ['--data-dir', join(root, 'bob')] };
 }

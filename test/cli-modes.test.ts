@@ -1,0 +1,287 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, it } from 'node:test';
+import { type CliResult, rrelay, type Running, start } from './support/cli.js';
+import { eventually } from './support/nodes.js';
+import { startTestRelay, type TestRelay } from './support/relay.js';
+
+/**
+ * Every CLI command, run once with a daemon per identity (`daemon`) and once without (`direct`), on
+ * fresh data directories and a fresh relay each: the two transcripts (command, exit code, JSON
+ * output with keys, ids and times replaced by placeholders) must be equal. Where a step needs a
+ * peer to be online, the scenario waits the same way in both modes: it polls until the result is
+ * there (without a daemon, running `peers`, which connects, for the identities that must act).
+ */
+
+type Who = 'alice' | 'bob' | 'carol' | 'dave';
+type Mode = 'daemon' | 'direct';
+type Json = Record<string, unknown> & { error?: { code: string; message: string } };
+
+interface Entry {
+  readonly cmd: string;
+  readonly code: number | null;
+  readonly out: unknown[];
+}
+
+const POLL_MS = 60_000;
+/** Fields of `status` that tell how the node runs (connected, daemon), not what it holds. */
+const STATUS_RUNTIME = new Set(['daemon', 'connected', 'failures', 'lastSeen']);
+
+class Scenario {
+  readonly transcript: Entry[] = [];
+  readonly fp = {} as Record<Who, string>;
+  private readonly daemons: Running[] = [];
+
+  constructor(
+    readonly mode: Mode,
+    readonly root: string,
+    readonly relay: TestRelay,
+  ) {}
+
+  dir(who: Who): string {
+    return join(this.root, who);
+  }
+
+  private async exec(who: Who, args: string[]): Promise<CliResult> {
+    const t0 = Date.now();
+    const r = await rrelay([...args, '--data-dir', this.dir(who), '--json']);
+    if (process.env.TIMING) process.stderr.write(`TIMING ${this.mode} ${Date.now() - t0} ${who} ${args.join(' ')}\n`);
+    return r;
+  }
+
+  private record(who: Who, args: string[], r: CliResult, shape?: (out: unknown[]) => unknown[]): void {
+    this.transcript.push({ cmd: `${who}: ${args.join(' ')}`, code: r.code, out: this.canon(shape ? shape(r.json) : r.json) as unknown[] });
+  }
+
+  /**
+   * Lists of identities (peers, contacts, group members: fingerprints, or objects with one) in the
+   * order alice, bob, carol, dave: the store keeps them by fingerprint, which differs between runs.
+   */
+  private canon(v: unknown): unknown {
+    const rank = (x: unknown) => {
+      const f = typeof x === 'string' ? x : (x as { fingerprint?: unknown } | null)?.fingerprint;
+      return (Object.keys(this.fp) as Who[]).findIndex((w) => this.fp[w] === f);
+    };
+    if (Array.isArray(v)) {
+      const items = v.map((x) => this.canon(x));
+      return items.length > 0 && items.every((x) => rank(x) >= 0) ? items.sort((a, b) => rank(a) - rank(b)) : items;
+    }
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, this.canon(x)]));
+    return v;
+  }
+
+  /** Runs a command, records it, and checks its exit code; returns its first JSON line. */
+  async run<T = Json>(who: Who, args: string[], code = 0, shape?: (out: unknown[]) => unknown[]): Promise<T> {
+    const r = await this.exec(who, args);
+    this.record(who, args, r, shape);
+    assert.equal(r.code, code, `[${this.mode}] ${who}: rrelay ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+    return r.json[0] as T;
+  }
+
+  /** All the JSON lines of a command (receive, messages print one per line). */
+  async lines<T = Json>(who: Who, args: string[]): Promise<T[]> {
+    await this.run(who, args);
+    return this.transcript[this.transcript.length - 1]!.out as T[];
+  }
+
+  /**
+   * Polls `args` until `done` holds for its JSON lines. Without a daemon, the `nudge` identities
+   * first run `peers`, a command that connects, so that they act on what waits for them (a daemon
+   * does that by itself). Only the final poll is recorded.
+   */
+  async until<T = Json>(who: Who, args: string[], done: (lines: T[]) => boolean, nudge: Who[] = [], shape?: (out: unknown[]) => unknown[]): Promise<T[]> {
+    const r = await eventually(
+      async () => {
+        if (this.mode === 'direct') for (const n of nudge) await this.exec(n, ['peers']);
+        const r = await this.exec(who, args);
+        return r.code === 0 && done(r.json as T[]) ? r : undefined;
+      },
+      `[${this.mode}] ${who}: ${args.join(' ')}`,
+      POLL_MS,
+    );
+    this.record(who, args, r, shape);
+    return r.json as T[];
+  }
+
+  async startDaemon(who: Who): Promise<void> {
+    if (this.mode === 'daemon') this.daemons.push(await start(['daemon', '--data-dir', this.dir(who), '--json'], /"daemon":"running"/));
+  }
+
+  async stop(): Promise<void> {
+    for (const d of this.daemons.splice(0)) assert.equal(await d.stop('SIGINT'), 0, d.stderr());
+  }
+}
+
+const noKx = (l: unknown[][]) => l[0]?.length === 0;
+
+async function scenario(s: Scenario): Promise<void> {
+  const { fp } = s;
+  const everyone: Who[] = ['alice', 'bob', 'carol', 'dave'];
+
+  // Identities, relays, bundles
+  for (const who of everyone) fp[who] = (await s.run<{ fingerprint: string }>(who, ['init', '--relay', s.relay.url])).fingerprint;
+  for (const who of everyone) await s.startDaemon(who);
+  const me = await s.run('alice', ['whoami']);
+  assert.equal(me.fingerprint, fp.alice);
+  await s.run('alice', ['relays', 'ls']);
+  await s.run('alice', ['relays', 'add', 'http://not-a-relay'], 2);
+  await s.run('alice', ['relays', 'add', 'ws://127.0.0.1:1/']);
+  await s.run('alice', ['relays', 'add', 'ws://127.0.0.1:1']);
+  await s.run('alice', ['relays', 'ls']);
+  await s.run('alice', ['relays', 'rm', 'ws://127.0.0.1:1']);
+  await s.run('alice', ['relays', 'rm', 'ws://127.0.0.1:1'], 2);
+  for (const who of everyone) assert.deepEqual(await s.run(who, ['publish']), { published: true, pending: 0 });
+  const peers = await s.until<{ fingerprint: string }[]>('alice', ['peers'], (l) => l[0]?.length === 3);
+  assert.deepEqual(peers[0]!.map((p) => p.fingerprint).sort(), [fp.bob, fp.carol, fp.dave].sort());
+  const status = await s.run<{ daemon: boolean; peers: number; published: boolean }>('alice', ['status'], 0, (out) =>
+    JSON.parse(JSON.stringify(out, (k, v: unknown) => (STATUS_RUNTIME.has(k) ? undefined : v))) as unknown[],
+  );
+  assert.equal(status.daemon, s.mode === 'daemon');
+  assert.equal(status.published, true);
+
+  // A session from a bundle: alice and bob
+  await s.run('alice', ['contacts', 'ls']);
+  await s.run('alice', ['send', 'nobody', 'hi'], 4);
+  assert.equal((await s.run('alice', ['send', fp.bob.slice(0, 16), 'hello', 'bob'])).state, 'sent');
+  const atBob = await s.until<{ text: string; from: string }>('bob', ['receive'], (l) => l.length > 0);
+  assert.deepEqual(atBob.map((m) => [m.text, m.from]), [['hello bob', fp.alice]]);
+  await s.run('bob', ['contacts', 'alias', fp.alice.slice(0, 12), 'alice']);
+  await s.run('bob', ['contacts', 'alias', 'alice', 'deadbeefdeadbeef'], 2);
+  await s.run('bob', ['contacts', 'verify', 'alice']);
+  await s.run('bob', ['contacts', 'trust', 'alice']);
+  await s.run('bob', ['contacts', 'verify', 'nosuchcontact'], 2);
+  const bobContacts = await s.run<{ alias: string; verified: boolean; trusted: boolean }[]>('bob', ['contacts', 'ls']);
+  assert.deepEqual(bobContacts.map((c) => [c.alias, c.verified, c.trusted]), [['alice', true, true]]);
+  await s.run('alice', ['contacts', 'alias', fp.bob.slice(0, 12), 'bob']);
+  await s.run('bob', ['send', 'alice', 'hi', 'alice']);
+  const atAlice = await s.until<{ text: string }>('alice', ['receive'], (l) => l.length > 0);
+  assert.deepEqual(atAlice.map((m) => m.text), ['hi alice']);
+  // The receipt for alice's message.
+  await s.until<{ direction: string; state: string }>('alice', ['messages', 'bob'], (l) => l.some((m) => m.direction === 'out' && m.state === 'delivered'), ['alice']);
+  await s.until<{ state: string }>('bob', ['messages', '--limit', '1'], (l) => l[0]?.state === 'delivered', ['bob']);
+  await s.run('bob', ['reset', 'alice'], 4); // met through a bundle: no reset mailbox
+
+  // Invites: carol meets alice, bob and dave
+  const invite = async (who: Who) => {
+    const file = join(s.root, `invite-for-${who}.txt`);
+    await s.run('carol', ['invite', 'create', '--out', file]);
+    await s.run(who, ['invite', 'accept', file]);
+    await s.until('carol', ['kx', 'ls'], noKx, ['carol']);
+    await s.until(who, ['kx', 'ls'], noKx, [who]);
+  };
+  await s.run('carol', ['kx', 'ls']);
+  await s.run('alice', ['invite', 'accept', 'rrinv1garbage'], 2);
+  for (const who of ['alice', 'bob', 'dave'] as const) await invite(who);
+  const cancelled = await s.run<{ rv: string }>('carol', ['invite', 'create', '--ttl', '1']);
+  assert.equal((await s.run<unknown[]>('carol', ['kx', 'ls'])).length, 1);
+  await s.run('carol', ['kx', 'cancel', 'ffff'], 2);
+  await s.run('carol', ['kx', 'cancel', cancelled.rv.slice(0, 12)]);
+  assert.deepEqual(await s.run('carol', ['kx', 'ls']), []);
+  await s.run('carol', ['contacts', 'ls'], 0);
+
+  // A ratchet reset, directly and through bob
+  await s.run('alice', ['reset', 'nosuchcontact'], 4);
+  const reset = await s.run('alice', ['reset', fp.carol.slice(0, 16)]);
+  assert.equal(reset.peer, fp.carol);
+  await s.until('alice', ['kx', 'ls'], noKx, ['carol', 'alice']);
+  await s.until('carol', ['kx', 'ls'], noKx, ['carol']);
+  await s.run('alice', ['send', fp.carol.slice(0, 16), 'after', 'the', 'reset']);
+  assert.deepEqual((await s.until<{ text: string }>('carol', ['receive'], (l) => l.length > 0)).map((m) => m.text), ['after the reset']);
+  await s.run('alice', ['reset', fp.carol.slice(0, 16), '--via', 'nosuchcontact'], 4);
+  await s.run('alice', ['reset', fp.carol.slice(0, 16), '--via', 'bob']);
+  await s.until('alice', ['kx', 'ls'], noKx, ['bob', 'carol', 'alice']);
+  await s.until('carol', ['kx', 'ls'], noKx, ['carol']);
+  await s.run('alice', ['send', fp.carol.slice(0, 16), 'after', 'the', 'reset', 'via', 'bob']);
+  assert.deepEqual((await s.until<{ text: string }>('carol', ['receive'], (l) => l.length > 0)).map((m) => m.text), ['after the reset via bob']);
+
+  // Introductions: carol introduces bob and dave; alice asks carol for dave
+  await s.run('carol', ['introduce', 'bob', fp.dave.slice(0, 16)], 4); // no contact named bob at carol
+  await s.run('carol', ['introduce', fp.bob.slice(0, 16), fp.bob.slice(0, 16)], 2);
+  await s.run('carol', ['introduce', fp.bob.slice(0, 16), fp.dave.slice(0, 16)]);
+  const hasContact = (f: string) => (l: { fingerprint: string }[][]) => l[0]?.some((c) => c.fingerprint === f) ?? false;
+  await s.until('bob', ['contacts', 'ls'], hasContact(fp.dave), ['bob', 'dave', 'carol', 'bob', 'dave']);
+  await s.until('dave', ['kx', 'ls'], noKx, ['dave']);
+  await s.until('dave', ['contacts', 'ls'], hasContact(fp.bob));
+  await s.run('alice', ['mediate', fp.carol.slice(0, 16), fp.dave.slice(0, 16)], 2); // a full fingerprint is needed
+  await s.run('alice', ['mediate', fp.carol.slice(0, 16), fp.dave]);
+  await s.until('alice', ['contacts', 'ls'], hasContact(fp.dave), ['carol', 'dave', 'carol', 'alice', 'dave', 'alice']);
+  await s.until('dave', ['kx', 'ls'], noKx, ['dave']);
+  await s.run('dave', ['send', fp.alice.slice(0, 16), 'hi', 'alice,', 'dave', 'here']);
+  assert.deepEqual((await s.until<{ text: string; from: string }>('alice', ['receive'], (l) => l.length > 0)).map((m) => [m.text, m.from]), [['hi alice, dave here', fp.dave]]);
+
+  // A group: carol the admin, alice and dave members
+  const group = await s.run<{ id: string }>('carol', ['group', 'create', 'friends']);
+  await s.run('carol', ['group', 'invite', 'friends', 'nosuchcontact'], 4);
+  for (const who of ['alice', 'dave'] as const) {
+    await s.run('carol', ['group', 'invite', 'friends', fp[who].slice(0, 16)]);
+    await s.until<{ name: string }[]>(who, ['group', 'ls'], (l) => l[0]?.some((g) => g.name === 'friends') ?? false, [who]);
+    await s.run(who, ['group', 'join', 'friends']);
+    await s.until<{ fingerprint: string }[]>(who, ['group', 'members', 'friends'], (l) => l[0]?.some((m) => m.fingerprint === fp[who]) ?? false, ['carol', who]);
+  }
+  await s.run('alice', ['group', 'send', 'nosuchgroup', 'hi'], 2);
+  const members = await s.until<{ fingerprint: string; reachable: boolean }[]>(
+    'alice',
+    ['group', 'members', group.id.slice(0, 8)],
+    (l) => l[0]?.length === 3 && l[0].every((m) => m.reachable),
+    ['alice'],
+  );
+  assert.deepEqual(members[0]!.map((m) => m.fingerprint).sort(), [fp.alice, fp.carol, fp.dave].sort());
+  await s.run('alice', ['group', 'ls']);
+  const sent = await s.run<{ sent: string[]; unreachable: string[] }>('alice', ['group', 'send', 'friends', 'hello', 'friends']);
+  assert.deepEqual([sent.sent.sort(), sent.unreachable], [[fp.carol, fp.dave].sort(), []]);
+  for (const who of ['carol', 'dave'] as const) {
+    const got = await s.until<{ text: string; group: { name: string } | null }>(who, ['receive'], (l) => l.length > 0);
+    assert.deepEqual(got.map((m) => [m.text, m.group?.name]), [['hello friends', 'friends']]);
+  }
+
+  assert.deepEqual(await s.run('bob', ['unpublish']), { unpublished: true, pending: 0 });
+  // Receipts for the group message, as for any other.
+  const toCarol = await s.until<{ text: string; state: string }>('alice', ['messages', fp.carol.slice(0, 16)], (l) => l.at(-1)?.state === 'delivered', ['alice']);
+  assert.equal(toCarol.at(-1)!.text, 'hello friends');
+}
+
+/** Replaces what differs between two runs (keys, ids, times, paths, ports) by placeholders, numbered by first appearance. */
+function normalize(transcript: readonly Entry[], literals: [string, string][]): unknown {
+  const seen = new Map<string, string>();
+  const token = /npub1[0-9a-z]+|rrinv1[A-Za-z0-9_-]+|(?:\d{5} ){11}\d{5}|[0-9a-f]{8,}/g;
+  const placeholder = (v: string): string => {
+    const full = [...seen.keys()].find((k) => k.length > v.length && k.startsWith(v));
+    const key = full ?? v;
+    if (!seen.has(key)) seen.set(key, `<${seen.size}>`);
+    return full ? `${seen.get(key)}[:${v.length}]` : seen.get(key)!;
+  };
+  const text = (s: string) => literals.reduce((acc, [from, to]) => acc.split(from).join(to), s).replace(token, placeholder);
+  const walk = (v: unknown): unknown => {
+    if (typeof v === 'string') return text(v);
+    if (typeof v === 'number') return v > 1e12 ? '<time>' : v;
+    if (Array.isArray(v)) return v.map(walk);
+    if (v && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, walk(x)]));
+    return v;
+  };
+  return transcript.map((e) => ({ cmd: text(e.cmd), code: e.code, out: walk(e.out) }));
+}
+
+describe('every CLI command gives the same result with and without a daemon', () => {
+  it('runs one scenario both ways and compares the transcripts', async (t) => {
+    const run = async (mode: Mode) => {
+      const relay = await startTestRelay();
+      const root = mkdtempSync(join(tmpdir(), `rrelay-${mode}-`));
+      const s = new Scenario(mode, root, relay);
+      t.after(async () => {
+        await s.stop().catch(() => {});
+        await relay.stop();
+        rmSync(root, { recursive: true, force: true });
+      });
+      await scenario(s);
+      await s.stop();
+      return normalize(s.transcript, [
+        [root, '<root>'],
+        [relay.url, '<relay>'],
+      ]);
+    };
+    const [daemon, direct] = await Promise.all([run('daemon'), run('direct')]);
+    assert.deepEqual(direct, daemon);
+  });
+});
