@@ -1,15 +1,16 @@
 import { z } from 'zod';
-import { type ErrorCode, fail, isRatchetRelayError, RatchetRelayError } from '../errors.js';
-import type { ContactWithSafetyNumber, NodeEvents, RatchetNode } from '../node/index.js';
+import { fail } from '../errors.js';
+import type { ContactWithSafetyNumber } from '../node/index.js';
+import { type NodeService, validateRelayUrl } from './node-service.js';
 
 /**
  * The daemon's JSON-RPC API, defined once: a table of methods with named parameters, each with a
  * zod schema for its params and for its result, a one-line description and a handler. The daemon
- * (`rpc.ts`) and the in-process path (`LocalApi`) both go through `respond`, so they validate and
- * return the same thing; the CLI's types come from the same table.
+ * (`rpc.ts`) and the in-process path (`LocalApi`) both answer through `respond` (`dispatch.ts`), so
+ * they validate and return the same thing; the CLI's types come from the same table.
  *
- * Every call into RatchetNode is in this file: the handlers of the table, and NodeService (open,
- * start, wait for the relays, drain, follow, close) below it.
+ * The handlers are the CLI's only calls into the node's capabilities; `NodeService`
+ * (`node-service.ts`) holds the node's lifecycle for them.
  */
 
 // Schemas of what the methods return
@@ -18,7 +19,7 @@ const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 const alias = z.string().nullable();
 const time = z.number(); // milliseconds since the epoch
 
-const Whoami = z.object({ fingerprint: hex64, npub: z.string(), nostrPubkey: hex64, createdAt: time });
+export const Whoami = z.object({ fingerprint: hex64, npub: z.string(), nostrPubkey: hex64, createdAt: time });
 const RelayStatus = z.object({ url: z.string(), connected: z.boolean(), failures: z.number().int(), lastSeen: z.number().nullable() });
 const Status = z.object({
   whoami: Whoami,
@@ -96,7 +97,7 @@ export interface Stream {
   readonly onEnd: (stop: () => void) => void;
 }
 
-interface MethodSpec<P extends z.ZodObject, R extends z.ZodType> {
+export interface MethodSpec<P extends z.ZodObject, R extends z.ZodType> {
   readonly description: string;
   readonly params: P;
   readonly result: R;
@@ -342,212 +343,6 @@ export const METHODS = Object.keys(API) as Method[];
 /** What a caller passes (defaults may be left out). */
 export type Params<M extends Method> = z.input<(typeof API)[M]['params']>;
 export type Result<M extends Method> = z.output<(typeof API)[M]['result']>;
-
-// One request, validated and answered: the daemon and the in-process path both come through here
-
-export const RPC_ERROR = { parse: -32700, invalidRequest: -32600, noMethod: -32601, invalidParams: -32602, internal: -32603, application: -32000 } as const;
-
-export interface RpcError {
-  code: number;
-  message: string;
-  data?: { code: ErrorCode | 'INTERNAL' };
-}
-export type RpcResponse = { result: unknown } | { error: RpcError };
-
-function describeIssues(error: z.ZodError): string {
-  return error.issues.map((i) => (i.path.length ? `${i.path.join('.')}: ${i.message}` : i.message)).join('; ');
-}
-
-function isMethod(name: unknown): name is Method {
-  return typeof name === 'string' && Object.hasOwn(API, name);
-}
-
-/** Validates `params` against the table, runs the handler, validates its result; errors become JSON-RPC errors. */
-export async function respond(
-  s: NodeService,
-  method: unknown,
-  params: unknown,
-  log: (line: string) => void,
-  stream?: Stream,
-): Promise<RpcResponse> {
-  if (!isMethod(method)) return { error: { code: RPC_ERROR.noMethod, message: `no method ${JSON.stringify(method)}: see docs/protocol.md, "Daemon JSON-RPC"` } };
-  const spec = API[method] as unknown as MethodSpec<z.ZodObject, z.ZodType>;
-  const p = spec.params.safeParse(params ?? {});
-  if (!p.success) return { error: { code: RPC_ERROR.invalidParams, message: `invalid params for ${method}: ${describeIssues(p.error)}` } };
-  let value: unknown;
-  try {
-    value = await spec.handler(s, p.data, stream);
-  } catch (e) {
-    if (isRatchetRelayError(e)) return { error: { code: RPC_ERROR.application, message: e.message, data: { code: e.code } } };
-    log(`rpc ${method}: ${e instanceof Error ? e.stack : String(e)}`);
-    return { error: { code: RPC_ERROR.internal, message: `internal error in ${method}: ${e instanceof Error ? e.message : String(e)}`, data: { code: 'INTERNAL' } } };
-  }
-  const r = spec.result.safeParse(value);
-  if (!r.success) {
-    log(`rpc ${method}: result does not match its schema: ${describeIssues(r.error)}`);
-    return { error: { code: RPC_ERROR.internal, message: `internal error in ${method}: its result does not match the schema`, data: { code: 'INTERNAL' } } };
-  }
-  return { result: r.data };
-}
-
-/** The caller's side of a response: the result, or the error as the CLI knows it (RatchetRelayError where it has a code). */
-export function unwrap(response: RpcResponse): unknown {
-  if ('result' in response) return response.result;
-  const { code, message, data } = response.error;
-  if (code === RPC_ERROR.invalidParams) throw new RatchetRelayError('INVALID_ARGUMENT', message);
-  if (data?.code && data.code !== 'INTERNAL') throw new RatchetRelayError(data.code, message);
-  throw new Error(message);
-}
-
-/** JSON in, JSON out: what crosses the socket, so that the in-process path returns exactly the same values. */
-export function viaJson<T>(value: T): T {
-  return JSON.parse(JSON.stringify(value)) as T;
-}
-
-// The client side, whichever path: call a method by name with its named params
-
-type ParamArgs<M extends Method> = {} extends Params<M> ? [params?: Params<M>] : [params: Params<M>];
-
-export abstract class ApiClient {
-  /** Sends one request; resolves with the response, parsed from JSON. */
-  protected abstract request(method: Method, params: object): Promise<RpcResponse>;
-  /** Starts the `follow` stream; the returned function stops it. */
-  abstract follow(onEvent: (e: FollowEvent) => void): Promise<() => void>;
-  abstract close(): Promise<void>;
-
-  async call<M extends Method>(method: M, ...[params]: ParamArgs<M>): Promise<Result<M>> {
-    return unwrap(await this.request(method, params ?? {})) as Result<M>;
-  }
-}
-
-/** The in-process path: the same `respond` as the daemon, and the result through JSON as the daemon sends it. */
-export class LocalApi extends ApiClient {
-  private readonly stops: (() => void)[] = [];
-
-  constructor(
-    readonly service: NodeService,
-    private readonly log: (line: string) => void = () => {},
-  ) {
-    super();
-  }
-
-  protected async request(method: Method, params: object): Promise<RpcResponse> {
-    return viaJson(await respond(this.service, method, viaJson(params), this.log));
-  }
-
-  async follow(onEvent: (e: FollowEvent) => void): Promise<() => void> {
-    const stream: Stream = { emit: (e) => onEvent(viaJson(e)), onEnd: (stop) => this.stops.push(stop) };
-    unwrap(viaJson(await respond(this.service, 'follow', {}, this.log, stream)));
-    return () => {
-      for (const stop of this.stops.splice(0)) stop();
-    };
-  }
-
-  async close(): Promise<void> {
-    for (const stop of this.stops.splice(0)) stop();
-    await this.service.close();
-  }
-}
-
-// The node behind the table: its lifecycle
-
-export function validateRelayUrl(url: string): string {
-  let u: URL;
-  try {
-    u = new URL(url);
-  } catch {
-    return fail('INVALID_ARGUMENT', `"${url}" is not a URL: relays look like ws://127.0.0.1:7447 or wss://relay.example`);
-  }
-  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') fail('INVALID_ARGUMENT', `"${url}" is not a WebSocket URL (ws:// or wss://)`);
-  return u.href.replace(/\/$/, '');
-}
-
-/** The node's code is loaded only where a node runs in this process: a command a daemon answers starts faster. */
-const loadNode = () => import('../node/node.js');
-
-/** How long a command without a daemon waits for its outbox on the way out. */
-const CLOSE_DRAIN_MS = 10_000;
-
-/**
- * A RatchetNode in this process, for the handlers: in a daemon (started once, at startup) or for one
- * command (started on first need, and its outbox drained before it closes).
- */
-export class NodeService {
-  private started: Promise<void> | undefined;
-
-  constructor(
-    readonly node: RatchetNode,
-    readonly daemon: boolean,
-  ) {}
-
-  static async open(opts: { dataDir: string; passphrase: string; log: (line: string) => void; daemon: boolean }): Promise<NodeService> {
-    const { RatchetNode } = await loadNode();
-    return new NodeService(await RatchetNode.open({ dataDir: opts.dataDir, passphrase: opts.passphrase, log: opts.log }), opts.daemon);
-  }
-
-  /** `rrelay init`: a new identity, with its relays. */
-  static async init(opts: { dataDir: string; passphrase: string; relays: readonly string[] }): Promise<z.infer<typeof Whoami>> {
-    const { RatchetNode } = await loadNode();
-    return RatchetNode.init({ dataDir: opts.dataDir, passphrase: opts.passphrase, relays: opts.relays });
-  }
-
-  /** The daemon: connects now and logs what the node reports. Later `connect`s reuse this start. */
-  async startDaemon(log: (line: string) => void): Promise<z.infer<typeof Whoami>> {
-    const n = this.node;
-    n.on('message', (m) => log(`message ${m.id.slice(0, 8)} from ${m.alias ?? `${m.from.slice(0, 16)}…`}`));
-    n.on('warning', (w) => log(w.message));
-    n.on('rejected', (r) => log(`rejected event from ${r.relay}: ${r.reason}`));
-    n.on('relay', (r) => log(`${r.url} ${r.connected ? 'connected' : 'disconnected'}`));
-    this.started = n.start();
-    await this.started;
-    return n.whoami();
-  }
-
-  /** Connects once, and without a daemon waits for the relays' stored events. A daemon's node is already started. */
-  connect(): Promise<void> {
-    this.started ??= (async () => {
-      await this.node.start();
-      await this.node.sync(5000);
-    })();
-    return this.started;
-  }
-
-  /** Subscribes `onEvent` to the node's events (and hands over unread messages); returns the unsubscribe. */
-  follow(onEvent: (e: FollowEvent) => void): () => void {
-    const n = this.node;
-    const handlers: { [K in keyof NodeEvents]?: (...args: NodeEvents[K]) => void } = {
-      message: (message) => {
-        n.messaging.takeUnread(); // shown live: not unread any more
-        onEvent({ type: 'message', message });
-      },
-      delivered: (d) => onEvent({ type: 'delivered', peer: d.peer, ids: [...d.ids] }),
-      sent: (message) => onEvent({ type: 'sent', message }),
-      warning: (w) => onEvent({ type: 'warning', message: w.message }),
-      relay: (r) => onEvent({ type: 'relay', url: r.url, connected: r.connected }),
-      kx: (k) => onEvent({ type: 'kx', peer: k.peer, role: k.role }),
-    };
-    for (const [name, h] of Object.entries(handlers)) n.on(name as keyof NodeEvents, h as never);
-    for (const message of n.messaging.takeUnread()) onEvent({ type: 'message', message });
-    return () => {
-      for (const [name, h] of Object.entries(handlers)) n.off(name as keyof NodeEvents, h as never);
-    };
-  }
-
-  /**
-   * Closes the node. Without a daemon, what this command queued (an answer to a key exchange it
-   * received, receipts for the messages it took) is sent first: otherwise it would wait for the
-   * next command that happens to connect.
-   */
-  async close(): Promise<void> {
-    if (!this.daemon && this.started) {
-      await this.started.catch(() => {});
-      this.node.messaging.sendReceipts(); // batched for a moment: queue them now
-      // With no relay connected, nothing could take it: it stays queued for the next node to run.
-      if (this.node.status().relays.some((r) => r.connected)) await this.node.drain(CLOSE_DRAIN_MS);
-    }
-    await this.node.close();
-  }
-}
 
 function contactView(c: ContactWithSafetyNumber): z.input<typeof ContactView> {
   return {

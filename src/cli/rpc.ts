@@ -1,7 +1,9 @@
 import { existsSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
-import { ApiClient, type FollowEvent, type Method, type NodeService, respond, RPC_ERROR, type RpcError, type RpcResponse, unwrap } from './api.js';
+import type { FollowEvent, Method } from './api.js';
+import { ApiClient, respond, RPC_ERROR, type RpcError, type RpcResponse, unwrap } from './dispatch.js';
+import type { NodeService } from './node-service.js';
 
 /**
  * JSON-RPC 2.0 over the daemon's Unix socket, one JSON object per line (as signal-cli's daemon does).

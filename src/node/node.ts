@@ -204,14 +204,14 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   /** Adds a relay to the stored list; a running node connects to it at once. */
   addRelay(url: string): boolean {
     const added = this.relayList.add(url, this.ctx.clock());
-    if (added && this.ctx.relays && !this.options.relays) this.ctx.relays.add(url);
+    if (added) this.ctx.relays?.add(url);
     return added;
   }
 
   /** Removes a relay from the stored list; a running node drops it at once. */
   removeRelay(url: string): boolean {
     const removed = this.relayList.remove(url);
-    if (removed && this.ctx.relays && !this.options.relays) this.ctx.relays.remove(url);
+    if (removed) this.ctx.relays?.remove(url);
     return removed;
   }
 

@@ -1,0 +1,70 @@
+import type { Command } from 'commander';
+import { defaultDataDir, paths } from '../node/data-dir.js';
+import { EXIT, exitWithError, printJson, readPassphrase } from './io.js';
+import { type ApiClient, LocalApi } from './dispatch.js';
+import { NodeService } from './node-service.js';
+import { connectRpc } from './rpc.js';
+
+// What every command shares: global options, the API (a daemon, or the node in this process), output.
+
+/** The embedded relay's address: what `rrelay relay` serves and what `init` configures when given no relay. */
+export const DEFAULT_RELAY = 'ws://127.0.0.1:7447';
+
+export interface GlobalOptions {
+  dataDir?: string;
+  json?: boolean;
+  verbose?: boolean;
+}
+
+export function globals(cmd: Command): GlobalOptions {
+  return cmd.optsWithGlobals<GlobalOptions>();
+}
+
+export function dataDirOf(g: GlobalOptions): string {
+  return g.dataDir ?? defaultDataDir();
+}
+
+export function logger(g: GlobalOptions): (line: string) => void {
+  return g.verbose ? (line) => process.stderr.write(`[rrelay] ${line}\n`) : () => {};
+}
+
+/** The daemon if one runs on this data directory, else the node opened in this process. */
+export async function openApi(g: GlobalOptions): Promise<ApiClient> {
+  const dataDir = dataDirOf(g);
+  const rpc = await connectRpc(paths(dataDir).socket);
+  if (rpc) return rpc;
+  const passphrase = await readPassphrase();
+  const log = logger(g);
+  return new LocalApi(await NodeService.open({ dataDir, passphrase, log, daemon: false }), log);
+}
+
+/** Runs one command against the API and always closes it; errors become messages and exit codes. */
+export function action<A extends unknown[]>(fn: (api: ApiClient, g: GlobalOptions, ...args: A) => Promise<number | void>) {
+  return async (...args: unknown[]) => {
+    const cmd = args[args.length - 1] as Command;
+    const g = globals(cmd);
+    let api: ApiClient | undefined;
+    try {
+      api = await openApi(g);
+      const code = await fn(api, g, ...(args.slice(0, -1) as A));
+      await api.close();
+      process.exit(code ?? EXIT.ok);
+    } catch (e) {
+      await api?.close().catch(() => {});
+      exitWithError(e, g.json ?? false);
+    }
+  };
+}
+
+export function out(g: GlobalOptions, json: unknown, human: string): void {
+  if (g.json) printJson(json);
+  else process.stdout.write(`${human}\n`);
+}
+
+
+export function untilInterrupted(): Promise<void> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', resolve);
+    process.once('SIGTERM', resolve);
+  });
+}

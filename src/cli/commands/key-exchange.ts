@@ -1,0 +1,92 @@
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { printJson, shortFp, usage } from '../io.js';
+import { action, out } from '../command.js';
+
+/** Invites, resets, introductions, and the pending key exchanges. */
+export function registerKeyExchange(program: Command): void {
+  const invite = program.command('invite').description('meet someone through an invite handed over out of band (Bison Relay-style key exchange)');
+  invite
+    .command('create')
+    .description('make an invite: a string (or file) to give to one person; their answer completes a session')
+    .option('-t, --ttl <hours>', 'how long the invite stays valid', '24')
+    .option('-o, --out <file>', 'write the invite to a file instead of printing it')
+    .option('--qr', 'also print the invite as a QR code (needs a wide terminal: ~170 columns)')
+    .action(
+      action(async (api, g, opts: { ttl: string; out?: string; qr?: boolean }) => {
+        const hours = Number(opts.ttl);
+        if (!(hours > 0)) usage('--ttl takes a positive number of hours');
+        const r = await api.call('createInvite', { ttlMs: Math.round(hours * 3600_000) });
+        if (opts.out) writeFileSync(opts.out, `${r.invite}\n`, { mode: 0o600 });
+        // Byte mode, lowest error correction: an invite carries a 1568-byte ML-KEM key and needs the room.
+        if (opts.qr) process.stderr.write(`${(await import('uqr')).renderUnicodeCompact(r.invite, { ecc: 'L', border: 2 })}\n`);
+        const expires = new Date(r.expiresAt).toISOString();
+        out(
+          g,
+          { ...r, file: opts.out ?? null },
+          opts.out ? `invite written to ${opts.out}; valid until ${expires}` : `${r.invite}\n\nvalid until ${expires}; the key exchange completes when a node of yours is running`,
+        );
+      }),
+    );
+  invite
+    .command('accept <invite>')
+    .description('accept an invite: the string itself, or a file holding it')
+    .action(
+      action(async (api, g, ref: string) => {
+        const text = !ref.startsWith('rrinv') && existsSync(ref) ? readFileSync(ref, 'utf8') : ref;
+        const r = await api.call('acceptInvite', { invite: text });
+        out(g, { ...r, state: 'half-kx-sent' }, `invite from ${r.peer} accepted; the key exchange completes when they answer`);
+      }),
+    );
+
+  program
+    .command('reset <contact>')
+    .description("start over with a contact's ratchet: a fresh key exchange through their reset rendezvous point (contacts made by invite)")
+    .option('--via <mediator>', 'send the reset through a contact you both have, who cannot read it (transitive reset)')
+    .action(
+      action(async (api, g, ref: string, opts: { via?: string }) => {
+        const r = await api.call('resetSession', { contact: ref, via: opts.via });
+        out(g, { ...r, state: 'reset-requested' }, `reset requested with ${shortFp(r.peer)}; it completes when they answer (\`rrelay kx ls\`)`);
+      }),
+    );
+
+  program
+    .command('introduce <contact-a> <contact-b>')
+    .description('as a mediator, introduce two of your contacts (met by invite): b invites a through you')
+    .action(
+      action(async (api, g, a: string, b: string) => {
+        const r = await api.call('introduce', { a, b });
+        out(g, r, `introduced ${shortFp(r.a)} and ${shortFp(r.b)}; they complete the key exchange themselves`);
+      }),
+    );
+
+  program
+    .command('mediate <mediator> <fingerprint>')
+    .description('ask a contact to introduce you to an identity it knows (e.g. a fellow group member)')
+    .action(
+      action(async (api, g, mediator: string, target: string) => {
+        const r = await api.call('mediate', { mediator, target });
+        out(g, r, `asked ${shortFp(r.mediator)} to introduce you to ${shortFp(r.target)}`);
+      }),
+    );
+
+  const kx = program.command('kx').description('key exchanges waiting at a rendezvous point');
+  kx.command('ls')
+    .description('list pending key exchanges')
+    .action(
+      action(async (api, g) => {
+        const list = await api.call('keyExchanges');
+        if (g.json) return printJson(list);
+        if (list.length === 0) return void process.stdout.write('no pending key exchanges\n');
+        for (const p of list) process.stdout.write(`${p.rv.slice(0, 16)}  ${p.role}  ${p.peer ? shortFp(p.peer) : '(waiting for an answer)'}  expires ${new Date(p.expiresAt).toISOString()}\n`);
+      }),
+    );
+  kx.command('cancel <rv>')
+    .description('cancel a pending key exchange (its RV, or a prefix of at least 8 hex digits)')
+    .action(
+      action(async (api, g, ref: string) => {
+        const r = await api.call('cancelKeyExchange', { rv: ref });
+        out(g, r, `cancelled ${r.cancelled.slice(0, 16)}`);
+      }),
+    );
+}

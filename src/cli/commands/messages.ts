@@ -1,0 +1,135 @@
+import { createInterface } from 'node:readline';
+import type { Command } from 'commander';
+import { CliError, EXIT, printJson, shortFp, usage } from '../io.js';
+import type { FollowEvent, ReceivedMessage } from '../api.js';
+import { type GlobalOptions, action, out, untilInterrupted } from '../command.js';
+
+function name(m: { alias: string | null; from: string }): string {
+  return m.alias ?? shortFp(m.from);
+}
+
+function formatMessage(m: ReceivedMessage): string {
+  const when = new Date(m.sentAt).toISOString().replace('T', ' ').slice(0, 19);
+  return `[${when}] ${m.group ? `[${m.group.name}] ` : ''}${name(m)}${m.trusted ? '' : ' (untrusted)'}: ${m.text}`;
+}
+
+function messageJson(m: ReceivedMessage) {
+  return { id: m.id, from: m.from, alias: m.alias, text: m.text, sentAt: m.sentAt, receivedAt: m.receivedAt, trusted: m.trusted, group: m.group };
+}
+
+function printFollowEvent(g: GlobalOptions, e: FollowEvent): void {
+  if (e.type === 'message') return g.json ? printJson(messageJson(e.message)) : void process.stdout.write(`${formatMessage(e.message)}\n`);
+  if (g.json) return;
+  if (e.type === 'warning') process.stderr.write(`\n*** ${e.message} ***\n\n`);
+  else if (e.type === 'delivered') process.stderr.write(`(delivered to ${shortFp(e.peer)}: ${e.ids.length} message(s))\n`);
+  else if (e.type === 'kx') process.stderr.write(`(key exchange with ${shortFp(e.peer)} complete)\n`);
+}
+
+/** Sending and reading messages: send, messages, receive, chat. */
+export function registerMessages(program: Command): void {
+  program
+    .command('send <contact> <text...>')
+    .description('send a message to a contact (alias or fingerprint) or to a discovered peer (fingerprint)')
+    .option('-w, --wait <seconds>', 'how long to wait for a relay to accept it', '10')
+    .action(
+      action(async (api, g, ref: string, words: string[], opts: { wait: string }) => {
+        const wait = Number(opts.wait);
+        if (!(wait >= 0)) usage('--wait takes a number of seconds');
+        const sent = await api.call('send', { contact: ref, text: words.join(' '), waitMs: Math.round(wait * 1000) });
+        const accepted = sent.state !== 'queued';
+        out(
+          g,
+          sent,
+          accepted
+            ? `sent ${sent.id} to ${shortFp(sent.to)}: ${sent.state}, accepted by ${sent.relaysAccepted} relay(s)`
+            : `queued ${sent.id}: no relay accepted it yet; it is kept and retried while a node runs (e.g. \`rrelay daemon\`)`,
+        );
+        return accepted ? EXIT.ok : EXIT.queued;
+      }),
+    );
+
+  program
+    .command('messages [contact]')
+    .description('the stored conversation (with one contact, or all), with the state of each sent message')
+    .option('-n, --limit <n>', 'how many of the newest messages', '50')
+    .action(
+      action(async (api, g, ref: string | undefined, opts: { limit: string }) => {
+        const limit = Number(opts.limit);
+        if (!Number.isInteger(limit) || limit < 1) usage('--limit takes a positive whole number');
+        const list = await api.call('history', { contact: ref ?? null, limit });
+        if (g.json) return list.forEach((m) => printJson(m));
+        for (const m of list) {
+          const who = m.alias ?? shortFp(m.peer);
+          const when = new Date(m.sentAt).toISOString().replace('T', ' ').slice(0, 19);
+          const state = m.direction === 'out' ? `  [${m.state}${m.state === 'sent' ? `, ${m.relaysAccepted} relay(s)` : ''}]` : '';
+          process.stdout.write(`[${when}] ${m.direction === 'out' ? `me → ${who}` : `${who} → me`}: ${m.text}${state}\n`);
+        }
+      }),
+    );
+
+
+  program
+    .command('receive')
+    .description('print messages not shown before; with --follow, keep printing as they arrive')
+    .option('-f, --follow', 'keep running and print new messages live (Ctrl-C to stop)')
+    .action(
+      action(async (api, g, opts: { follow?: boolean }) => {
+        if (!opts.follow) {
+          const list = await api.call('receive');
+          for (const m of list) g.json ? printJson(messageJson(m)) : process.stdout.write(`${formatMessage(m)}\n`);
+          if (!g.json && list.length === 0) process.stderr.write('no new messages\n');
+          return;
+        }
+        let ended: (reason: string) => void = () => {};
+        const end = new Promise<string>((resolve) => (ended = resolve));
+        const stop = await api.follow((e) => (e.type === 'ended' ? ended(e.reason) : printFollowEvent(g, e)));
+        process.stderr.write('following new messages (Ctrl-C to stop)\n');
+        const reason = await Promise.race([untilInterrupted().then(() => null), end]);
+        stop();
+        if (reason !== null) throw new CliError(`${reason}; no more messages will arrive here`, EXIT.failure);
+      }),
+    );
+
+
+  program
+    .command('chat <contact>')
+    .description('interactive chat: type a line to send it; incoming messages show live. /quit to leave')
+    .action(
+      action(async (api, g, ref: string) => {
+        const peer = (await api.call('contacts')).find((c) => c.alias === ref || c.fingerprint.startsWith(ref.toLowerCase()));
+        let rl: ReturnType<typeof createInterface> | undefined;
+        const print = (line: string) => {
+          process.stdout.write(`${process.stdout.isTTY ? '\r\x1b[K' : ''}${line}\n`);
+          rl?.prompt(true);
+        };
+        const stop = await api.follow((e) => {
+          if (e.type === 'message' && (!peer || e.message.from === peer.fingerprint)) print(formatMessage(e.message));
+          else if (e.type === 'warning') print(`*** ${e.message} ***`);
+          else if (e.type === 'delivered' && peer && e.peer === peer.fingerprint) print(`(delivered)`);
+          else if (e.type === 'ended') {
+            print(`*** ${e.reason}: leaving the chat ***`);
+            rl?.close();
+          }
+        });
+        // Created only now: lines typed (or piped) while the subscription was set up wait in the stream.
+        rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY, historySize: 0, prompt: '> ' });
+        process.stdout.write(`chatting with ${peer?.alias ?? ref}; /quit to leave\n`);
+        rl.prompt();
+        for await (const line of rl) {
+          const text = line.trim();
+          if (text === '/quit') break;
+          if (text) {
+            try {
+              const sent = await api.call('send', { contact: ref, text, waitMs: 5000 });
+              if (sent.state === 'queued') print('(queued: no relay accepted it yet)');
+            } catch (e) {
+              print(`error: ${e instanceof Error ? e.message : String(e)}`);
+            }
+          }
+          rl.prompt();
+        }
+        stop();
+        rl.close();
+      }),
+    );
+}

@@ -1,0 +1,159 @@
+import type { Command } from 'commander';
+import { EXIT, exitWithError, printJson, readPassphrase } from '../io.js';
+import { NodeService, validateRelayUrl } from '../node-service.js';
+import { globals, dataDirOf, action, out, DEFAULT_RELAY } from '../command.js';
+
+/** Identity, relays, the bundle, peers, contacts and status. */
+export function registerSetup(program: Command): void {
+  program
+    .command('init')
+    .description('create a new identity in the data directory (asks for a passphrase, or reads RRELAY_PASSPHRASE)')
+    .option('-r, --relay <url...>', `relays to use (default: the embedded relay, ${DEFAULT_RELAY})`)
+    .action(async (opts: { relay?: string[] }, cmd: Command) => {
+      const g = globals(cmd);
+      try {
+        const dataDir = dataDirOf(g);
+        const relays = (opts.relay ?? [DEFAULT_RELAY]).map(validateRelayUrl);
+        const passphrase = await readPassphrase({ confirm: true });
+        const me = await NodeService.init({ dataDir, passphrase, relays });
+        out(
+          g,
+          { ...me, dataDir, relays },
+          `Created identity ${me.fingerprint}\n  npub:   ${me.npub}\n  data:   ${dataDir}\n  relays: ${relays.join(', ')}` +
+            (opts.relay ? '' : `\nNo relay given: using the embedded relay. Start it with \`rrelay relay\`.`),
+        );
+        process.exit(EXIT.ok);
+      } catch (e) {
+        exitWithError(e, g.json ?? false);
+      }
+    });
+
+  program
+    .command('whoami')
+    .description('show this identity: fingerprint and Nostr key')
+    .action(
+      action(async (api, g) => {
+        const me = await api.call('whoami');
+        out(g, me, `fingerprint: ${me.fingerprint}\nnpub:        ${me.npub}\nnostr key:   ${me.nostrPubkey}`);
+      }),
+    );
+
+  const relays = program.command('relays').description('manage the Nostr relays this identity uses');
+  relays
+    .command('ls')
+    .description('list relays')
+    .action(
+      action(async (api, g) => {
+        const list = await api.call('relays');
+        if (g.json) printJson(list);
+        else process.stdout.write(list.length ? `${list.map((r) => r.url).join('\n')}\n` : 'no relays: add one with `rrelay relays add <ws-url>`\n');
+      }),
+    );
+  relays
+    .command('add <url>')
+    .description('add a relay (ws:// or wss://); a running daemon connects to it at once')
+    .action(
+      action(async (api, g, url: string) => {
+        const r = await api.call('addRelay', { url });
+        out(g, r, r.added ? `added ${r.url}` : `${r.url} was already configured`);
+      }),
+    );
+  relays
+    .command('rm <url>')
+    .description('remove a relay; a running daemon drops its connection at once')
+    .action(
+      action(async (api, g, url: string) => {
+        const r = await api.call('removeRelay', { url });
+        out(g, r, `removed ${r.url}`);
+      }),
+    );
+
+  function publishAction(kind: 'publish' | 'unpublish') {
+    return action(async (api, g) => {
+      const r = await api.call(kind);
+      const ok = r.pending === 0;
+      out(g, { [kind === 'publish' ? 'published' : 'unpublished']: ok, pending: r.pending }, ok ? `${kind}ed` : `${kind} queued: no relay has accepted it yet`);
+      return ok ? EXIT.ok : EXIT.queued;
+    });
+  }
+  program.command('publish').description('publish the pre-key bundle now, so peers can start sessions').action(publishAction('publish'));
+  program.command('unpublish').description('replace the bundle on the relays with an empty one').action(publishAction('unpublish'));
+
+  program
+    .command('peers')
+    .description('list identities whose pre-key bundles were discovered on the relays')
+    .action(
+      action(async (api, g) => {
+        const peers = await api.call('peers');
+        if (g.json) return printJson(peers);
+        if (peers.length === 0) return void process.stdout.write('no bundles discovered yet\n');
+        for (const p of peers)
+          process.stdout.write(`${p.fingerprint}  ${p.alias ?? ''}${p.isContact ? ' (contact)' : ''}  published ${new Date(p.publishedAt).toISOString()}\n`);
+      }),
+    );
+
+  const contacts = program.command('contacts').description('list and manage contacts');
+  contacts
+    .command('ls')
+    .description('list contacts with their safety numbers')
+    .action(
+      action(async (api, g) => {
+        const list = await api.call('contacts');
+        if (g.json) return printJson(list);
+        if (list.length === 0) return void process.stdout.write('no contacts yet\n');
+        for (const c of list) {
+          const flags = [c.verified ? 'verified' : 'unverified', c.trusted ? 'trusted' : 'untrusted', c.keyChangedAt ? 'KEY CHANGED' : ''].filter(Boolean);
+          process.stdout.write(`${c.alias ?? '-'}  ${c.fingerprint}  [${flags.join(', ')}]\n    safety number: ${c.safetyNumber}\n`);
+        }
+      }),
+    );
+  contacts
+    .command('alias <contact> <alias>')
+    .description('give a contact a short name (use "-" to remove it)')
+    .action(
+      action(async (api, g, ref: string, alias: string) => {
+        const c = await api.call('setAlias', { contact: ref, alias: alias === '-' ? null : alias });
+        out(g, c, `${c.fingerprint} is now ${c.alias ?? '(no alias)'}`);
+      }),
+    );
+  contacts
+    .command('verify <contact>')
+    .description('mark a contact verified after comparing safety numbers out of band')
+    .option('--undo', 'mark unverified')
+    .action(
+      action(async (api, g, ref: string, opts: { undo?: boolean }) => {
+        const c = await api.call('setVerified', { contact: ref, verified: !opts.undo });
+        out(g, c, `${c.alias ?? c.fingerprint} is ${c.verified ? 'verified' : 'unverified'}`);
+      }),
+    );
+  contacts
+    .command('trust <contact>')
+    .description('trust a contact (also acknowledges a changed identity key)')
+    .option('--undo', 'stop trusting')
+    .action(
+      action(async (api, g, ref: string, opts: { undo?: boolean }) => {
+        const c = await api.call('setTrusted', { contact: ref, trusted: !opts.undo });
+        out(g, c, `${c.alias ?? c.fingerprint} is ${c.trusted ? 'trusted' : 'untrusted'}`);
+      }),
+    );
+
+  program
+    .command('status')
+    .description('identity, relays, outbox and pre-key pool')
+    .action(
+      action(async (api, g) => {
+        const s = await api.call('status');
+        if (g.json) return printJson(s);
+        const lines = [
+          `identity:   ${s.whoami.fingerprint}`,
+          `daemon:     ${s.daemon ? 'running' : 'not running (this command opened the store itself)'}`,
+          `published:  ${s.published ? 'yes' : 'no'}; one-time pre-keys: ${s.oneTimePreKeys}`,
+          `outbox:     ${s.outboxPending} pending`,
+          `contacts:   ${s.contacts}; discovered peers: ${s.peers}`,
+          'relays:',
+          ...s.relays.map((r) => `  ${r.url}  ${s.daemon ? (r.connected ? 'connected' : `disconnected (${r.failures} failures)`) : ''}`),
+        ];
+        process.stdout.write(`${lines.join('\n')}\n`);
+      }),
+    );
+}

@@ -1,0 +1,104 @@
+import type { z } from 'zod';
+import { fail } from '../errors.js';
+import type { NodeEvents, RatchetNode } from '../node/index.js';
+import type { FollowEvent, Whoami } from './api.js';
+
+// The node behind the table: its lifecycle
+
+export function validateRelayUrl(url: string): string {
+  let u: URL;
+  try {
+    u = new URL(url);
+  } catch {
+    return fail('INVALID_ARGUMENT', `"${url}" is not a URL: relays look like ws://127.0.0.1:7447 or wss://relay.example`);
+  }
+  if (u.protocol !== 'ws:' && u.protocol !== 'wss:') fail('INVALID_ARGUMENT', `"${url}" is not a WebSocket URL (ws:// or wss://)`);
+  return u.href.replace(/\/$/, '');
+}
+
+/** The node's code is loaded only where a node runs in this process: a command a daemon answers starts faster. */
+const loadNode = () => import('../node/node.js');
+
+/** How long a command without a daemon waits for its outbox on the way out. */
+const CLOSE_DRAIN_MS = 10_000;
+
+/**
+ * A RatchetNode in this process, for the handlers: in a daemon (started once, at startup) or for one
+ * command (started on first need, and its outbox drained before it closes).
+ */
+export class NodeService {
+  private started: Promise<void> | undefined;
+
+  constructor(
+    readonly node: RatchetNode,
+    readonly daemon: boolean,
+  ) {}
+
+  static async open(opts: { dataDir: string; passphrase: string; log: (line: string) => void; daemon: boolean }): Promise<NodeService> {
+    const { RatchetNode } = await loadNode();
+    return new NodeService(await RatchetNode.open({ dataDir: opts.dataDir, passphrase: opts.passphrase, log: opts.log }), opts.daemon);
+  }
+
+  /** `rrelay init`: a new identity, with its relays. */
+  static async init(opts: { dataDir: string; passphrase: string; relays: readonly string[] }): Promise<z.infer<typeof Whoami>> {
+    const { RatchetNode } = await loadNode();
+    return RatchetNode.init({ dataDir: opts.dataDir, passphrase: opts.passphrase, relays: opts.relays });
+  }
+
+  /** The daemon: connects now and logs what the node reports. Later `connect`s reuse this start. */
+  async startDaemon(log: (line: string) => void): Promise<z.infer<typeof Whoami>> {
+    const n = this.node;
+    n.on('message', (m) => log(`message ${m.id.slice(0, 8)} from ${m.alias ?? `${m.from.slice(0, 16)}…`}`));
+    n.on('warning', (w) => log(w.message));
+    n.on('rejected', (r) => log(`rejected event from ${r.relay}: ${r.reason}`));
+    n.on('relay', (r) => log(`${r.url} ${r.connected ? 'connected' : 'disconnected'}`));
+    this.started = n.start();
+    await this.started;
+    return n.whoami();
+  }
+
+  /** Connects once, and without a daemon waits for the relays' stored events. A daemon's node is already started. */
+  connect(): Promise<void> {
+    this.started ??= (async () => {
+      await this.node.start();
+      await this.node.sync(5000);
+    })();
+    return this.started;
+  }
+
+  /** Subscribes `onEvent` to the node's events (and hands over unread messages); returns the unsubscribe. */
+  follow(onEvent: (e: FollowEvent) => void): () => void {
+    const n = this.node;
+    const handlers: { [K in keyof NodeEvents]?: (...args: NodeEvents[K]) => void } = {
+      message: (message) => {
+        n.messaging.takeUnread(); // shown live: not unread any more
+        onEvent({ type: 'message', message });
+      },
+      delivered: (d) => onEvent({ type: 'delivered', peer: d.peer, ids: [...d.ids] }),
+      sent: (message) => onEvent({ type: 'sent', message }),
+      warning: (w) => onEvent({ type: 'warning', message: w.message }),
+      relay: (r) => onEvent({ type: 'relay', url: r.url, connected: r.connected }),
+      kx: (k) => onEvent({ type: 'kx', peer: k.peer, role: k.role }),
+    };
+    for (const [name, h] of Object.entries(handlers)) n.on(name as keyof NodeEvents, h as never);
+    for (const message of n.messaging.takeUnread()) onEvent({ type: 'message', message });
+    return () => {
+      for (const [name, h] of Object.entries(handlers)) n.off(name as keyof NodeEvents, h as never);
+    };
+  }
+
+  /**
+   * Closes the node. Without a daemon, what this command queued (an answer to a key exchange it
+   * received, receipts for the messages it took) is sent first: otherwise it would wait for the
+   * next command that happens to connect.
+   */
+  async close(): Promise<void> {
+    if (!this.daemon && this.started) {
+      await this.started.catch(() => {});
+      this.node.messaging.sendReceipts(); // batched for a moment: queue them now
+      // With no relay connected, nothing could take it: it stays queued for the next node to run.
+      if (this.node.status().relays.some((r) => r.connected)) await this.node.drain(CLOSE_DRAIN_MS);
+    }
+    await this.node.close();
+  }
+}
