@@ -56,6 +56,19 @@ export function action<A extends unknown[]>(fn: (api: ApiClient, g: GlobalOption
   };
 }
 
+/** A command that runs on its own, not through the API (init, daemon, relay, demo): errors become messages and exit codes. */
+export function standalone<A extends unknown[]>(fn: (g: GlobalOptions, ...args: A) => Promise<void>) {
+  return async (...args: unknown[]) => {
+    const g = globals(args[args.length - 1] as Command);
+    try {
+      await fn(g, ...(args.slice(0, -1) as A));
+      process.exit(EXIT.ok);
+    } catch (e) {
+      exitWithError(e, g.json ?? false);
+    }
+  };
+}
+
 export function out(g: GlobalOptions, json: unknown, human: string): void {
   if (g.json) printJson(json);
   else process.stdout.write(`${human}\n`);

@@ -1,18 +1,17 @@
 import { type Command, Option } from 'commander';
 import { ensureDataDir, paths } from '../../node/data-dir.js';
-import { EXIT, exitWithError, readPassphrase, usage } from '../io.js';
+import { readPassphrase, usage } from '../io.js';
 import { NodeService } from '../node-service.js';
 import { serveRpc } from '../rpc.js';
-import { globals, dataDirOf, logger, out, untilInterrupted } from '../command.js';
+import { dataDirOf, logger, out, standalone, untilInterrupted } from '../command.js';
 
 /** Long-running commands: the daemon, the embedded relay, the demo. */
 export function registerServe(program: Command): void {
   program
     .command('daemon')
     .description('stay connected: receive, run key maintenance, and serve JSON-RPC on <data-dir>/rrelay.sock')
-    .action(async (_opts: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      try {
+    .action(
+      standalone(async (g) => {
         const dataDir = dataDirOf(g);
         const passphrase = await readPassphrase();
         const log = (line: string) => process.stderr.write(`[${new Date().toISOString()}] ${line}\n`);
@@ -24,20 +23,16 @@ export function registerServe(program: Command): void {
         await untilInterrupted();
         server.close();
         await service.close();
-        process.exit(EXIT.ok);
-      } catch (e) {
-        exitWithError(e, g.json ?? false);
-      }
-    });
+      }),
+    );
 
   program
     .command('relay')
     .description('serve the embedded Nostr relay on 127.0.0.1 (storage: <data-dir>/relay.db)')
     .addOption(new Option('-p, --port <port>', 'port to listen on').default('7447'))
     .option('--db <path>', 'event database (default: <data-dir>/relay.db)')
-    .action(async (opts: { port: string; db?: string }, cmd: Command) => {
-      const g = globals(cmd);
-      try {
+    .action(
+      standalone(async (g, opts: { port: string; db?: string }) => {
         const port = Number(opts.port);
         if (!Number.isInteger(port) || port < 0 || port > 65535) usage(`--port must be 0..65535, got "${opts.port}"`);
         const dataDir = dataDirOf(g);
@@ -48,22 +43,15 @@ export function registerServe(program: Command): void {
         out(g, { relay: relay.url, port: relay.port }, `relay listening on ${relay.url} (Ctrl-C to stop)`);
         await untilInterrupted();
         await relay.close();
-        process.exit(EXIT.ok);
-      } catch (e) {
-        exitWithError(e, g.json ?? false);
-      }
-    });
+      }),
+    );
 
   program
     .command('demo')
     .description('two identities in temporary directories chat through an embedded relay; prints what happens')
-    .action(async (_opts: unknown, cmd: Command) => {
-      const g = globals(cmd);
-      try {
+    .action(
+      standalone(async (g) => {
         await (await import('../demo.js')).runDemo({ json: g.json ?? false, verbose: g.verbose ?? false });
-        process.exit(EXIT.ok);
-      } catch (e) {
-        exitWithError(e, g.json ?? false);
-      }
-    });
+      }),
+    );
 }

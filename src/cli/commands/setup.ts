@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { EXIT, exitWithError, printJson, readPassphrase } from '../io.js';
+import { EXIT, printJson, readPassphrase } from '../io.js';
 import { NodeService, validateRelayUrl } from '../node-service.js';
-import { globals, dataDirOf, action, out, DEFAULT_RELAY } from '../command.js';
+import { action, DEFAULT_RELAY, dataDirOf, out, standalone } from '../command.js';
 
 /** Identity, relays, the bundle, peers, contacts and status. */
 export function registerSetup(program: Command): void {
@@ -9,9 +9,8 @@ export function registerSetup(program: Command): void {
     .command('init')
     .description('create a new identity in the data directory (asks for a passphrase, or reads RRELAY_PASSPHRASE)')
     .option('-r, --relay <url...>', `relays to use (default: the embedded relay, ${DEFAULT_RELAY})`)
-    .action(async (opts: { relay?: string[] }, cmd: Command) => {
-      const g = globals(cmd);
-      try {
+    .action(
+      standalone(async (g, opts: { relay?: string[] }) => {
         const dataDir = dataDirOf(g);
         const relays = (opts.relay ?? [DEFAULT_RELAY]).map(validateRelayUrl);
         const passphrase = await readPassphrase({ confirm: true });
@@ -22,11 +21,8 @@ export function registerSetup(program: Command): void {
           `Created identity ${me.fingerprint}\n  npub:   ${me.npub}\n  data:   ${dataDir}\n  relays: ${relays.join(', ')}` +
             (opts.relay ? '' : `\nNo relay given: using the embedded relay. Start it with \`rrelay relay\`.`),
         );
-        process.exit(EXIT.ok);
-      } catch (e) {
-        exitWithError(e, g.json ?? false);
-      }
-    });
+      }),
+    );
 
   program
     .command('whoami')
