@@ -118,6 +118,14 @@ export class Contacts {
       );
   }
 
+  /**
+   * Introductions seal an invite to the contact's identity KEM key, which only a key exchange
+   * carries: a contact met through a bundle cannot take part, and is refused at once.
+   */
+  assertMetByInvite(contact: Contact, refused: string): void {
+    if (!contact.identity.kemKey) fail('INVALID_ARGUMENT', `${nameOf(contact)} was met through a bundle: ${refused}; meet them by invite first (\`rrelay invite create\`)`);
+  }
+
   private warnKeyChanged(contact: Contact, previous: string): void {
     const message = `WARNING: the identity key of ${nameOf(contact)} changed (was ${previous.slice(0, 16)}…, now ${contact.fingerprint.slice(0, 16)}…). Compare safety numbers before you trust it.`;
     this.ctx.log(message);

@@ -73,6 +73,8 @@ export class Groups {
     const g = this.resolve(groupRef);
     if (g.admin !== this.selfFp()) fail('INVALID_ARGUMENT', `only the admin of ${g.name} invites to it`);
     const contact = this.bundles.resolvePeer(contactRef);
+    // A joiner meets the other members through introductions by the admin.
+    this.contacts.assertMetByInvite(contact, 'the admin could not introduce them to the other members');
     this.ctx.transaction(() => {
       this.store.markInvited(g.id, contact.fingerprint, this.ctx.clock());
       this.messaging.sendControl(contact, { type: 'group-invite', members: g.members });

@@ -204,7 +204,7 @@ export class KeyExchange {
     const a = this.bundles.resolvePeer(aRef);
     const b = this.bundles.resolvePeer(bRef);
     if (a.fingerprint === b.fingerprint) fail('INVALID_ARGUMENT', 'introduce two different contacts');
-    for (const c of [a, b]) if (!c.identity.kemKey) fail('INVALID_ARGUMENT', `${nameOf(c)} was met through a bundle: only contacts met by invite can be introduced`);
+    for (const c of [a, b]) this.contacts.assertMetByInvite(c, 'only contacts met by invite can be introduced');
     const now = this.ctx.clock();
     this.ctx.transaction(() => {
       this.messaging.sendControl(a, { type: 'introduced', target: b.identity });
@@ -217,6 +217,8 @@ export class KeyExchange {
   /** Asks `mediator` (a contact) for an introduction to the identity `target` (a full fingerprint). */
   mediate(mediatorRef: string, target: string): { mediator: string; target: string } {
     const mediator = this.bundles.resolvePeer(mediatorRef);
+    // The mediator's answer comes sealed to our KEM key, which it has only from a key exchange.
+    this.contacts.assertMetByInvite(mediator, 'it cannot mediate an introduction for us');
     const fp = target.toLowerCase();
     if (!/^[0-9a-f]{64}$/.test(fp)) fail('INVALID_ARGUMENT', 'the identity to be introduced to is a full 64-digit fingerprint');
     if (this.ctx.cipher.hasSession(fp)) fail('INVALID_ARGUMENT', 'that identity is a contact already');

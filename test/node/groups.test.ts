@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { eventually, nextEvent, relayAndNodes } from '../support/nodes.js';
+import { eventually, nextEvent, pairOnOneRelay, relayAndNodes } from '../support/nodes.js';
 
 const HOUR = 60 * 60 * 1000;
 
@@ -73,5 +73,18 @@ describe('group chats', () => {
       assert.equal(m.group?.name, 'four');
       assert.equal(m.from, fp(dave));
     }
+  });
+});
+
+describe('requests a contact met through a bundle could never complete', () => {
+  it('are refused at once, with the reason, and queue nothing', async (t) => {
+    const { alice, bobFp } = await pairOnOneRelay(t);
+    const { id } = alice.groups.create('bundle friends');
+    const pending = alice.status().outboxPending;
+    assert.throws(() => alice.groups.invite(id, bobFp), /met through a bundle: the admin could not introduce them/);
+    assert.throws(() => alice.kx.mediate(bobFp, 'ab'.repeat(32)), /met through a bundle: it cannot mediate/);
+    assert.throws(() => alice.kx.reset(bobFp), /no reset mailbox/);
+    assert.equal(alice.status().outboxPending, pending, 'nothing was queued');
+    assert.deepEqual(alice.groups.members(id).map((m) => m.alias), ['me'], 'bob was not invited');
   });
 });
