@@ -12,10 +12,39 @@ import {
   fingerprint,
   generateIdentity,
 } from '../src/identity/index.js';
+import { type AppMessage, decodeAppMessage, encodeAppMessage } from '../src/node/app-message.js';
+import { decodeGroupMembers, encodeGroupMembers, signGroupMembers } from '../src/node/group-members.js';
 import { decodePreKeyBundle, encodePreKeyBundle } from '../src/prekeys/index.js';
 import { decodeRatchetMessage } from '../src/ratchet/index.js';
 import { decodeEnvelope, encodeEnvelope } from '../src/session/index.js';
 import { makeParty, seededRng, TestClock } from './helpers.js';
+
+const ID = '0f'.repeat(16);
+const FP = 'ab'.repeat(32);
+
+/** One application message of every type. */
+function appMessages(): AppMessage[] {
+  const identity = generateIdentity(seededRng('app'), 1).public;
+  const head = { id: ID, sentAt: 1_767_225_600_000 };
+  const sealed = new Uint8Array(300).fill(7);
+  const members = new Uint8Array(120).fill(3);
+  return [
+    { ...head, type: 'text', text: 'héllo 👋' },
+    { ...head, type: 'receipt', ids: [ID, 'aa'.repeat(16)] },
+    { ...head, type: 'kx-hello' },
+    { ...head, type: 'mediate-identity', target: FP },
+    { ...head, type: 'invite-request', requester: identity },
+    { ...head, type: 'transitive', peer: FP, sealed },
+    { ...head, type: 'introduced', target: identity },
+    { ...head, type: 'group-invite', members },
+    { ...head, type: 'group-join', groupId: ID },
+    { ...head, type: 'group-members', members },
+    { ...head, type: 'group-text', groupId: ID, text: 'to the group' },
+    { ...head, type: 'reset-via', peer: FP, sealed },
+    { ...head, type: 'reset-forwarded', peer: FP, sealed },
+    { ...head, type: 'refused', refusedId: ID, refusedType: 'reset-via', reason: 'asked to pass a reset to someone we do not know' },
+  ];
+}
 
 /** Valid encodings of every wire format, from a real conversation. */
 function samples(): Record<string, { bytes: Bytes; decode: (b: Bytes) => unknown }> {
@@ -29,7 +58,11 @@ function samples(): Record<string, { bytes: Bytes; decode: (b: Bytes) => unknown
   const normal = bob.cipher.encrypt(alice.fingerprint, utf8('reply'));
   const env = decodeEnvelope(normal);
   const identity = alice.store.identity();
+  const group = signGroupMembers(identity, { groupId: ID, name: 'friends', version: 2, members: [alice.fingerprint, bob.fingerprint] });
+  const apps = Object.fromEntries(appMessages().map((m) => [`application message (${m.type})`, { bytes: encodeAppMessage(m), decode: decodeAppMessage }]));
   return {
+    ...apps,
+    'group members': { bytes: encodeGroupMembers(group), decode: (b: Bytes) => decodeGroupMembers(b, identity.public) },
     'public identity (full)': { bytes: encodePublicIdentity(identity.public), decode: decodePublicIdentity },
     'public identity (compact)': { bytes: encodePublicIdentity(compactPublicIdentity(identity.public)), decode: decodePublicIdentity },
     'identity record': { bytes: encodeIdentity(identity), decode: decodeIdentity },
@@ -103,6 +136,25 @@ describe('validating decoders', () => {
     const b = generateIdentity(seededRng('b'), 1);
     const forged = encodePublicIdentity({ ...a.public, kemKey: b.kem.publicKey });
     assert.throws(() => decodePublicIdentity(forged), (e: unknown) => e instanceof RatchetRelayError && e.code === 'BAD_SIGNATURE');
+  });
+
+  it('an application message of every type decodes to what was encoded', () => {
+    for (const m of appMessages()) assert.deepEqual(decodeAppMessage(encodeAppMessage(m)), m, m.type);
+  });
+
+  it('texts and refusal reasons of any content round-trip; a reason is cut to 256 bytes between characters', () => {
+    fc.assert(
+      fc.property(fc.string({ unit: 'grapheme', maxLength: 400 }), fc.constantFrom(...appMessages().map((m) => m.type)), (text, refusedType) => {
+        const head = { id: ID, sentAt: 5 };
+        assert.equal((decodeAppMessage(encodeAppMessage({ ...head, type: 'text', text })) as { text: string }).text, text);
+        const r = decodeAppMessage(encodeAppMessage({ ...head, type: 'refused', refusedId: ID, refusedType, reason: text })) as Extract<AppMessage, { type: 'refused' }>;
+        assert.equal(r.refusedType, refusedType);
+        assert.ok(utf8(r.reason).length <= 256);
+        assert.ok(text.startsWith(r.reason));
+        if (utf8(text).length <= 256) assert.equal(r.reason, text);
+      }),
+      { numRuns: 200 },
+    );
   });
 
   it('an envelope says what it is: a normal message never parses as a pre-key message', () => {

@@ -79,6 +79,7 @@ export class NodeService {
       warning: (w) => onEvent({ type: 'warning', message: w.message }),
       relay: (r) => onEvent({ type: 'relay', url: r.url, connected: r.connected }),
       kx: (k) => onEvent({ type: 'kx', peer: k.peer, role: k.role }),
+      refused: (r) => onEvent({ type: 'refused', peer: r.peer, alias: r.alias, what: r.what, reason: r.reason }),
     };
     for (const [name, h] of Object.entries(handlers)) n.on(name as keyof NodeEvents, h as never);
     for (const message of n.messaging.takeUnread()) onEvent({ type: 'message', message });

@@ -35,7 +35,11 @@ export type AppMessage = { readonly id: string; readonly sentAt: number } & (
   /** Transitive reset: a reset invite sealed to `peer`, for the mediator to pass on, and as passed on (`peer`: its sender). */
   | { readonly type: 'reset-via'; readonly peer: string; readonly sealed: Bytes }
   | { readonly type: 'reset-forwarded'; readonly peer: string; readonly sealed: Bytes }
+  /** A control message of ours was refused: its id, its type, and why. Never answered with another refusal. */
+  | { readonly type: 'refused'; readonly refusedId: string; readonly refusedType: AppMessageType; readonly reason: string }
 );
+
+export type AppMessageType = (typeof TYPES)[number];
 
 const TYPES = [
   'text',
@@ -51,6 +55,7 @@ const TYPES = [
   'group-text',
   'reset-via',
   'reset-forwarded',
+  'refused',
 ] as const;
 const CODES: Record<AppMessage['type'], number> = {
   text: 1,
@@ -66,7 +71,9 @@ const CODES: Record<AppMessage['type'], number> = {
   'group-text': 24,
   'reset-via': 25,
   'reset-forwarded': 26,
+  refused: 27,
 };
+const MAX_REASON_BYTES = 256;
 const MAX_MEMBERS_BYTES = 16 * 1024;
 
 function writeId(w: Writer, hex: string, bytes = ID_BYTES): void {
@@ -115,6 +122,11 @@ export function encodeAppMessage(m: AppMessage): Bytes {
     case 'introduced':
       w.bytes(encodePublicIdentity(m.target));
       break;
+    case 'refused':
+      writeId(w, m.refusedId);
+      w.u8(CODES[m.refusedType]);
+      w.bytes(utf8(clip(m.reason, MAX_REASON_BYTES)));
+      break;
   }
   return w.finish();
 }
@@ -125,9 +137,25 @@ function writeText(w: Writer, text: string): void {
   w.bytes(body);
 }
 
-function readText(r: Reader): string {
+/** The longest prefix of `text` that fits in `max` UTF-8 bytes, cut between characters. */
+function clip(text: string, max: number): string {
+  let out = '';
+  let size = 0;
+  for (const ch of text) {
+    size += utf8(ch).length;
+    if (size > max) break;
+    out += ch;
+  }
+  return out;
+}
+
+function typeOf(code: number): AppMessageType {
+  return TYPES.find((t) => CODES[t] === code) ?? fail('MALFORMED', `application message: unknown type ${code}`);
+}
+
+function readText(r: Reader, max = MAX_TEXT_BYTES): string {
   try {
-    return fromUtf8(r.bytes(MAX_TEXT_BYTES));
+    return fromUtf8(r.bytes(max));
   } catch (e) {
     if (e instanceof TypeError) return fail('MALFORMED', 'application message: text is not valid UTF-8');
     throw e;
@@ -146,9 +174,7 @@ function readIdentity(r: Reader): PublicIdentity {
 export function decodeAppMessage(bytes: Bytes): AppMessage {
   const r = new Reader(bytes, 'application message');
   r.version(APP_MESSAGE_VERSION);
-  const code = r.u8();
-  const type = TYPES.find((t) => CODES[t] === code);
-  if (!type) return fail('MALFORMED', `application message: unknown type ${code}`);
+  const type = typeOf(r.u8());
   const head = { id: toHex(r.fixed(ID_BYTES)), sentAt: r.u64() };
   let m: AppMessage;
   switch (type) {
@@ -189,6 +215,9 @@ export function decodeAppMessage(bytes: Bytes): AppMessage {
       break;
     case 'introduced':
       m = { ...head, type, target: readIdentity(r) };
+      break;
+    case 'refused':
+      m = { ...head, type, refusedId: toHex(r.fixed(ID_BYTES)), refusedType: typeOf(r.u8()), reason: readText(r, MAX_REASON_BYTES) };
       break;
   }
   r.end();

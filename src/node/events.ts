@@ -3,6 +3,7 @@ import * as nip19 from 'nostr-tools/nip19';
 import { toHex } from '../crypto/index.js';
 import { fingerprint, type PublicIdentity } from '../identity/index.js';
 import type { StoredMessage } from '../store/index.js';
+import type { AppMessageType } from './app-message.js';
 
 export interface ReceivedMessage {
   readonly id: string;
@@ -43,6 +44,8 @@ export interface NodeEvents {
   /** An incoming event that was refused, with the reason; nothing changed. */
   rejected: [{ readonly relay: string; readonly eventId: string | null; readonly reason: string }];
   relay: [{ readonly url: string; readonly connected: boolean }];
+  /** `peer` refused a control message of ours (`id`, of type `what`): what it asked for will not happen. */
+  refused: [{ readonly peer: string; readonly alias: string | null; readonly id: string; readonly what: AppMessageType; readonly reason: string }];
   /** A key exchange completed: a session with `peer` exists now. */
   kx: [{ readonly peer: string; readonly role: 'inviter' | 'acceptor' }];
 }

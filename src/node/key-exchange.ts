@@ -160,7 +160,7 @@ export class KeyExchange {
       const { invite, rv } = this.startInviter(contact.fingerprint, RESET_TTL_MS, now);
       const sealed = seal(kemKey, encodeInvite(invite), this.ctx.rng);
       // Transitive reset: the mediator carries the sealed invite and cannot read it.
-      if (via) this.messaging.sendControl(via, { type: 'reset-via', peer: contact.fingerprint, sealed });
+      if (via) this.store.rememberRequest(this.messaging.sendControl(via, { type: 'reset-via', peer: contact.fingerprint, sealed }), { rv });
       else this.queueRendezvous({ rv: fromHex(contact.peerResetRv!), payload: sealed });
       return rv;
     });
@@ -229,8 +229,17 @@ export class KeyExchange {
   /** Asks `mediator` to introduce us to `target`, whose invite through it is then welcome. Call inside a transaction. */
   askMediator(mediator: Contact, target: string, now: number): void {
     this.store.expectIntroduction(target, mediator.fingerprint, now, now + MEDIATION_TTL_MS);
-    this.messaging.sendControl(mediator, { type: 'mediate-identity', target });
+    this.store.rememberRequest(this.messaging.sendControl(mediator, { type: 'mediate-identity', target }), { target });
   }
+
+  /** A mediator refused a reset we sent through it, or an introduction we asked of it: stop waiting for it. */
+  readonly onRefused: AppMessageHandler<'refused'> = (from, m) => {
+    if (m.refusedType !== 'reset-via' && m.refusedType !== 'mediate-identity') return;
+    const waiting = this.store.takeRequest(m.refusedId);
+    if (!waiting) return;
+    if ('rv' in waiting) this.forget(waiting.rv);
+    else if (this.store.mediatorFor(waiting.target, this.ctx.clock()) === from.fingerprint) this.store.forgetIntroduction(waiting.target);
+  };
 
   /** We mediate: ask the target to invite the requester. */
   readonly onMediateIdentity: AppMessageHandler<'mediate-identity'> = (from, m, now) => {

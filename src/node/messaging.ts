@@ -5,7 +5,7 @@ import { decodeEnvelope } from '../session/index.js';
 import { type Contact, MessagesStore, type OutboxEntry, type StoredMessage } from '../store/index.js';
 import { type AppMessage, decodeAppMessage, encodeAppMessage } from './app-message.js';
 import type { Bundles } from './bundles.js';
-import type { Contacts } from './contacts.js';
+import { type Contacts, nameOf } from './contacts.js';
 import type { NodeContext } from './context.js';
 import type { ReceivedMessage, SentMessage } from './events.js';
 import type { Outbox } from './outbox.js';
@@ -22,6 +22,9 @@ export const messageFilter = (selfNostr: string) => ({ kinds: [KIND_MESSAGE], '#
 /** Acts on one application message from `from`, inside the transaction of the decrypt that carried it. */
 export type AppMessageHandler<T extends AppMessage['type'] = AppMessage['type']> = (from: Contact, m: Extract<AppMessage, { type: T }>, now: number) => void;
 export type AppMessageRoutes = { readonly [T in AppMessage['type']]: AppMessageHandler<T> };
+
+/** Messages that are never answered with a refusal: what people send each other, and refusals themselves. */
+const NEVER_REFUSED: ReadonlySet<AppMessage['type']> = new Set(['text', 'receipt', 'kx-hello', 'refused']);
 
 const isRetryable = (e: unknown) => RETRYABLE.some((code) => isRatchetRelayError(e, code));
 
@@ -86,9 +89,11 @@ export class Messaging {
     this.outbox.enqueue(messageEvent(envelope, contact.nostrPubkey, this.ctx.store.identity().nostr.privateKey, this.ctx.clock()), purpose, m.id);
   }
 
-  /** A control message: a fresh id and the current time. Call inside a transaction. */
-  sendControl(contact: Contact, m: DistributiveOmit<AppMessage, 'id' | 'sentAt'>): void {
-    this.sendApp(contact, { ...m, id: this.ctx.newId(), sentAt: this.ctx.clock() } as AppMessage, 'control');
+  /** A control message: a fresh id and the current time. Returns the id. Call inside a transaction. */
+  sendControl(contact: Contact, m: DistributiveOmit<AppMessage, 'id' | 'sentAt'>): string {
+    const id = this.ctx.newId();
+    this.sendApp(contact, { ...m, id, sentAt: this.ctx.clock() } as AppMessage, 'control');
+    return id;
   }
 
   /** The outbox hook: a relay accepted the event of an outgoing message. */
@@ -158,6 +163,15 @@ export class Messaging {
   /** kx-hello carries nothing to deliver: decrypting it is what lets us send. */
   readonly onKxHello: AppMessageHandler<'kx-hello'> = () => {};
 
+  /** The peer refused a message of ours: the user is told. */
+  readonly onRefused: AppMessageHandler<'refused'> = (from, m) => {
+    const refused = { peer: from.fingerprint, alias: from.alias, id: m.refusedId, what: m.refusedType, reason: m.reason };
+    this.ctx.afterCommit(() => {
+      this.ctx.log(`${nameOf(from)} refused our ${m.refusedType}: ${m.reason}`);
+      this.ctx.events.emit('refused', refused);
+    });
+  };
+
   /** Stores an incoming text (exactly once), emits it, and acknowledges it with a batched receipt. */
   deliverText(from: Contact, m: { id: string; sentAt: number; text: string }, group: { id: string; name: string } | null, now: number): void {
     const seq = this.store.insert({ id: m.id, peer: from.fingerprint, direction: 'in', body: m.text, sentAt: m.sentAt, receivedAt: now, state: 'received', groupId: group?.id ?? null });
@@ -212,6 +226,13 @@ export class Messaging {
     } catch (e) {
       const reason = reasonOf(e);
       this.ctx.afterCommit(() => this.ctx.reject('(inside a message)', eventId, reason));
+      // The sender of a request is told it will not happen, rather than left waiting.
+      if (NEVER_REFUSED.has(app.type)) return;
+      try {
+        this.ctx.transaction(() => this.sendControl(from, { type: 'refused', refusedId: app.id, refusedType: app.type, reason }));
+      } catch (e) {
+        this.ctx.log(`could not tell ${nameOf(from)} of a refusal: ${reasonOf(e)}`);
+      }
     }
   }
 

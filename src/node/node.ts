@@ -134,6 +134,10 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
       'group-join': this.groups.onGroupJoin,
       'group-members': this.groups.onGroupMembers,
       'group-text': this.groups.onGroupText,
+      refused: (from, m, now) => {
+        this.kx.onRefused(from, m, now);
+        this.messaging.onRefused(from, m, now);
+      },
     };
   }
 

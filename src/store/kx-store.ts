@@ -71,6 +71,20 @@ export class KxStore {
     this.q.deleteMediation.run(target);
   }
 
+  // Requests through a mediator (a reset via it, an introduction asked of it), by the id of the message that carried them.
+
+  rememberRequest(messageId: string, waiting: PendingRequest): void {
+    this.settings.set(requestKey(messageId), JSON.stringify(waiting));
+  }
+
+  /** What request `messageId` left waiting, once: a second refusal of it finds nothing. */
+  takeRequest(messageId: string): PendingRequest | undefined {
+    const v = this.settings.get(requestKey(messageId));
+    if (v === undefined || v === '') return undefined;
+    this.settings.set(requestKey(messageId), '');
+    return JSON.parse(v) as PendingRequest;
+  }
+
   // As a mediator: we asked `inviter` to invite `invitee`, so its sealed answer may pass through us, once.
 
   allowForward(inviter: string, invitee: string, until: number): void {
@@ -84,6 +98,13 @@ export class KxStore {
     this.settings.set(key, '0');
     return true;
   }
+}
+
+/** What a request of ours left waiting, to undo if the peer refuses it. */
+export type PendingRequest = { readonly rv: string } | { readonly target: string };
+
+function requestKey(messageId: string): string {
+  return `request:${messageId}`;
 }
 
 function forwardKey(inviter: string, invitee: string): string {

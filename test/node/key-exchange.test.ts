@@ -274,6 +274,29 @@ describe('introductions (auto-KX through a mediator)', () => {
     await chat(bob, carol);
   });
 
+  it('tells the requester when a mediator refuses: a reset via someone who does not know the peer, an introduction to a stranger', async (t) => {
+    const { alice, bob, carol } = await triangle(t);
+    const [bobFp, carolFp] = [bob.whoami().fingerprint, carol.whoami().fingerprint];
+    // Carol knows alice only: she cannot pass a reset on to bob.
+    const refused = nextEvent(alice, 'refused');
+    const { rv } = alice.kx.reset(bobFp, carolFp);
+    assert.ok(alice.kx.pending().some((p) => p.rv === rv));
+    const [r] = await refused;
+    assert.deepEqual([r.peer, r.what], [carolFp, 'reset-via']);
+    assert.match(r.reason, /someone we do not know/);
+    assert.equal(alice.kx.pending().some((p) => p.rv === rv), false, 'the reset no longer waits');
+    // Nor can she introduce alice to an identity she has never met.
+    const refusedAgain = nextEvent(alice, 'refused');
+    alice.kx.mediate(carolFp, 'cd'.repeat(32));
+    const [m] = await refusedAgain;
+    assert.deepEqual([m.peer, m.what], [carolFp, 'mediate-identity']);
+    // The refusals cost no session anything.
+    const got = nextEvent(carol, 'message');
+    alice.messaging.send(carolFp, 'still friends');
+    assert.equal((await got)[0].text, 'still friends');
+    assert.ok(carol.kx.pending().length === 0 && bob.kx.pending().length === 0, 'no key exchange was started anywhere');
+  });
+
   it('refuses an unsolicited introduction, with nothing changed', async (t) => {
     const { alice, bob, carol } = await triangle(t);
     // Alice hands bob an invite from carol that bob never asked for.

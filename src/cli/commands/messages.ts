@@ -23,6 +23,7 @@ function printFollowEvent(g: GlobalOptions, e: FollowEvent): void {
   if (e.type === 'warning') process.stderr.write(`\n*** ${e.message} ***\n\n`);
   else if (e.type === 'delivered') process.stderr.write(`(delivered to ${shortFp(e.peer)}: ${e.ids.length} message(s))\n`);
   else if (e.type === 'kx') process.stderr.write(`(key exchange with ${shortFp(e.peer)} complete)\n`);
+  else if (e.type === 'refused') process.stderr.write(`*** ${e.alias ?? shortFp(e.peer)} refused our ${e.what}: ${e.reason} ***\n`);
 }
 
 /** Sending and reading messages: send, messages, receive, chat. */
@@ -105,6 +106,7 @@ export function registerMessages(program: Command): void {
         const stop = await api.follow((e) => {
           if (e.type === 'message' && (!peer || e.message.from === peer.fingerprint)) print(formatMessage(e.message));
           else if (e.type === 'warning') print(`*** ${e.message} ***`);
+          else if (e.type === 'refused') print(`*** ${e.alias ?? shortFp(e.peer)} refused our ${e.what}: ${e.reason} ***`);
           else if (e.type === 'delivered' && peer && e.peer === peer.fingerprint) print(`(delivered)`);
           else if (e.type === 'ended') {
             print(`*** ${e.reason}: leaving the chat ***`);
