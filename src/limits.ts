@@ -33,5 +33,17 @@ export const WIRE_LIMITS = {
   maxBundleOneTimeKeys: 100,
 } as const;
 
+/** Incoming events held back for another try (a gap beyond MAX_SKIP, no session yet), kept in the store. */
+export const HELD_BACK_LIMITS = {
+  maxEventsPerSender: 5000,
+  maxBytesPerSender: 8 * 1024 * 1024,
+  maxEvents: 10_000,
+  maxBytes: 32 * 1024 * 1024,
+  /** Decrypt attempts of held-back events per turn of the event loop, so RPC and the live stream keep flowing. */
+  retryBatch: 64,
+  /** Held-back events a delivered message may release at once, before the rest wait for the next turn. */
+  releaseInline: 32,
+} as const;
+
 export type RatchetConfig = { -readonly [K in keyof typeof RATCHET_DEFAULTS]: number };
 export type PreKeyConfig = { -readonly [K in keyof typeof PREKEY_DEFAULTS]: number };

@@ -7,3 +7,4 @@ export * from './outbox-store.js';
 export * from './messages-store.js';
 export * from './kx-store.js';
 export * from './groups-store.js';
+export * from './held-back-store.js';

@@ -164,4 +164,18 @@ export const MIGRATIONS: readonly string[] = [
     expires_at INTEGER NOT NULL
   );
   `,
+  // 4: held-back events (issue 8): incoming events a later message can cure, kept across restarts.
+  `
+  CREATE TABLE held_back (
+    event_id TEXT PRIMARY KEY,
+    sender TEXT NOT NULL,
+    event TEXT NOT NULL,
+    bytes INTEGER NOT NULL,
+    held_at INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    format INTEGER NOT NULL
+  );
+  CREATE INDEX held_back_sender ON held_back (sender, held_at);
+  CREATE INDEX held_back_age ON held_back (held_at);
+  `,
 ];
