@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { type ChildProcessWithoutNullStreams, spawn } from 'node:child_process';
 import { describe, it } from 'node:test';
 import { ackPoints } from '../src/cli/acks.js';
+import { LocalApi } from '../src/cli/dispatch.js';
 import { NodeService } from '../src/cli/node-service.js';
 import { serveRpc } from '../src/cli/rpc.js';
 import { paths } from '../src/node/data-dir.js';
@@ -114,6 +115,11 @@ describe('CLI delivery: nothing lost between the node and its user', () => {
       assert.deepEqual(texts(lines), sent, `${args[0]}: in order`);
     }
     assert.deepEqual((await rrelay(['receive', '--json', ...B])).json, [], 'all of them marked read');
+    // An acknowledgement beyond what arrived marks nothing that comes later read.
+    const last = Math.max(...bob.messaging.messages(0, 1_000_000).filter((m) => m.direction === 'in').map((m) => m.seq));
+    assert.deepEqual(await new LocalApi(new NodeService(bob, true)).call('ack', { upTo: last + 1000 }), { readUpTo: last });
+    alice.messaging.send(bobFp, 'after the ack');
+    await eventually(() => (bob.messaging.unread().length === 1 ? true : undefined), 'a later message stays unread');
   });
 
   it('a `send` whose daemon dies mid-call exits "outcome unknown"; retried with its --id it sends once', async (t) => {
