@@ -41,6 +41,8 @@ function handleConnection(service: NodeService, socket: Socket, log: (line: stri
   socket.on('error', () => {});
   const stream = { emit: (e: FollowEvent) => send({ method: 'event', params: e }), onEnd: (stop: () => void) => stops.push(stop) };
   const lines = createInterface({ input: socket, crlfDelay: Infinity });
+  // readline passes the socket's errors on: a client killed with events unread (ECONNRESET) must not take the daemon down.
+  lines.on('error', () => {});
   lines.on('line', async (line) => {
     if (line.length > MAX_LINE) return socket.destroy();
     let req: unknown;
@@ -101,6 +103,7 @@ export class RpcClient extends ApiClient {
   constructor(private readonly socket: Socket) {
     super();
     const lines = createInterface({ input: socket, crlfDelay: Infinity });
+    lines.on('error', () => {}); // 'close' follows, and says so
     lines.on('line', (line) => {
       const msg = JSON.parse(line) as Incoming;
       if (msg.method === 'event' && msg.params) return this.onEvent?.(msg.params);
