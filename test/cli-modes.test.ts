@@ -158,6 +158,17 @@ async function scenario(s: Scenario): Promise<void> {
   await s.run('bob', ['send', 'alice', 'hi', 'alice']);
   const atAlice = await s.until<{ text: string }>('alice', ['receive'], (l) => l.length > 0);
   assert.deepEqual(atAlice.map((m) => m.text), ['hi alice']);
+  // A send with the caller's id, retried: stored and sent once; the same id for another text is refused.
+  const id = 'c0ffee'.padEnd(32, '0');
+  const idOnly = (out: unknown[]) => out.map((o) => ({ id: (o as { id?: string }).id, to: (o as { to?: string }).to }));
+  assert.equal((await s.run('bob', ['send', '--id', id, 'alice', 'once'], 0, idOnly)).id, id);
+  assert.equal((await s.run('bob', ['send', '--id', id, 'alice', 'once'], 0, idOnly)).id, id);
+  await s.run('bob', ['send', '--id', id, 'alice', 'twice'], 2);
+  await s.run('bob', ['send', '--id', 'nothex', 'alice', 'once'], 2);
+  assert.deepEqual((await s.until<{ text: string }>('alice', ['receive'], (l) => l.length > 0)).map((m) => m.text), ['once']);
+  // Their states (sent, or delivered already) depend on timing: only ids and texts are compared.
+  await s.run('bob', ['messages', 'alice'], 0, (out) => out.map((m) => ({ id: (m as { id: string }).id, text: (m as { text: string }).text })));
+  assert.equal((s.transcript.at(-1)!.out as { id: string }[]).filter((m) => m.id === id).length, 1);
   // The receipt for alice's message.
   await s.until<{ direction: string; state: string }>('alice', ['messages', 'bob'], (l) => l.some((m) => m.direction === 'out' && m.state === 'delivered'), ['alice']);
   await s.until<{ state: string }>('bob', ['messages', '--limit', '1'], (l) => l[0]?.state === 'delivered', ['bob']);

@@ -71,7 +71,8 @@ const Ok = z.object({ ok: z.literal(true) });
 
 /** A live event of `follow`, sent as `{"method":"event","params":<event>}`. */
 export const FollowEvent = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('message'), message: ReceivedMessage }),
+  /** `ackUpTo`: what to `ack` once this event and every one before it on the stream were written. */
+  z.object({ type: z.literal('message'), message: ReceivedMessage, ackUpTo: z.number().int() }),
   z.object({ type: z.literal('delivered'), peer: hex64, ids: z.array(z.string()) }),
   z.object({ type: z.literal('sent'), message: SentMessage }),
   z.object({ type: z.literal('warning'), message: z.string() }),
@@ -89,6 +90,8 @@ export type ReceivedMessage = z.infer<typeof ReceivedMessage>;
 const none = z.strictObject({});
 const ref = z.string().min(1); // an alias or a fingerprint (prefix)
 const text = z.string().min(1, 'refusing to send an empty message');
+/** A message id: 16 random bytes, hex, as `Messaging.nextOutgoing` makes them. */
+export const messageId = z.string().regex(/^[0-9a-f]{32}$/, 'a message id is 32 lowercase hex digits (16 random bytes)');
 
 // The table
 
@@ -104,6 +107,9 @@ export interface MethodSpec<P extends z.ZodObject, R extends z.ZodType> {
   readonly result: R;
   readonly handler: (s: NodeService, params: z.output<P>, stream: Stream | undefined) => Promise<z.input<R>> | z.input<R>;
 }
+
+/** How many messages one `receive` hands out (the rest come with the next one). */
+const RECEIVE_LIMIT = 10_000;
 
 const method = <P extends z.ZodObject, R extends z.ZodType>(spec: MethodSpec<P, R>) => spec;
 
@@ -207,24 +213,30 @@ export const API = {
     handler: (s, p) => contactView(s.node.contacts.setTrusted(p.contact, p.trusted)),
   }),
   send: method({
-    description: 'sends a text to a contact or discovered peer, waiting up to waitMs for a relay to accept it',
-    params: z.strictObject({ contact: ref, text, waitMs: z.number().int().nonnegative().max(600_000).default(10_000) }),
+    description: 'sends a text to a contact or discovered peer, waiting up to waitMs for a relay to accept it; with an id, a retry returns the stored message instead of sending again',
+    params: z.strictObject({ contact: ref, text, waitMs: z.number().int().nonnegative().max(600_000).default(10_000), id: messageId.optional() }),
     result: SentMessage,
     handler: async (s, p) => {
       await s.connect();
-      const sent = s.node.messaging.send(p.contact, p.text);
+      const sent = s.node.messaging.send(p.contact, p.text, p.id);
       if (p.waitMs > 0) await s.node.drain(p.waitMs);
       return s.node.messaging.outgoing(sent.id)!;
     },
   }),
   receive: method({
-    description: 'incoming messages not handed out before, oldest first; each is handed out once',
+    description: 'incoming messages not marked read yet, oldest first (at most 10000); they stay unread until `ack`',
     params: none,
     result: z.array(ReceivedMessage),
     handler: async (s) => {
       await s.connect();
-      return s.node.messaging.takeUnread();
+      return s.node.messaging.unread(RECEIVE_LIMIT);
     },
+  }),
+  ack: method({
+    description: 'marks every incoming message with seq up to upTo read, once the caller has written it; returns the read cursor',
+    params: z.strictObject({ upTo: z.number().int().nonnegative() }),
+    result: z.object({ readUpTo: z.number().int() }),
+    handler: (s, p) => ({ readUpTo: s.node.messaging.markRead(p.upTo) }),
   }),
   history: method({
     description: 'the stored conversation with one contact (or all), newest last, with each sent message’s state',

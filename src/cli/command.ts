@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { defaultDataDir, paths } from '../node/data-dir.js';
-import { EXIT, exitWithError, printJson, readPassphrase } from './io.js';
+import { EXIT, exit, exitWithError, printJson, readPassphrase } from './io.js';
 import { type ApiClient, LocalApi } from './dispatch.js';
 import { NodeService } from './node-service.js';
 import { connectRpc } from './rpc.js';
@@ -48,10 +48,10 @@ export function action<A extends unknown[]>(fn: (api: ApiClient, g: GlobalOption
       api = await openApi(g);
       const code = await fn(api, g, ...(args.slice(0, -1) as A));
       await api.close();
-      process.exit(code ?? EXIT.ok);
+      return await exit(code ?? EXIT.ok);
     } catch (e) {
       await api?.close().catch(() => {});
-      exitWithError(e, g.json ?? false);
+      return exitWithError(e, g.json ?? false);
     }
   };
 }
@@ -62,9 +62,9 @@ export function standalone<A extends unknown[]>(fn: (g: GlobalOptions, ...args: 
     const g = globals(args[args.length - 1] as Command);
     try {
       await fn(g, ...(args.slice(0, -1) as A));
-      process.exit(EXIT.ok);
+      return await exit(EXIT.ok);
     } catch (e) {
-      exitWithError(e, g.json ?? false);
+      return exitWithError(e, g.json ?? false);
     }
   };
 }

@@ -13,6 +13,8 @@ export const EXIT = {
   store: 5,
   /** The message is safely queued but no relay has accepted it yet. */
   queued: 75,
+  /** The daemon went away during `send`: the message may be stored and queued, or not. */
+  unknownOutcome: 76,
 } as const;
 
 const EXIT_BY_CODE: Partial<Record<ErrorCode, number>> = {
@@ -36,8 +38,8 @@ export function usage(message: string): never {
   throw new CliError(message, EXIT.usage);
 }
 
-/** Prints the problem and its fix, never a stack trace, and exits with a meaningful code. */
-export function exitWithError(e: unknown, json: boolean): never {
+/** Prints the problem and its fix, never a stack trace, and exits with a meaningful code once it is written. */
+export function exitWithError(e: unknown, json: boolean): Promise<never> {
   let message: string;
   let code = EXIT.failure as number;
   let kind = 'ERROR';
@@ -54,7 +56,26 @@ export function exitWithError(e: unknown, json: boolean): never {
   }
   if (json) process.stdout.write(`${JSON.stringify({ error: { code: kind, message } })}\n`);
   process.stderr.write(`rrelay: ${message}\n`);
+  return exit(code);
+}
+
+/** Resolves once everything written to `s` so far has been handed to the OS (or can never be: a closed pipe). */
+function flushed(s: NodeJS.WriteStream): Promise<void> {
+  return new Promise((resolve) => (s.writable ? s.write('', () => resolve()) : resolve()));
+}
+
+/**
+ * Exits once stdout and stderr are flushed: `process.exit` alone drops what a pipe has not taken
+ * yet, and a script reading slowly would get part of the output and a success code.
+ */
+export async function exit(code: number): Promise<never> {
+  await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
   process.exit(code);
+}
+
+/** Writes to stdout; resolves once the OS has it, rejects when it cannot (a reader that went away). */
+export function writeOut(text: string): Promise<void> {
+  return new Promise((resolve, reject) => process.stdout.write(text, (e) => (e ? reject(e) : resolve())));
 }
 
 /**

@@ -6,7 +6,7 @@ import { registerKeyExchange } from './commands/key-exchange.js';
 import { registerMessages } from './commands/messages.js';
 import { registerServe } from './commands/serve.js';
 import { registerSetup } from './commands/setup.js';
-import { EXIT, exitWithError } from './io.js';
+import { EXIT, exit, exitWithError } from './io.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -33,7 +33,9 @@ Environment:
 
 Exit codes:
   0 ok, 1 failure, 2 bad usage or input, 3 wrong passphrase, 4 unknown contact or no
-  session, 5 store busy or damaged, 75 queued but no relay accepted it yet`,
+  session, 5 store busy or damaged, 75 queued but no relay accepted it yet, 76 outcome
+  unknown: the daemon went away during send (see \`rrelay messages\`; retry with the
+  same --id to send at most once)`,
   )
   .version(pkg.version, '-V, --version', 'print the version and exit')
   .option('-d, --data-dir <dir>', 'data directory (default: $RRELAY_DATA_DIR or $XDG_DATA_HOME/rrelay)')
@@ -49,12 +51,16 @@ registerKeyExchange(program);
 registerGroups(program);
 registerServe(program);
 
+// A reader that went away (`rrelay messages | head`) fails the writes, whose callbacks say so: not a crash.
+process.stdout.on('error', () => {});
+process.stderr.on('error', () => {});
+
 try {
   await program.parseAsync();
 } catch (e) {
   if (e instanceof CommanderError) {
     // Help and version are not errors; commander already printed what it had to say.
-    process.exit(e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0 ? EXIT.ok : EXIT.usage);
+    await exit(e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.exitCode === 0 ? EXIT.ok : EXIT.usage);
   }
-  exitWithError(e, false);
+  await exitWithError(e, false);
 }

@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import { fail } from '../errors.js';
 import type { NodeEvents, RatchetNode } from '../node/index.js';
+import { ackPoints } from './acks.js';
 import type { FollowEvent, Whoami } from './api.js';
 
 // The node behind the table: its lifecycle
@@ -18,6 +19,9 @@ export function validateRelayUrl(url: string): string {
 
 /** The node's code is loaded only where a node runs in this process: a command a daemon answers starts faster. */
 const loadNode = () => import('../node/node.js');
+
+/** A follower's backlog is handed over in pages: each page ordered by the senders' clocks. */
+const BACKLOG_PAGE = 1000;
 
 /** How long a command without a daemon waits for its outbox on the way out. */
 const CLOSE_DRAIN_MS = 10_000;
@@ -66,14 +70,16 @@ export class NodeService {
     return this.started;
   }
 
-  /** Subscribes `onEvent` to the node's events (and hands over unread messages); returns the unsubscribe. */
+  /**
+   * Subscribes `onEvent` to the node's events, after handing over every unread message; returns the
+   * unsubscribe. Nothing is marked read here: the client acknowledges (`ack`) what it has written,
+   * so a follower that dies gets everything it did not acknowledge when it comes back.
+   */
   follow(onEvent: (e: FollowEvent) => void): () => void {
     const n = this.node;
     const handlers: { [K in keyof NodeEvents]?: (...args: NodeEvents[K]) => void } = {
-      message: (message) => {
-        n.messaging.takeUnread(); // shown live: not unread any more
-        onEvent({ type: 'message', message });
-      },
+      // Emitted in the order they were stored, after everything before them on this stream.
+      message: (message) => onEvent({ type: 'message', message, ackUpTo: message.seq }),
       delivered: (d) => onEvent({ type: 'delivered', peer: d.peer, ids: [...d.ids] }),
       sent: (message) => onEvent({ type: 'sent', message }),
       warning: (w) => onEvent({ type: 'warning', message: w.message }),
@@ -82,7 +88,11 @@ export class NodeService {
       refused: (r) => onEvent({ type: 'refused', peer: r.peer, alias: r.alias, what: r.what, reason: r.reason }),
     };
     for (const [name, h] of Object.entries(handlers)) n.on(name as keyof NodeEvents, h as never);
-    for (const message of n.messaging.takeUnread()) onEvent({ type: 'message', message });
+    for (let after = 0, page = n.messaging.unread(BACKLOG_PAGE); page.length > 0; page = n.messaging.unread(BACKLOG_PAGE, after)) {
+      const points = ackPoints(page.map((m) => m.seq));
+      page.forEach((message, i) => onEvent({ type: 'message', message, ackUpTo: points[i]! }));
+      after = Math.max(...page.map((m) => m.seq));
+    }
     return () => {
       for (const [name, h] of Object.entries(handlers)) n.off(name as keyof NodeEvents, h as never);
     };

@@ -32,6 +32,8 @@ function idOf(req: Record<string, unknown>): Id | undefined {
 }
 
 function handleConnection(service: NodeService, socket: Socket, log: (line: string) => void): void {
+  // Unwritable only once the connection is going: nothing sent on it is acknowledged any more, so
+  // the messages dropped here stay unread for the next follower.
   const send = (msg: object) => socket.writable && socket.write(`${JSON.stringify({ jsonrpc: '2.0', ...msg })}\n`);
   const stops: (() => void)[] = [];
   let following = false;
@@ -39,6 +41,8 @@ function handleConnection(service: NodeService, socket: Socket, log: (line: stri
   socket.on('error', () => {});
   const stream = { emit: (e: FollowEvent) => send({ method: 'event', params: e }), onEnd: (stop: () => void) => stops.push(stop) };
   const lines = createInterface({ input: socket, crlfDelay: Infinity });
+  // readline passes the socket's errors on: a client killed with events unread (ECONNRESET) must not take the daemon down.
+  lines.on('error', () => {});
   lines.on('line', async (line) => {
     if (line.length > MAX_LINE) return socket.destroy();
     let req: unknown;
@@ -81,14 +85,25 @@ interface Incoming {
   params?: FollowEvent;
 }
 
+/**
+ * The daemon went away before it answered: whatever the call did may or may not have happened (a
+ * `send` may be stored and queued).
+ */
+export class ConnectionLost extends Error {
+  constructor(readonly method: Method) {
+    super(`the daemon closed the connection before answering ${method}`);
+  }
+}
+
 export class RpcClient extends ApiClient {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (r: RpcResponse) => void; reject: (e: Error) => void }>();
+  private readonly pending = new Map<number, { method: Method; resolve: (r: RpcResponse) => void; reject: (e: Error) => void }>();
   private onEvent: ((e: FollowEvent) => void) | undefined;
 
   constructor(private readonly socket: Socket) {
     super();
     const lines = createInterface({ input: socket, crlfDelay: Infinity });
+    lines.on('error', () => {}); // 'close' follows, and says so
     lines.on('line', (line) => {
       const msg = JSON.parse(line) as Incoming;
       if (msg.method === 'event' && msg.params) return this.onEvent?.(msg.params);
@@ -97,17 +112,19 @@ export class RpcClient extends ApiClient {
       this.pending.delete(msg.id!);
       p.resolve(msg.error ? { error: msg.error } : { result: msg.result });
     });
+    socket.on('error', () => {}); // a reset connection: 'close' follows, and says so
     socket.on('close', () => {
-      for (const p of this.pending.values()) p.reject(new Error('the daemon closed the connection'));
+      for (const p of this.pending.values()) p.reject(new ConnectionLost(p.method));
       this.pending.clear();
       this.onEvent?.({ type: 'ended', reason: 'the daemon stopped' });
     });
   }
 
   protected request(method: Method, params: object): Promise<RpcResponse> {
+    if (this.socket.destroyed) return Promise.reject(new ConnectionLost(method));
     const id = this.nextId++;
     this.socket.write(`${JSON.stringify({ jsonrpc: '2.0', id, method, params })}\n`);
-    return new Promise((resolve, reject) => this.pending.set(id, { resolve, reject }));
+    return new Promise((resolve, reject) => this.pending.set(id, { method, resolve, reject }));
   }
 
   async follow(onEvent: (e: FollowEvent) => void): Promise<() => void> {

@@ -15,6 +15,7 @@ import type { Outbox } from './outbox.js';
 const RETRYABLE = ['TOO_MANY_SKIPPED', 'NO_SESSION', 'DECRYPT_FAILED'] as const;
 const RECEIPT_DELAY_MS = 100;
 const RECEIPT_BATCH = 200;
+const MESSAGE_ID = /^[0-9a-f]{32}$/;
 
 /** The subscription for messages addressed to us (kind 40001, `p` = our Nostr key). */
 export const messageFilter = (selfNostr: string) => ({ kinds: [KIND_MESSAGE], '#p': [selfNostr] });
@@ -67,15 +68,27 @@ export class Messaging {
 
   // Sending
 
-  /** Encrypts and queues a text message; the ratchet step, the stored message and the outbox entry commit together. */
-  send(ref: string, text: string): SentMessage {
+  /**
+   * Encrypts and queues a text message; the ratchet step, the stored message and the outbox entry
+   * commit together. With a caller's `id` a retry is idempotent: the same id, peer and text returns
+   * the stored message as it is now instead of sending it again; the same id for anything else is refused.
+   */
+  send(ref: string, text: string, clientId?: string): SentMessage {
     if (text.length === 0) fail('INVALID_ARGUMENT', 'refusing to send an empty message');
+    if (clientId !== undefined && !MESSAGE_ID.test(clientId)) fail('INVALID_ARGUMENT', 'a message id is 32 lowercase hex digits (16 random bytes)');
     const contact = this.bundles.resolvePeer(ref);
+    const earlier = clientId === undefined ? undefined : this.store.outgoing(clientId);
+    if (earlier) {
+      if (earlier.peer !== contact.fingerprint || earlier.body !== text || earlier.groupId !== null)
+        fail('INVALID_ARGUMENT', `message id ${clientId} was already used for another message: pick a fresh id for a new message`);
+      return sentOf(earlier);
+    }
     this.contacts.assertSendable(contact);
-    const { id, sentAt } = this.nextOutgoing();
+    const next = this.nextOutgoing();
+    const id = clientId ?? next.id;
     this.ctx.transaction(() => {
       this.bundles.ensureSession(contact);
-      this.queueText(contact, id, sentAt, text, null);
+      this.queueText(contact, id, next.sentAt, text, null);
     });
     return { id, to: contact.fingerprint, state: 'queued', relaysAccepted: 0 };
   }
@@ -449,17 +462,29 @@ export class Messaging {
     return this.store.after(afterSeq, limit);
   }
 
-  /** Incoming messages not yet handed out by `takeUnread`; each is handed out exactly once. */
+  /**
+   * Incoming messages not yet marked read (after `afterSeq` too, when given), at most `limit`: a
+   * contiguous run of seqs, ordered by the sender's clock (a catch-up decrypts in relay order, which
+   * is only per-second). Nothing is marked read: see `markRead`.
+   */
+  unread(limit = 10_000, afterSeq = 0): ReceivedMessage[] {
+    return this.store
+      .incomingAfter(Math.max(afterSeq, this.store.readCursor()), limit)
+      .sort((a, b) => a.sentAt - b.sentAt || a.seq - b.seq)
+      .map((m) => this.toReceived(m));
+  }
+
+  /** Marks every incoming message up to `seq` read (the cursor only moves forward); returns the cursor. */
+  markRead(seq: number): number {
+    return this.store.markRead(seq);
+  }
+
+  /** Incoming messages not yet marked read, marked read as they are handed out. */
   takeUnread(): ReceivedMessage[] {
     return this.ctx.transaction(() => {
-      const rows = this.store.after(this.store.readCursor(), 10_000);
-      if (rows.length === 0) return [];
-      this.store.setReadCursor(rows[rows.length - 1]!.seq);
-      // A catch-up decrypts in relay order, which is only per-second; the sender's clock orders a batch.
-      return rows
-        .filter((m) => m.direction === 'in')
-        .sort((a, b) => a.sentAt - b.sentAt || a.seq - b.seq)
-        .map((m) => this.toReceived(m));
+      const list = this.unread();
+      if (list.length > 0) this.markRead(Math.max(...list.map((m) => m.seq)));
+      return list;
     });
   }
 

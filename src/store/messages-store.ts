@@ -35,6 +35,8 @@ export class MessagesStore {
       sent: "UPDATE messages SET state = CASE WHEN state = 'queued' THEN 'sent' ELSE state END, relays_accepted = max(relays_accepted, ?) WHERE direction = 'out' AND id = ?",
       delivered: "UPDATE messages SET state = 'delivered' WHERE direction = 'out' AND peer = ? AND id = ?",
       after: 'SELECT * FROM messages WHERE seq > ? ORDER BY seq LIMIT ?',
+      incomingAfter: "SELECT * FROM messages WHERE direction = 'in' AND seq > ? ORDER BY seq LIMIT ?",
+      lastIncoming: "SELECT max(seq) AS seq FROM messages WHERE direction = 'in'",
       outgoing: "SELECT * FROM messages WHERE direction = 'out' AND id = ?",
     });
   }
@@ -68,6 +70,11 @@ export class MessagesStore {
     return (this.q.after.all(seq, limit) as Row[]).map(toMessage);
   }
 
+  /** Incoming messages after `seq`, in the order they were stored. */
+  incomingAfter(seq: number, limit: number): StoredMessage[] {
+    return (this.q.incomingAfter.all(seq, limit) as Row[]).map(toMessage);
+  }
+
   outgoing(id: string): StoredMessage | undefined {
     const r = this.q.outgoing.get(id) as Row | undefined;
     return r && toMessage(r);
@@ -78,8 +85,15 @@ export class MessagesStore {
     return Number(this.settings.get(READ_CURSOR) ?? '0');
   }
 
-  setReadCursor(seq: number): void {
-    this.settings.set(READ_CURSOR, String(seq));
+  /**
+   * Moves the read cursor forward to `seq` (never back, never past the last stored incoming message:
+   * an acknowledgement cannot mark read what has not arrived yet). Returns the cursor.
+   */
+  markRead(seq: number): number {
+    const last = ((this.q.lastIncoming.get() as Row).seq as number | null) ?? 0;
+    const cursor = Math.max(this.readCursor(), Math.min(seq, last));
+    if (cursor !== this.readCursor()) this.settings.set(READ_CURSOR, String(cursor));
+    return cursor;
   }
 }
 

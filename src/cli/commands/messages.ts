@@ -1,7 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { CliError, EXIT, printJson, shortFp, usage } from '../io.js';
-import type { FollowEvent, ReceivedMessage } from '../api.js';
+import { CliError, EXIT, printJson, shortFp, usage, writeOut } from '../io.js';
+import { ackPoints, Acks } from '../acks.js';
+import { type FollowEvent, messageId, type ReceivedMessage } from '../api.js';
+import type { ApiClient } from '../dispatch.js';
+import { ConnectionLost } from '../rpc.js';
 import { type GlobalOptions, action, out, untilInterrupted } from '../command.js';
 
 function name(m: { alias: string | null; from: string }): string {
@@ -17,13 +21,36 @@ function messageJson(m: ReceivedMessage) {
   return { id: m.id, from: m.from, alias: m.alias, text: m.text, sentAt: m.sentAt, receivedAt: m.receivedAt, trusted: m.trusted, group: m.group };
 }
 
-function printFollowEvent(g: GlobalOptions, e: FollowEvent): void {
-  if (e.type === 'message') return g.json ? printJson(messageJson(e.message)) : void process.stdout.write(`${formatMessage(e.message)}\n`);
+/** One received message as the output shows it: a line of text, or of JSON. */
+function messageLine(g: GlobalOptions, m: ReceivedMessage): string {
+  return `${g.json ? JSON.stringify(messageJson(m)) : formatMessage(m)}\n`;
+}
+
+/** Prints an event of `follow`; a message is acknowledged once its line was written. */
+function printFollowEvent(g: GlobalOptions, e: FollowEvent, acks: Acks): void {
+  if (e.type === 'message') return void writeOut(messageLine(g, e.message)).then(() => acks.wrote(e.ackUpTo), () => {});
   if (g.json) return;
   if (e.type === 'warning') process.stderr.write(`\n*** ${e.message} ***\n\n`);
   else if (e.type === 'delivered') process.stderr.write(`(delivered to ${shortFp(e.peer)}: ${e.ids.length} message(s))\n`);
   else if (e.type === 'kx') process.stderr.write(`(key exchange with ${shortFp(e.peer)} complete)\n`);
   else if (e.type === 'refused') process.stderr.write(`*** ${e.alias ?? shortFp(e.peer)} refused our ${e.what}: ${e.reason} ***\n`);
+}
+
+/**
+ * `send`, where the daemon going away mid-call leaves the outcome unknown: its own exit code, and how
+ * to find out and retry safely (the same id sends at most once).
+ */
+async function sendOnce(api: ApiClient, p: { contact: string; text: string; waitMs: number; id: string }) {
+  try {
+    return await api.call('send', p);
+  } catch (e) {
+    if (!(e instanceof ConnectionLost)) throw e;
+    throw new CliError(
+      `the daemon went away before answering: message ${p.id} may be stored and queued, or not. ` +
+        `See \`rrelay messages\`; sending again with \`--id ${p.id}\` sends it at most once`,
+      EXIT.unknownOutcome,
+    );
+  }
 }
 
 /** Sending and reading messages: send, messages, receive, chat. */
@@ -32,11 +59,14 @@ export function registerMessages(program: Command): void {
     .command('send <contact> <text...>')
     .description('send a message to a contact (alias or fingerprint) or to a discovered peer (fingerprint)')
     .option('-w, --wait <seconds>', 'how long to wait for a relay to accept it', '10')
+    .option('--id <hex>', 'the message id (32 hex digits; default: a random one): sending again with the same id sends at most once')
     .action(
-      action(async (api, g, ref: string, words: string[], opts: { wait: string }) => {
+      action(async (api, g, ref: string, words: string[], opts: { wait: string; id?: string }) => {
         const wait = Number(opts.wait);
         if (!(wait >= 0)) usage('--wait takes a number of seconds');
-        const sent = await api.call('send', { contact: ref, text: words.join(' '), waitMs: Math.round(wait * 1000) });
+        const id = opts.id === undefined ? randomBytes(16).toString('hex') : opts.id.toLowerCase();
+        if (!messageId.safeParse(id).success) usage('--id takes a message id: 32 hex digits (16 random bytes)');
+        const sent = await sendOnce(api, { contact: ref, text: words.join(' '), waitMs: Math.round(wait * 1000), id });
         const accepted = sent.state !== 'queued';
         out(
           g,
@@ -77,16 +107,24 @@ export function registerMessages(program: Command): void {
       action(async (api, g, opts: { follow?: boolean }) => {
         if (!opts.follow) {
           const list = await api.call('receive');
-          for (const m of list) g.json ? printJson(messageJson(m)) : process.stdout.write(`${formatMessage(m)}\n`);
+          // Marked read only as far as stdout took the lines: a reader that went away gets the rest next time.
+          const writes = await Promise.allSettled(list.map((m) => writeOut(messageLine(g, m))));
+          const failed = writes.findIndex((w) => w.status === 'rejected');
+          const written = failed < 0 ? list.length : failed;
+          if (written > 0) await api.call('ack', { upTo: ackPoints(list.map((m) => m.seq))[written - 1]! });
+          if (failed >= 0) throw new CliError(`stdout closed after ${written} of ${list.length} messages; the rest stay unread`, EXIT.failure);
           if (!g.json && list.length === 0) process.stderr.write('no new messages\n');
           return;
         }
         let ended: (reason: string) => void = () => {};
         const end = new Promise<string>((resolve) => (ended = resolve));
-        const stop = await api.follow((e) => (e.type === 'ended' ? ended(e.reason) : printFollowEvent(g, e)));
+        const acks = new Acks((upTo) => api.call('ack', { upTo }));
+        const stop = await api.follow((e) => (e.type === 'ended' ? ended(e.reason) : printFollowEvent(g, e, acks)));
         process.stderr.write('following new messages (Ctrl-C to stop)\n');
         const reason = await Promise.race([untilInterrupted().then(() => null), end]);
         stop();
+        await writeOut('').catch(() => {}); // the lines written so far, then their acknowledgements
+        await acks.settled();
         if (reason !== null) throw new CliError(`${reason}; no more messages will arrive here`, EXIT.failure);
       }),
     );
@@ -100,11 +138,17 @@ export function registerMessages(program: Command): void {
         const peer = (await api.call('contacts')).find((c) => c.alias === ref || c.fingerprint.startsWith(ref.toLowerCase()));
         let rl: ReturnType<typeof createInterface> | undefined;
         const print = (line: string) => {
-          process.stdout.write(`${process.stdout.isTTY ? '\r\x1b[K' : ''}${line}\n`);
+          const written = writeOut(`${process.stdout.isTTY ? '\r\x1b[K' : ''}${line}\n`);
+          written.catch(() => {}); // stdout gone: nothing more to show, and nothing acknowledged
           rl?.prompt(true);
+          return written;
         };
+        const acks = new Acks((upTo) => api.call('ack', { upTo }));
+        // A message from someone else is not shown here: it, and everything after it, stays unread for `receive`.
+        let skipped = false;
         const stop = await api.follow((e) => {
-          if (e.type === 'message' && (!peer || e.message.from === peer.fingerprint)) print(formatMessage(e.message));
+          if (e.type === 'message' && peer && e.message.from !== peer.fingerprint) skipped = true;
+          else if (e.type === 'message') void print(formatMessage(e.message)).then(() => !skipped && acks.wrote(e.ackUpTo), () => {});
           else if (e.type === 'warning') print(`*** ${e.message} ***`);
           else if (e.type === 'refused') print(`*** ${e.alias ?? shortFp(e.peer)} refused our ${e.what}: ${e.reason} ***`);
           else if (e.type === 'delivered' && peer && e.peer === peer.fingerprint) print(`(delivered)`);
@@ -131,6 +175,8 @@ export function registerMessages(program: Command): void {
           rl.prompt();
         }
         stop();
+        await writeOut('').catch(() => {});
+        await acks.settled();
         rl.close();
       }),
     );
