@@ -1,0 +1,232 @@
+import { toHex } from '../crypto/index.js';
+import { HELD_BACK_LIMITS } from '../limits.js';
+import { decodeMessageEvent, type Event, reasonOf } from '../nostr/events.js';
+import { HeldBackStore } from '../store/index.js';
+import type { Contacts } from './contacts.js';
+import type { NodeContext } from './context.js';
+
+/**
+ * Held-back events: incoming messages that a later message can cure (a gap beyond MAX_SKIP, a
+ * session not there yet), or that come later in their chain than the next one expected. They are
+ * kept in the store (bounded), indexed by sender and chain position, and retried in chain order, in
+ * bounded batches that yield, trying after each success only what that success can have cured.
+ */
+export class HeldBack {
+  private readonly heldStore: HeldBackStore;
+  /** The held-back events (the store's, in memory), by sender, with their chain positions. */
+  private readonly held = new Map<string, SenderHeld>();
+  /** Senders whose held-back events are to be retried, in bounded batches on later turns of the event loop. */
+  private readonly retryJobs = new Map<string, RetryJob>();
+  private retryScheduled = false;
+
+  constructor(
+    private readonly ctx: NodeContext,
+    private readonly contacts: Contacts,
+    /** Decrypts and delivers one event in one transaction, or throws with state unchanged. */
+    private readonly receive: (event: Event) => void,
+    private readonly isRetryable: (e: unknown) => boolean,
+  ) {
+    this.heldStore = new HeldBackStore(ctx.db, HELD_BACK_LIMITS);
+    // Held back before a restart: retried once a relay's backlog is in, and whenever their sender's session moves.
+    for (const row of this.heldStore.all()) this.index(JSON.parse(row.event) as Event, true);
+  }
+
+  /** How many events are held back now. */
+  count(): number {
+    return this.heldStore.totals().events;
+  }
+
+  /** Retries every held event of `sender` (after a key exchange), or of everyone (once a relay's backlog is in). */
+  retry(sender?: string): void {
+    for (const s of sender === undefined ? [...this.held.keys()] : [sender]) this.wake(s, true);
+  }
+
+
+  has(event: Event): boolean {
+    return this.held.get(event.pubkey)?.events.has(event.id) ?? false;
+  }
+
+  /** Whether `event` is a message of its sender's session later than the next one expected. */
+  aheadOfChain(event: Event): boolean {
+    const chain = this.chainOf(event.pubkey);
+    const at = chain && this.positionOf(chain.peer, event);
+    return !!at && (at.chain === 0 ? at.n > chain!.nr : at.n > 0);
+  }
+
+  /** Where the receiving chain of `sender`'s active session stands: `epoch` changes whenever positions must be read anew. */
+  private chainOf(sender: string): { peer: string; epoch: string; nr: number } | null {
+    const contact = this.contacts.byNostr(sender);
+    if (!contact) return null;
+    const active = this.ctx.store.loadSessions(contact.fingerprint)[0];
+    if (!active) return null;
+    const r = active.ratchet;
+    return { peer: contact.fingerprint, epoch: `${toHex(active.baseKey)}/${r.dhr ? toHex(r.dhr) : '-'}`, nr: r.nr };
+  }
+
+  private positionOf(peer: string, event: Event): Position | null {
+    let envelope: Uint8Array;
+    try {
+      envelope = decodeMessageEvent(event, this.ctx.selfNostr);
+    } catch {
+      return null;
+    }
+    return this.ctx.cipher.peekPosition(peer, envelope);
+  }
+
+  /** Keeps `event` in the store and the index; logs what the bounds drop for it. */
+  hold(event: Event, reason: string, reported: boolean): void {
+    const dropped = this.heldStore.hold({ eventId: event.id, sender: event.pubkey, event: JSON.stringify(event), heldAt: this.ctx.clock(), reason });
+    this.index(event, reported);
+    for (const d of dropped) {
+      this.unindex(d.sender, d.eventId);
+      this.ctx.log(`dropped held-back event ${d.eventId.slice(0, 12)} from ${d.sender.slice(0, 12)}: ${d.why}`);
+    }
+  }
+
+  private index(event: Event, reported: boolean): void {
+    let s = this.held.get(event.pubkey);
+    if (!s) this.held.set(event.pubkey, (s = { epoch: undefined, events: new Map() }));
+    if (s.events.has(event.id)) return;
+    // Positions are read against one state of the chain; a new event joins them, or all are read again.
+    const chain = s.epoch === undefined ? null : this.chainOf(event.pubkey);
+    const at = chain && chain.epoch === s.epoch ? this.positionOf(chain.peer, event) : null;
+    if (!chain || chain.epoch !== s.epoch) s.epoch = undefined;
+    s.events.set(event.id, { event, at, reported });
+  }
+
+  private unhold(sender: string, id: string): void {
+    this.heldStore.remove(id);
+    this.unindex(sender, id);
+  }
+
+  private unindex(sender: string, id: string): void {
+    const s = this.held.get(sender);
+    s?.events.delete(id);
+    if (s?.events.size === 0) this.held.delete(sender);
+  }
+
+  /**
+   * After a message from `sender` was delivered: the held-back events that now come next in its
+   * chain are delivered at once, a few; the rest wait for the next turn of the event loop.
+   */
+  release(sender: string): void {
+    if (!this.held.has(sender)) return;
+    const job: RetryJob = { sweep: false, tried: new Set() };
+    for (let i = 0; i < HELD_BACK_LIMITS.releaseInline; i++) {
+      const next = this.candidate(sender, job, true);
+      if (!next || !this.attempt(sender, next, job)) break;
+    }
+    this.wake(sender, false);
+  }
+
+  wake(sender: string, sweep: boolean): void {
+    if (!this.held.has(sender)) return;
+    const job = this.retryJobs.get(sender);
+    if (job) {
+      job.sweep ||= sweep;
+      job.tried.clear();
+    } else this.retryJobs.set(sender, { sweep, tried: new Set() });
+    if (this.retryScheduled) return;
+    this.retryScheduled = true;
+    setImmediate(() => this.runRetries());
+  }
+
+  /** One batch of retries; it reschedules itself while there is more, so nothing blocks the event loop for long. */
+  private runRetries(): void {
+    this.retryScheduled = false;
+    if (this.ctx.closed || !this.ctx.db.open) return;
+    let budget: number = HELD_BACK_LIMITS.retryBatch;
+    for (const [sender, job] of this.retryJobs) {
+      let next: Held | undefined;
+      while (budget > 0 && (next = this.candidate(sender, job, false))) {
+        budget--;
+        this.attempt(sender, next, job);
+      }
+      if (budget === 0) break;
+      this.retryJobs.delete(sender);
+    }
+    if (this.retryJobs.size > 0 && !this.retryScheduled) {
+      this.retryScheduled = true;
+      setImmediate(() => this.runRetries());
+    }
+  }
+
+  /**
+   * The next held-back event of `sender` worth a decrypt now, or none. In chain order: those before
+   * the next expected message (their keys were skipped; or they are duplicates, refused for good),
+   * then the lowest one after it (if it fails, every later one would too), then the lowest of the
+   * next chain; the events no current header key opens only in a sweep. `exact` asks only for the
+   * next expected message itself. Nothing already tried since the chain last moved is tried again.
+   */
+  private candidate(sender: string, job: RetryJob, exact: boolean): Held | undefined {
+    const s = this.held.get(sender);
+    if (!s) return undefined;
+    const chain = this.chainOf(sender);
+    const epoch = chain?.epoch ?? '-';
+    if (s.epoch !== epoch) {
+      for (const h of s.events.values()) h.at = chain && this.positionOf(chain.peer, h.event);
+      s.epoch = epoch;
+    }
+    const nr = chain?.nr ?? 0;
+    let before: Held | undefined, after: Held | undefined, nextChain: Held | undefined, unplaced: Held | undefined;
+    for (const h of s.events.values()) {
+      const at = h.at;
+      if (!at) {
+        if (!unplaced && !job.tried.has(h.event.id)) unplaced = h;
+      } else if (at.chain === 1) {
+        if (!nextChain || at.n < nextChain.at!.n) nextChain = h;
+      } else if (at.n >= nr) {
+        if (!after || at.n < after.at!.n) after = h;
+      } else if (!job.tried.has(h.event.id) && (!before || at.n < before.at!.n)) before = h;
+    }
+    const untried = (h: Held | undefined) => (h && !job.tried.has(h.event.id) ? h : undefined);
+    if (exact) return before ?? (after?.at!.n === nr ? untried(after) : undefined);
+    return before ?? untried(after) ?? untried(nextChain) ?? (job.sweep ? unplaced : undefined);
+  }
+
+  /** One decrypt of a held-back event. Delivered or refused for good, it leaves; otherwise it waits on. */
+  private attempt(sender: string, h: Held, job: RetryJob): boolean {
+    try {
+      this.receive(h.event);
+    } catch (e) {
+      if (!this.ctx.db.open) return false;
+      if (this.isRetryable(e)) {
+        job.tried.add(h.event.id);
+        if (!h.reported) {
+          h.reported = true;
+          this.heldStore.setReason(h.event.id, reasonOf(e));
+          this.ctx.reject('(held back)', h.event.id, `${reasonOf(e)} (kept for a retry)`);
+        }
+        return false;
+      }
+      this.unhold(sender, h.event.id);
+      this.ctx.seen.mark(h.event.id, `rejected: ${reasonOf(e)}`, this.ctx.clock());
+      return false;
+    }
+    this.unhold(sender, h.event.id);
+    job.tried.clear();
+    return true;
+  }
+}
+
+type Position = { chain: 0 | 1; n: number };
+
+/** A held-back event; `at` is its place in the sender's chains as read under its sender's `epoch`. */
+interface Held {
+  readonly event: Event;
+  at: Position | null;
+  /** Its failure was reported (a `rejected` event) already. */
+  reported: boolean;
+}
+
+interface SenderHeld {
+  /** The state of the sender's receiving chain the positions were read under; undefined: read them again. */
+  epoch: string | undefined;
+  readonly events: Map<string, Held>;
+}
+
+/** Retrying one sender's held-back events: a sweep also tries those no current key places. */
+interface RetryJob {
+  sweep: boolean;
+  readonly tried: Set<string>;
+}
