@@ -270,10 +270,11 @@ class RelayLink {
   /**
    * The cursor (`since` on the next connection) moves up to the newest event read only while no
    * subscription on this relay has stored events left unread: everything older than the newest
-   * event is then known to have been read.
+   * event is then known to have been read. Never while disconnected: what was left unread when the
+   * connection was lost is known again only once every subscription is back.
    */
   private advanceSeen(): void {
-    if (this.reading.size > 0 || this.newest === null) return;
+    if (!this.connected || this.reading.size > 0 || this.newest === null) return;
     if (this.seen === null || this.newest > this.seen) this.seen = this.newest;
   }
 
