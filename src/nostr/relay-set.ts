@@ -199,12 +199,16 @@ class RelayLink {
       if (how === 'done') this.set.options.onBacklogDone?.(this.url, want.key);
     };
     const page = (until: number, round: number) => {
+      // A filter whose `since` has reached `until` is done: its `since` second was read by the
+      // connection that set the cursor, and relays refuse since ≥ until (snstr: a NOTICE, no EOSE).
+      const pageFilters = filters.filter((f) => f.since === undefined || f.since < until).map((f) => ({ ...f, until }));
+      if (pageFilters.length === 0) return finish('done');
       let count = 0;
       let fresh = 0;
       let oldest = until;
       let answered = false;
       const older = relay.subscribe(
-        filters.map((f) => ({ ...f, until })),
+        pageFilters,
         {
           id: `${want.key}-page${round}`,
           onevent: (event) => {

@@ -10,10 +10,11 @@ import { eventually, FAST_TIMING, meet, testNodes } from '../support/nodes.js';
 const NO_MARGIN = { timing: { ...FAST_TIMING, relay: { ...FAST_TIMING?.relay, sinceMarginS: 0 } } };
 
 /**
- * Alice, whose clock the test sets while she sends: `perSecond` messages in each second, so every
- * second of the backlog fills a relay answer of that size. Bob meets her and goes offline.
+ * Bob meets alice and goes offline; she sends him `count` messages. With `perSecond` the test sets
+ * her clock while she sends, `perSecond` messages in each second, so every second of the backlog
+ * fills a relay answer of that size; without, she sends as fast as she can.
  */
-async function offlineBacklog(t: { after(fn: () => Promise<void> | void): void }, relayUrl: string, count: number, perSecond: number) {
+async function offlineBacklog(t: { after(fn: () => Promise<void> | void): void }, relayUrl: string, count: number, perSecond: number | null) {
   const nodes = testNodes(t);
   let frozen: number | null = null;
   let offset = 0;
@@ -25,16 +26,16 @@ async function offlineBacklog(t: { after(fn: () => Promise<void> | void): void }
   const firstSecond = Math.floor(Date.now() / 1000) + 1;
   const texts: string[] = [];
   for (let i = 0; i < count; i++) {
-    frozen = (firstSecond + Math.floor(i / perSecond)) * 1000;
+    if (perSecond !== null) frozen = (firstSecond + Math.floor(i / perSecond)) * 1000;
     texts.push(`backlog ${i}`);
     alice.messaging.send(bobFp, texts[i]!);
-    if (i % perSecond === perSecond - 1) await new Promise((r) => setImmediate(r));
+    if (i % (perSecond ?? 64) === (perSecond ?? 64) - 1) await new Promise((r) => setImmediate(r));
   }
   // Back to a running clock, never behind the last send.
-  offset = frozen! + 1000 - Date.now();
+  if (frozen !== null) offset = frozen + 1000 - Date.now();
   frozen = null;
-  assert.equal(await alice.drain(60_000), 0, 'the relay accepted the whole backlog');
-  return { nodes, alice, texts, firstSecond, reopenBob: () => nodes.open('bob', [relayUrl], NO_MARGIN) };
+  assert.equal(await alice.drain(120_000), 0, 'the relay accepted the whole backlog');
+  return { texts, firstSecond, reopenBob: () => nodes.open('bob', [relayUrl], NO_MARGIN) };
 }
 
 /** Every text exactly once, in send order; stored oldest second first. */
@@ -123,22 +124,10 @@ describe('catch-up through a relay that caps its answers', () => {
   it('delivers a large backlog sent at full speed to an offline receiver through an independent relay', async (t) => {
     // By hand on 2 cores, 20,000 arrive complete: 104 s to send (snstr sorts its whole store on each
     // event) and 28 s to catch up. The suite runs a smaller one.
-    const count = 3000;
     const relay = await startTestRelay();
     t.after(() => relay.stop());
-    const nodes = testNodes(t);
-    const alice = await nodes.open('alice', [relay.url]);
-    let bob = await nodes.open('bob', [relay.url]);
-    await meet(alice, bob);
-    const bobFp = bob.whoami().fingerprint;
-    await bob.close();
-    const texts = Array.from({ length: count }, (_, i) => `large ${i}`);
-    for (let i = 0; i < count; i++) {
-      alice.messaging.send(bobFp, texts[i]!);
-      if (i % 64 === 63) await new Promise((r) => setImmediate(r));
-    }
-    assert.equal(await alice.drain(120_000), 0, 'the relay accepted the whole backlog');
-    bob = await nodes.open('bob', [relay.url]);
+    const { texts, reopenBob } = await offlineBacklog(t, relay.url, 3000, null);
+    const bob = await reopenBob();
     await bob.start();
     await assertAllArrived(bob, texts, false);
   });
