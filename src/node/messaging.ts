@@ -1,6 +1,6 @@
 import { fail, isRatchetRelayError } from '../errors.js';
 import { toHex } from '../crypto/index.js';
-import { decodeMessageEvent, type Event, KIND_MESSAGE, messageEvent, reasonOf } from '../nostr/events.js';
+import { budgetedCreatedAt, decodeMessageEvent, type Event, KIND_MESSAGE, messageEvent, reasonOf, type SecondBudget } from '../nostr/events.js';
 import { decodeEnvelope } from '../session/index.js';
 import { type Contact, MessagesStore, type OutboxEntry, type StoredMessage } from '../store/index.js';
 import { type AppMessage, decodeAppMessage, encodeAppMessage } from './app-message.js';
@@ -42,6 +42,7 @@ export class Messaging {
   private readonly pendingReceipts = new Map<string, { contact: Contact; ids: string[] }>();
   private receiptTimer: ReturnType<typeof setTimeout> | undefined;
   private lastSentAt = 0;
+  private createdAtBudget: SecondBudget | null = null;
 
   constructor(
     private readonly ctx: NodeContext,
@@ -102,7 +103,10 @@ export class Messaging {
   /** Encrypts an application message to a contact with a session and queues its event. Call inside a transaction. */
   sendApp(contact: Contact, m: AppMessage, purpose: OutboxEntry['purpose']): void {
     const envelope = this.ctx.cipher.encrypt(contact.fingerprint, encodeAppMessage(m));
-    this.outbox.enqueue(messageEvent(envelope, contact.nostrPubkey, this.ctx.store.identity().nostr.privateKey, this.ctx.clock()), purpose, m.id);
+    // A bounded number of our events per created_at second, so a relay's capped answers can page past each second.
+    const next = budgetedCreatedAt(this.createdAtBudget, this.ctx.clock());
+    this.createdAtBudget = next.budget;
+    this.outbox.enqueue(messageEvent(envelope, contact.nostrPubkey, this.ctx.store.identity().nostr.privateKey, next.createdAtMs), purpose, m.id);
   }
 
   /** A control message: a fresh id and the current time. Returns the id. Call inside a transaction. */

@@ -238,7 +238,10 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     const relays = new RelaySet(urls, {
       onEvent: (event, relay) => this.onEvent(event, relay),
       onReject: (reason, relay) => this.ctx.reject(relay, null, reason),
-      onBacklogDone: () => this.messaging.retryHeldBack(),
+      onBacklogDone: (url) => {
+        this.persistCursor(url);
+        this.messaging.retryHeldBack();
+      },
       alreadyHave: (id) => this.ctx.seen.has(id),
       onStatus: (url, connected) => {
         if (!connected) this.persistCursor(url);

@@ -64,6 +64,31 @@ export function signEvent(kind: number, tags: string[][], content: string, nostr
   return finalizeEvent({ kind, tags, content, created_at: Math.floor(createdAtMs / 1000) }, nostrSecret);
 }
 
+/**
+ * Most events one key signs with the same created_at second. Relays answer newest first and cap
+ * each answer (ours at 1000, common ones at 500, some at 100): past the cap a second's events cannot
+ * be paged to, so a sender keeps each second under the smallest common cap.
+ */
+export const MAX_EVENTS_PER_SECOND = 100;
+
+/** How many events one key has signed in its latest created_at second. */
+export interface SecondBudget {
+  readonly second: number;
+  readonly used: number;
+}
+
+/**
+ * The created_at (ms, for `signEvent`) of a key's next event: its clock, or the next second once
+ * `perSecond` events share this one. A sender faster than that runs ahead of its clock by
+ * (rate − perSecond) / perSecond seconds per second, well within relays' future bound at our rates.
+ */
+export function budgetedCreatedAt(budget: SecondBudget | null, nowMs: number, perSecond = MAX_EVENTS_PER_SECOND): { createdAtMs: number; budget: SecondBudget } {
+  const now = Math.floor(nowMs / 1000);
+  if (budget === null || budget.second < now) return { createdAtMs: nowMs, budget: { second: now, used: 1 } };
+  if (budget.used < perSecond) return { createdAtMs: budget.second * 1000, budget: { second: budget.second, used: budget.used + 1 } };
+  return { createdAtMs: (budget.second + 1) * 1000, budget: { second: budget.second + 1, used: 1 } };
+}
+
 /** Kind 30078, `d` = radix_prekey_bundle_v1, content the base64 bundle; an empty content unpublishes. */
 export function bundleEvent(bundle: Bytes | null, nostrSecret: Bytes, nowMs: number): Event {
   return signEvent(

@@ -11,9 +11,9 @@ export interface RelaySetOptions {
   /** Lets the owner skip events it has already processed without parsing them. */
   readonly alreadyHave?: (id: string) => boolean;
   readonly onStatus?: (relay: string, connected: boolean) => void;
-  /** Called once a subscription's stored events have all been handed over. */
+  /** Called once a subscription's stored events have all been read (to the relay's empty answer) and handed over. */
   readonly onBacklogDone?: (relay: string, subscription: string) => void;
-  /** Persisted high-water mark of created_at (seconds) per relay, for `since` on reconnect. */
+  /** The persisted cursor per relay (created_at, seconds: every stored event older was read), for `since` on reconnect. */
   readonly lastSeen: (relay: string) => number | null;
   readonly clock?: () => number;
   readonly log?: (line: string) => void;
@@ -92,7 +92,12 @@ class RelayLink {
   private reconnectTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   failures = 0;
+  /** The cursor: every stored event older than this (created_at, seconds) has been read. */
   seen: number | null;
+  /** The newest created_at handed over; it becomes `seen` once no backlog is left unread. */
+  private newest: number | null = null;
+  /** Subscriptions whose stored events are not all read yet (on this connection). */
+  private readonly reading = new Set<string>();
 
   constructor(
     readonly url: string,
@@ -152,6 +157,7 @@ class RelayLink {
     this.relay = undefined;
     this.subs.clear();
     this.eosed.clear();
+    this.reading.clear();
     this.set.options.onStatus?.(this.url, false);
     if (this.stopped) return;
     this.failures++;
@@ -166,63 +172,90 @@ class RelayLink {
     const relay = this.relay;
     if (!relay?.connected) return;
     closeSubscription(this.subs.get(want.key));
+    this.reading.add(want.key);
+    this.eosed.delete(want.key);
     const margin = this.set.timing.sinceMarginS;
     const since = this.seen === null ? undefined : Math.max(0, this.seen - margin);
     const filters = want.filters.map((f) => (since === undefined || (f.since ?? 0) > since ? f : { ...f, since }));
     // Stored events come newest first and a relay caps each answer (ours at 1000): page back with
-    // `until` until a page brings nothing new, then hand everything over oldest first, as a ratchet wants it.
+    // `until` to the end of the backlog, then hand everything over oldest first, as a ratchet wants it.
     let backlog: Map<string, Event> | null = new Map();
-    const deliver = (event: Event) => {
-      // Only verified events move the high-water mark, and never past our own clock.
-      const createdAt = Math.min(event.created_at, Math.floor(this.set.clock() / 1000));
-      if (this.seen === null || createdAt > this.seen) this.seen = createdAt;
-      this.set.options.onEvent(event, this.url, want.key);
-    };
-    const finish = () => {
+    let largestAnswer = 0;
+    // 'done': read to the end. 'truncated': too many pages; hand over what came. 'lost': the connection
+    // or the subscription ended first; hand over nothing, as the next subscription reads it all again
+    // from the unchanged cursor, oldest first (the part read so far is the newest).
+    const finish = (how: 'done' | 'truncated' | 'lost') => {
       if (!backlog) return;
       const stored = [...backlog.values()].sort((a, b) => a.created_at - b.created_at);
       backlog = null;
-      this.eosed.add(want.key);
+      if (how === 'lost') return;
+      if (how === 'done' && this.subs.get(want.key) === sub) {
+        this.eosed.add(want.key);
+        this.reading.delete(want.key);
+      }
       const have = this.set.options.alreadyHave;
-      for (const e of stored) if (!have?.(e.id)) deliver(e);
-      this.set.options.onBacklogDone?.(this.url, want.key);
+      for (const e of stored) if (!have?.(e.id)) this.deliver(e, want.key);
+      this.advanceSeen();
+      if (how === 'done') this.set.options.onBacklogDone?.(this.url, want.key);
     };
     const page = (until: number, round: number) => {
-      const before = backlog?.size ?? 0;
+      // A filter whose `since` has reached `until` is done: its `since` second was read by the
+      // connection that set the cursor, and relays refuse since ≥ until (snstr: a NOTICE, no EOSE).
+      const pageFilters = filters.filter((f) => f.since === undefined || f.since < until).map((f) => ({ ...f, until }));
+      if (pageFilters.length === 0) return finish('done');
+      let count = 0;
+      let fresh = 0;
       let oldest = until;
       let answered = false;
       const older = relay.subscribe(
-        filters.map((f) => ({ ...f, until })),
+        pageFilters,
         {
           id: `${want.key}-page${round}`,
           onevent: (event) => {
             if (!backlog) return;
+            count++;
+            if (!backlog.has(event.id)) fresh++;
             backlog.set(event.id, event);
             oldest = Math.min(oldest, event.created_at);
           },
           oneose: () => {
             answered = true;
             closeSubscription(older);
-            if (backlog && backlog.size > before && round < MAX_PAGES) page(oldest, round + 1);
-            else finish();
+            if (!backlog) return;
+            largestAnswer = Math.max(largestAnswer, count);
+            // An empty answer: nothing at or before `until` is left unread.
+            if (count === 0) return finish('done');
+            if (round >= MAX_PAGES) {
+              this.set.log(`${this.url}: subscription ${want.key}: backlog longer than ${MAX_PAGES} pages; the rest is read on the next connection`);
+              return finish('truncated');
+            }
+            // `until` is inclusive, so a page repeats the events of its oldest second. A page that
+            // brings nothing new is that second alone, and a full one means more events share it
+            // than the relay returns at once: step past it, or the same page would come back forever.
+            if (fresh > 0) return page(oldest, round + 1);
+            // Past the first page an earlier answer was cut, so one as large is full too.
+            if (round > 1 && count >= largestAnswer) this.set.log(`${this.url}: subscription ${want.key}: ${count} events at created_at ${oldest} fill an answer; any more at that second are past what this relay returns`);
+            page(oldest - 1, round + 1);
           },
-          // Closed before it answered (connection lost, relay refused): deliver what we have.
-          onclose: () => answered || finish(),
+          onclose: () => answered || finish('lost'),
           eoseTimeout: 60_000,
         },
       );
     };
-    const sub = relay.subscribe(filters, {
+    const sub: Subscription = relay.subscribe(filters, {
       id: want.key,
-      alreadyHaveEvent: this.set.options.alreadyHave,
-      onevent: (event) => (backlog ? backlog.set(event.id, event) : deliver(event)),
+      // Skipping known events unparsed is only for live ones: the pager needs every stored event's created_at.
+      alreadyHaveEvent: (id) => backlog === null && (this.set.options.alreadyHave?.(id) ?? false),
+      onevent: (event) => (backlog ? backlog.set(event.id, event) : this.deliver(event, want.key)),
       oneose: () => {
         if (!backlog) return;
-        if (backlog.size === 0) return finish();
+        largestAnswer = backlog.size;
+        if (backlog.size === 0) return finish('done');
         page(Math.min(...[...backlog.values()].map((e) => e.created_at)), 1);
       },
       onclose: (reason) => {
         if (this.subs.get(want.key) === sub) this.subs.delete(want.key);
+        finish('lost');
         if (!this.stopped && reason && !reason.startsWith('relay connection')) this.set.log(`${this.url}: subscription ${want.key} closed: ${reason}`);
       },
       eoseTimeout: 60_000,
@@ -230,9 +263,30 @@ class RelayLink {
     this.subs.set(want.key, sub);
   }
 
+  /** Hands one verified event over; it raises the newest created_at read, never past our own clock. */
+  private deliver(event: Event, key: string): void {
+    const createdAt = Math.min(event.created_at, Math.floor(this.set.clock() / 1000));
+    if (this.newest === null || createdAt > this.newest) this.newest = createdAt;
+    this.set.options.onEvent(event, this.url, key);
+    this.advanceSeen();
+  }
+
+  /**
+   * The cursor (`since` on the next connection) moves up to the newest event read only while no
+   * subscription on this relay has stored events left unread: everything older than the newest
+   * event is then known to have been read. Never while disconnected: what was left unread when the
+   * connection was lost is known again only once every subscription is back.
+   */
+  private advanceSeen(): void {
+    if (!this.connected || this.reading.size > 0 || this.newest === null) return;
+    if (this.seen === null || this.newest > this.seen) this.seen = this.newest;
+  }
+
   unsubscribe(key: string): void {
     closeSubscription(this.subs.get(key));
     this.subs.delete(key);
+    this.reading.delete(key);
+    this.advanceSeen();
   }
 
   async publish(event: Event): Promise<void> {
