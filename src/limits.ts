@@ -35,10 +35,12 @@ export const WIRE_LIMITS = {
 
 /** Incoming events held back for another try (a gap beyond MAX_SKIP, no session yet), kept in the store. */
 export const HELD_BACK_LIMITS = {
-  maxEventsPerSender: 5000,
-  maxBytesPerSender: 8 * 1024 * 1024,
-  maxEvents: 10_000,
-  maxBytes: 32 * 1024 * 1024,
+  // On disk: memory holds only ids and chain positions. A backlog of pre-key messages (each ~3 KB,
+  // until the receiver answers) of 20,000 must fit one sender's bound.
+  maxEventsPerSender: 25_000,
+  maxBytesPerSender: 96 * 1024 * 1024,
+  maxEvents: 50_000,
+  maxBytes: 256 * 1024 * 1024,
   /** Decrypt attempts of held-back events per turn of the event loop, so RPC and the live stream keep flowing. */
   retryBatch: 64,
   /** Held-back events a delivered message may release at once, before the rest wait for the next turn. */

@@ -73,6 +73,12 @@ export class HeldBack {
     return this.ctx.cipher.peekPosition(peer, envelope);
   }
 
+  /** A held-back event, read back from the store. */
+  private load(id: string): Event | undefined {
+    const json = this.heldStore.event(id);
+    return json === undefined ? undefined : (JSON.parse(json) as Event);
+  }
+
   /** Keeps `event` in the store and the index; logs what the bounds drop for it. */
   hold(event: Event, reason: string, reported: boolean): void {
     const dropped = this.heldStore.hold({ eventId: event.id, sender: event.pubkey, event: JSON.stringify(event), heldAt: this.ctx.clock(), reason });
@@ -91,7 +97,7 @@ export class HeldBack {
     const chain = s.epoch === undefined ? null : this.chainOf(event.pubkey);
     const at = chain && chain.epoch === s.epoch ? this.positionOf(chain.peer, event) : null;
     if (!chain || chain.epoch !== s.epoch) s.epoch = undefined;
-    s.events.set(event.id, { event, at, reported });
+    s.events.set(event.id, { id: event.id, at, reported });
   }
 
   private unhold(sender: string, id: string): void {
@@ -164,7 +170,10 @@ export class HeldBack {
     const chain = this.chainOf(sender);
     const epoch = chain?.epoch ?? '-';
     if (s.epoch !== epoch) {
-      for (const h of s.events.values()) h.at = chain && this.positionOf(chain.peer, h.event);
+      for (const h of s.events.values()) {
+        const event = chain && this.load(h.id);
+        h.at = event ? this.positionOf(chain.peer, event) : null;
+      }
       s.epoch = epoch;
     }
     const nr = chain?.nr ?? 0;
@@ -172,14 +181,14 @@ export class HeldBack {
     for (const h of s.events.values()) {
       const at = h.at;
       if (!at) {
-        if (!unplaced && !job.tried.has(h.event.id)) unplaced = h;
+        if (!unplaced && !job.tried.has(h.id)) unplaced = h;
       } else if (at.chain === 1) {
         if (!nextChain || at.n < nextChain.at!.n) nextChain = h;
       } else if (at.n >= nr) {
         if (!after || at.n < after.at!.n) after = h;
-      } else if (!job.tried.has(h.event.id) && (!before || at.n < before.at!.n)) before = h;
+      } else if (!job.tried.has(h.id) && (!before || at.n < before.at!.n)) before = h;
     }
-    const untried = (h: Held | undefined) => (h && !job.tried.has(h.event.id) ? h : undefined);
+    const untried = (h: Held | undefined) => (h && !job.tried.has(h.id) ? h : undefined);
     if (exact) return before ?? (after?.at!.n === nr ? untried(after) : undefined);
     return before ?? untried(after) ?? untried(nextChain) ?? (job.sweep ? unplaced : undefined);
   }
@@ -187,23 +196,28 @@ export class HeldBack {
   /** One decrypt of a held-back event. Delivered or refused for good, it leaves; otherwise it waits on. */
   private attempt(sender: string, h: Held, job: RetryJob): boolean {
     try {
-      this.receive(h.event);
+      const event = this.load(h.id);
+      if (!event) {
+        this.unindex(sender, h.id);
+        return false;
+      }
+      this.receive(event);
     } catch (e) {
       if (!this.ctx.db.open) return false;
       if (this.isRetryable(e)) {
-        job.tried.add(h.event.id);
+        job.tried.add(h.id);
         if (!h.reported) {
           h.reported = true;
-          this.heldStore.setReason(h.event.id, reasonOf(e));
-          this.ctx.reject('(held back)', h.event.id, `${reasonOf(e)} (kept for a retry)`);
+          this.heldStore.setReason(h.id, reasonOf(e));
+          this.ctx.reject('(held back)', h.id, `${reasonOf(e)} (kept for a retry)`);
         }
         return false;
       }
-      this.unhold(sender, h.event.id);
-      this.ctx.seen.mark(h.event.id, `rejected: ${reasonOf(e)}`, this.ctx.clock());
+      this.unhold(sender, h.id);
+      this.ctx.seen.mark(h.id, `rejected: ${reasonOf(e)}`, this.ctx.clock());
       return false;
     }
-    this.unhold(sender, h.event.id);
+    this.unhold(sender, h.id);
     job.tried.clear();
     return true;
   }
@@ -213,7 +227,7 @@ type Position = { chain: 0 | 1; n: number };
 
 /** A held-back event; `at` is its place in the sender's chains as read under its sender's `epoch`. */
 interface Held {
-  readonly event: Event;
+  readonly id: string;
   at: Position | null;
   /** Its failure was reported (a `rejected` event) already. */
   reported: boolean;

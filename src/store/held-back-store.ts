@@ -46,6 +46,7 @@ export class HeldBackStore {
         ON CONFLICT (event_id) DO UPDATE SET reason = excluded.reason`,
       setReason: 'UPDATE held_back SET reason = ? WHERE event_id = ?',
       exists: 'SELECT 1 FROM held_back WHERE event_id = ?',
+      event: 'SELECT event FROM held_back WHERE event_id = ?',
       remove: 'DELETE FROM held_back WHERE event_id = ? RETURNING sender, bytes',
       all: 'SELECT event_id, sender, event, held_at, reason FROM held_back WHERE format = 1 ORDER BY held_at, rowid',
       totals: 'SELECT sender, count(*) AS n, sum(bytes) AS bytes FROM held_back GROUP BY sender',
@@ -91,6 +92,11 @@ export class HeldBackStore {
   remove(eventId: string): void {
     const r = this.q.remove.get(eventId) as { sender: string; bytes: number } | undefined;
     if (r) this.count(r.sender, -1, -r.bytes);
+  }
+
+  /** One held-back event's JSON: only ids and positions stay in memory, so a large backlog costs disk, not RAM. */
+  event(eventId: string): string | undefined {
+    return (this.q.event.get(eventId) as { event: string } | undefined)?.event;
   }
 
   /** Every held-back event, oldest first. */
