@@ -36,8 +36,20 @@ export class HeldBack {
     return this.heldStore.totals().events;
   }
 
-  /** Retries every held event of `sender` (after a key exchange), or of everyone (once a relay's backlog is in). */
+  /**
+   * Retries every held event of `sender` (after a key exchange: a few at once, so that what the
+   * exchange cured, its hello say, is in before anyone is told), or of everyone (once a relay's
+   * backlog is in), the rest in batches on later turns of the event loop.
+   */
   retry(sender?: string): void {
+    if (sender !== undefined && this.held.has(sender)) {
+      const job: RetryJob = { sweep: true, tried: new Set() };
+      for (let i = 0; i < HELD_BACK_LIMITS.releaseInline; i++) {
+        const next = this.candidate(sender, job, false);
+        if (!next) break;
+        this.attempt(sender, next, job);
+      }
+    }
     for (const s of sender === undefined ? [...this.held.keys()] : [sender]) this.wake(s, true);
   }
 

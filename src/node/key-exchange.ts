@@ -132,9 +132,9 @@ export class KeyExchange {
       }
       this.ctx.seen.mark(event.id, 'key exchange', now);
       this.ctx.afterCommit(() => {
-        this.ctx.events.emit('kx', { peer, role: pending.role });
-        // The inviter's first message can arrive before the full KX it depends on.
+        // The inviter's first message (its hello, which lets us send) can arrive before the full KX it depends on.
         this.messaging.retryHeldBack(toHex(done.session.peer.nostrKey));
+        this.ctx.events.emit('kx', { peer, role: pending.role });
       });
     });
   }
