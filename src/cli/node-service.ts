@@ -108,7 +108,7 @@ export class NodeService {
       await this.started.catch(() => {});
       this.node.messaging.sendReceipts(); // batched for a moment: queue them now
       // With no relay connected, nothing could take it: it stays queued for the next node to run.
-      if (this.node.status().relays.some((r) => r.connected)) await this.node.drain(CLOSE_DRAIN_MS);
+      if (this.node.isConnected()) await this.node.drain(CLOSE_DRAIN_MS);
     }
     await this.node.close();
   }

@@ -42,18 +42,11 @@ export class HeldBack {
    * backlog is in), the rest in batches on later turns of the event loop.
    */
   retry(sender?: string): void {
-    if (sender !== undefined && this.held.has(sender)) {
-      const job: RetryJob = { sweep: true, tried: new Set() };
-      for (let i = 0; i < HELD_BACK_LIMITS.releaseInline; i++) {
-        const next = this.candidate(sender, job, false);
-        if (!next) break;
-        this.attempt(sender, next, job);
-      }
-    }
+    if (sender !== undefined) this.retryNow(sender, { sweep: true, tried: new Set() }, false);
     for (const s of sender === undefined ? [...this.held.keys()] : [sender]) this.wake(s, true);
   }
 
-
+  /** Whether `event` is waiting already. */
   has(event: Event): boolean {
     return this.held.get(event.pubkey)?.events.has(event.id) ?? false;
   }
@@ -128,13 +121,16 @@ export class HeldBack {
    * chain are delivered at once, a few; the rest wait for the next turn of the event loop.
    */
   release(sender: string): void {
-    if (!this.held.has(sender)) return;
-    const job: RetryJob = { sweep: false, tried: new Set() };
-    for (let i = 0; i < HELD_BACK_LIMITS.releaseInline; i++) {
-      const next = this.candidate(sender, job, true);
-      if (!next || !this.attempt(sender, next, job)) break;
-    }
+    this.retryNow(sender, { sweep: false, tried: new Set() }, true);
     this.wake(sender, false);
+  }
+
+  /** Up to `releaseInline` decrypts now; `exact` takes only the next expected message and stops at the first miss. */
+  private retryNow(sender: string, job: RetryJob, exact: boolean): void {
+    for (let i = 0; i < HELD_BACK_LIMITS.releaseInline; i++) {
+      const next = this.candidate(sender, job, exact);
+      if (!next || (!this.attempt(sender, next, job) && exact)) break;
+    }
   }
 
   wake(sender: string, sweep: boolean): void {

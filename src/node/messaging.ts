@@ -109,10 +109,10 @@ export class Messaging {
     this.outbox.enqueue(messageEvent(envelope, contact.nostrPubkey, this.ctx.store.identity().nostr.privateKey, next.createdAtMs), purpose, m.id);
   }
 
-  /** A control message: a fresh id and the current time. Returns the id. Call inside a transaction. */
-  sendControl(contact: Contact, m: DistributiveOmit<AppMessage, 'id' | 'sentAt'>): string {
+  /** A control message (or a receipt): a fresh id and the current time. Returns the id. Call inside a transaction. */
+  sendControl(contact: Contact, m: DistributiveOmit<AppMessage, 'id' | 'sentAt'>, purpose: OutboxEntry['purpose'] = 'control'): string {
     const id = this.ctx.newId();
-    this.sendApp(contact, { ...m, id, sentAt: this.ctx.clock() } as AppMessage, 'control');
+    this.sendApp(contact, { ...m, id, sentAt: this.ctx.clock() } as AppMessage, purpose);
     return id;
   }
 
@@ -156,11 +156,7 @@ export class Messaging {
     held.release(event.pubkey);
   }
 
-  /**
-   * Retries held-back events, in bounded batches on later turns of the event loop: every event of
-   * `sender` (after a key exchange), or of everyone (once a relay's backlog is in). After a message
-   * only what it can have cured is tried (see `candidate`).
-   */
+  /** Retries held-back events: every event of `sender` (after a key exchange), or of everyone (once a relay's backlog is in); see `HeldBack.retry`. */
   retryHeldBack(sender?: string): void {
     this.heldBack.retry(sender);
   }
@@ -278,7 +274,7 @@ export class Messaging {
     this.pendingReceipts.clear();
     for (const { contact, ids } of batches) {
       try {
-        this.ctx.transaction(() => this.sendApp(contact, { type: 'receipt', id: this.ctx.newId(), sentAt: this.ctx.clock(), ids }, 'receipt'));
+        this.ctx.transaction(() => this.sendControl(contact, { type: 'receipt', ids }, 'receipt'));
       } catch (e) {
         this.ctx.log(`could not queue a receipt for ${contact.fingerprint.slice(0, 12)}: ${reasonOf(e)}`);
       }

@@ -212,6 +212,11 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     return added;
   }
 
+  /** Whether any relay is connected now (never before `start`). */
+  isConnected(): boolean {
+    return (this.ctx.relays?.connectedCount() ?? 0) > 0;
+  }
+
   /** Removes a relay from the stored list; a running node drops it at once. */
   removeRelay(url: string): boolean {
     const removed = this.relayList.remove(url);
