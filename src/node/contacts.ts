@@ -94,6 +94,8 @@ export class Contacts {
    */
   addFromKeyExchange(identity: PublicIdentity, resetRv: string, peerResetRv: string, now: number): Contact {
     const contact = this.store.add(identity, now);
+    // Met through a bundle first: the bundle carried the compact identity; keep the KEM key the exchange brought.
+    if (!contact.identity.kemKey) this.store.setFullIdentity(identity, now);
     this.store.setTrusted(contact.fingerprint, true, now);
     this.store.setResetRvs(contact.fingerprint, resetRv, peerResetRv, now);
     return this.store.get(contact.fingerprint)!;

@@ -46,6 +46,7 @@ export class ContactsStore {
       setVerified: 'UPDATE contacts SET verified = ?, key_changed_at = NULL, updated_at = ? WHERE fingerprint = ?',
       setTrusted: 'UPDATE contacts SET trusted = ?, key_changed_at = NULL, updated_at = ? WHERE fingerprint = ?',
       setResetRvs: 'UPDATE contacts SET reset_rv = ?, peer_reset_rv = ?, updated_at = ? WHERE fingerprint = ?',
+      setIdentity: 'UPDATE contacts SET identity = ?, updated_at = ? WHERE fingerprint = ?',
     });
   }
 
@@ -126,6 +127,12 @@ export class ContactsStore {
 
   setTrusted(fingerprint: string, trusted: boolean, now: number): void {
     this.q.setTrusted.run(trusted ? 1 : 0, now, fingerprint);
+  }
+
+  /** Stores the full form of a contact's identity (same fingerprint), which carries its KEM key. */
+  setFullIdentity(identity: PublicIdentity, now: number): void {
+    if (!identity.kemKey) throw new RangeError('only a full identity, with its KEM key, replaces a stored one');
+    this.q.setIdentity.run(blob(encodePublicIdentity(identity)), now, fingerprint(identity));
   }
 
   /** The two reset mailboxes a key exchange leaves: ours to listen on, the peer's to write to. */

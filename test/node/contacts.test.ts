@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { nextEvent, pairOnOneRelay } from '../support/nodes.js';
-import { generateIdentity } from '../../src/identity/index.js';
+import { compactPublicIdentity, generateIdentity } from '../../src/identity/index.js';
 import { Contacts } from '../../src/node/contacts.js';
 import { makeParty, seededRng, TestClock } from '../helpers.js';
 import { capabilityContext } from '../support/context.js';
@@ -39,6 +39,18 @@ describe('contacts, alone', () => {
     assert.equal(c.trusted, true);
     assert.equal(c.resetRv, 'aa'.repeat(32));
     assert.equal(contacts.byResetRv('aa'.repeat(32))?.fingerprint, c.fingerprint);
+  });
+
+  it('a contact met through a bundle keeps the full identity a later key exchange brings, so it can be reset and introduced', () => {
+    const { ctx, contacts, bob, clock } = setup('contacts-upgrade');
+    const met = contacts.addChosen(compactPublicIdentity(bob.public));
+    assert.equal(met.identity.kemKey, null);
+    assert.throws(() => contacts.assertMetByInvite(met, 'x'), /met through a bundle/);
+    const c = ctx.transaction(() => contacts.addFromKeyExchange(bob.public, 'aa'.repeat(32), 'bb'.repeat(32), clock.now));
+    assert.equal(c.fingerprint, met.fingerprint);
+    assert.deepEqual(c.identity.kemKey, bob.public.kemKey);
+    assert.doesNotThrow(() => contacts.assertMetByInvite(c, 'x'));
+    assert.equal(contacts.all().length, 1);
   });
 
   it('warns about a changed identity key only once the change is committed, and holds sending until acknowledged', () => {
