@@ -31,7 +31,7 @@ import {
   oneTimePreKeyForUse,
   rotatingPreKeyForUse,
 } from '../src/prekeys/index.js';
-import { acceptSession, decodeEnvelope, decryptInSession, encryptInSession, initiateSession, type SessionState } from '../src/session/index.js';
+import { acceptSession, decodeMessageEnvelope, decryptInSession, encryptInSession, initiateSession, type SessionState } from '../src/session/index.js';
 import { benchNodeOptions, percentile, startRelayProcess } from './e2e.js';
 import { now, nsPerOp } from './timing.js';
 
@@ -101,10 +101,10 @@ function pureKx(inviter: Identity, acceptor: Identity, at: number) {
 function checkSessions(inviterSession: SessionState, acceptorSession: SessionState, plaintext: Bytes, what: string): void {
   const env = { rng, now: 0 };
   const there = encryptInSession(inviterSession, plaintext, rng);
-  const opened = decryptInSession(acceptorSession, decodeEnvelope(there.envelope).message, env);
+  const opened = decryptInSession(acceptorSession, decodeMessageEnvelope(there.envelope).message, env);
   if (!same(opened.plaintext, plaintext)) fail(`${what}: the acceptor decrypted the wrong plaintext`);
   const back = encryptInSession(opened.state, plaintext, rng);
-  if (!same(decryptInSession(there.state, decodeEnvelope(back.envelope).message, env).plaintext, plaintext))
+  if (!same(decryptInSession(there.state, decodeMessageEnvelope(back.envelope).message, env).plaintext, plaintext))
     fail(`${what}: the inviter decrypted the wrong reply`);
 }
 
@@ -118,7 +118,7 @@ function pqxdhBytes(): Pick<KxFigures, 'pqxdhBundleBytes' | 'pqxdhBundleOneTimeK
   if (bundle.oneTimePreKeys.length !== PREKEY_DEFAULTS.oneTimeKeysPerBundle) fail('the default bundle lacks one-time keys');
   const bundleBytes = encodePreKeyBundle(bundle);
   const { envelope } = encryptInSession(initiateSession(alice, decodePreKeyBundle(bundleBytes), rng, at), new Uint8Array(0), rng);
-  const e = decodeEnvelope(envelope);
+  const e = decodeMessageEnvelope(envelope);
   if (e.type !== 'prekey') fail('the first PQXDH envelope is not a pre-key message');
   const otkId = e.header.oneTimePreKeyId;
   const opened = acceptSession(

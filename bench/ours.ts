@@ -11,7 +11,7 @@ import {
   type PreKeyBundle,
 } from '../src/prekeys/index.js';
 import { initAlice, initBob, ratchetDecrypt, ratchetEncrypt, type RatchetState } from '../src/ratchet/index.js';
-import { acceptSession, decodeEnvelope, encryptInSession, initiateSession, SessionCipher } from '../src/session/index.js';
+import { acceptSession, decodeMessageEnvelope, encryptInSession, initiateSession, SessionCipher } from '../src/session/index.js';
 import { openDatabase, SqliteProtocolStore } from '../src/store/index.js';
 import { now, nsPerOp, timedRegionPerSec } from './timing.js';
 
@@ -123,7 +123,7 @@ export async function measureOurs(opts: { seconds: number }): Promise<OurFigures
     const start = now();
     const session = initiateSession(alice, decodePreKeyBundle(bundleBytes), rng, 0);
     const { envelope } = encryptInSession(session, plaintext, rng);
-    const e = decodeEnvelope(envelope);
+    const e = decodeMessageEnvelope(envelope);
     if (e.type !== 'prekey') fail(`setup ${i} did not produce a pre-key message`);
     const keys = {
       signedPreKey: { publicKey: spk.publicKey, privateKey: spk.privateKey! },

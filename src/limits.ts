@@ -49,3 +49,13 @@ export const HELD_BACK_LIMITS = {
 
 export type RatchetConfig = { -readonly [K in keyof typeof RATCHET_DEFAULTS]: number };
 export type PreKeyConfig = { -readonly [K in keyof typeof PREKEY_DEFAULTS]: number };
+
+/** Retry requests (docs/protocol.md, "Retry requests"). */
+export const RETRY_LIMITS = {
+  /** Requests we send one sender in an hour, at most: a sender cannot make us sign and publish without bound. */
+  perSenderPerHour: 10,
+  /** How often one message is sent again in a new session; asked once more, it fails with the reason. */
+  resendsPerMessage: 1,
+  /** How long a request is remembered, so that a session is asked to retry once. */
+  rememberMs: 30 * 24 * 60 * 60 * 1000,
+} as const;

@@ -16,7 +16,7 @@ import { type AppMessage, decodeAppMessage, encodeAppMessage } from '../src/node
 import { decodeGroupMembers, encodeGroupMembers, signGroupMembers } from '../src/node/group-members.js';
 import { decodePreKeyBundle, encodePreKeyBundle } from '../src/prekeys/index.js';
 import { decodeRatchetMessage } from '../src/ratchet/index.js';
-import { decodeEnvelope, encodeEnvelope } from '../src/session/index.js';
+import { decodeEnvelope, decodeMessageEnvelope, decodeRetryRequest, encodeEnvelope, encodeRetryRequest, type RetryRequest } from '../src/session/index.js';
 import { makeParty, seededRng, TestClock } from './helpers.js';
 
 const ID = '0f'.repeat(16);
@@ -56,8 +56,9 @@ function samples(): Record<string, { bytes: Bytes; decode: (b: Bytes) => unknown
   const prekey = alice.cipher.encrypt(bob.fingerprint, utf8('first'));
   bob.cipher.decrypt(prekey);
   const normal = bob.cipher.encrypt(alice.fingerprint, utf8('reply'));
-  const env = decodeEnvelope(normal);
+  const env = decodeMessageEnvelope(normal);
   const identity = alice.store.identity();
+  const retry = encodeRetryRequest(bob.store.identity(), retryRequestOf(bob.cipher.bundle()), identity.public);
   const group = signGroupMembers(identity, { groupId: ID, name: 'friends', version: 2, members: [alice.fingerprint, bob.fingerprint] });
   const apps = Object.fromEntries(appMessages().map((m) => [`application message (${m.type})`, { bytes: encodeAppMessage(m), decode: decodeAppMessage }]));
   return {
@@ -70,7 +71,13 @@ function samples(): Record<string, { bytes: Bytes; decode: (b: Bytes) => unknown
     'pre-key envelope': { bytes: prekey, decode: decodeEnvelope },
     'normal envelope': { bytes: normal, decode: decodeEnvelope },
     'ratchet message': { bytes: env.message, decode: decodeRatchetMessage },
+    'retry request': { bytes: retry, decode: (b: Bytes) => decodeRetryRequest(b, identity.public) },
+    'retry-request envelope': { bytes: encodeEnvelope({ type: 'retry-request', request: retry }), decode: decodeEnvelope },
   };
+}
+
+function retryRequestOf(bundle: RetryRequest['bundle']): RetryRequest {
+  return { baseKey: new Uint8Array(32).fill(9), reason: 'ONE_TIME_PREKEY_USED', requestedAt: 1_767_225_600_000, bundle };
 }
 
 const onlyTypedErrors = (decode: (b: Bytes) => unknown) => (bytes: Bytes) => {
@@ -155,6 +162,19 @@ describe('validating decoders', () => {
       }),
       { numRuns: 200 },
     );
+  });
+
+  it('a retry request round-trips, and verifies only for the recipient it was signed for and without one-time keys', () => {
+    const clock = new TestClock();
+    const [alice, bob, eve] = ['alice', 'bob', 'eve'].map((n) => makeParty(n, clock));
+    const request = retryRequestOf(bob!.cipher.bundle());
+    const bytes = encodeRetryRequest(bob!.store.identity(), request, alice!.store.identity().public);
+    const back = decodeRetryRequest(bytes, alice!.store.identity().public);
+    assert.deepEqual({ ...back, bundle: null }, { ...request, bundle: null });
+    assert.equal(back.bundle.oneTimePreKeys.length, 0, 'the one-time keys are left out');
+    assert.equal(fingerprint(back.bundle.identity), bob!.fingerprint);
+    assert.throws(() => decodeRetryRequest(bytes, eve!.store.identity().public), (e: unknown) => e instanceof RatchetRelayError && e.code === 'BAD_SIGNATURE');
+    assert.throws(() => decodeMessageEnvelope(encodeEnvelope({ type: 'retry-request', request: bytes })), RatchetRelayError);
   });
 
   it('an envelope says what it is: a normal message never parses as a pre-key message', () => {

@@ -4,7 +4,7 @@ import fc from 'fast-check';
 import { type Bytes, fromUtf8, type Rng, utf8 } from '../src/crypto/index.js';
 import { type ErrorCode, RatchetRelayError } from '../src/errors.js';
 import { fingerprint, generateIdentity, type Identity } from '../src/identity/index.js';
-import { decodeEnvelope, decryptInSession, encryptInSession, type SessionState } from '../src/session/index.js';
+import { decodeMessageEnvelope, decryptInSession, encryptInSession, type SessionState } from '../src/session/index.js';
 import {
   acceptInvite,
   createInvite,
@@ -70,7 +70,7 @@ function exchange(seed: string) {
 
 function send(from: SessionState, text: string, rng: Rng): { state: SessionState; message: Bytes } {
   const r = encryptInSession(from, utf8(text), rng);
-  const env = decodeEnvelope(r.envelope);
+  const env = decodeMessageEnvelope(r.envelope);
   assert.equal(env.type, 'normal', 'a KX session carries no PQXDH header');
   return { state: r.state, message: env.message };
 }

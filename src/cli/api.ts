@@ -40,8 +40,9 @@ const ContactView = z.object({
   keyChangedAt: time.nullable(),
   safetyNumber: z.string(),
 });
-const MessageState = z.enum(['queued', 'sent', 'delivered', 'received']);
-const SentMessage = z.object({ id: z.string(), to: hex64, state: MessageState, relaysAccepted: z.number().int() });
+const MessageState = z.enum(['queued', 'sent', 'delivered', 'received', 'failed']);
+/** `failure`: why a failed message failed. */
+const SentMessage = z.object({ id: z.string(), to: hex64, state: MessageState, relaysAccepted: z.number().int(), failure: z.string().nullable() });
 export const ReceivedMessage = z.object({
   id: z.string(),
   seq: z.number().int(),
@@ -62,6 +63,7 @@ const HistoryEntry = z.object({
   sentAt: time,
   state: MessageState,
   relaysAccepted: z.number().int(),
+  failure: z.string().nullable(),
 });
 const PendingKx = z.object({ rv: hex64, role: z.enum(['inviter', 'acceptor']), peer: hex64.nullable(), createdAt: time, expiresAt: time });
 const Group = z.object({ id: z.string(), name: z.string(), admin: hex64, joined: z.boolean(), version: z.number().int() });
@@ -75,6 +77,7 @@ export const FollowEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('message'), message: ReceivedMessage, ackUpTo: z.number().int() }),
   z.object({ type: z.literal('delivered'), peer: hex64, ids: z.array(z.string()) }),
   z.object({ type: z.literal('sent'), message: SentMessage }),
+  z.object({ type: z.literal('failed'), peer: hex64, ids: z.array(z.string()), reason: z.string() }),
   z.object({ type: z.literal('warning'), message: z.string() }),
   z.object({ type: z.literal('relay'), url: z.string(), connected: z.boolean() }),
   z.object({ type: z.literal('kx'), peer: hex64, role: z.enum(['inviter', 'acceptor']) }),
@@ -254,6 +257,7 @@ export const API = {
         sentAt: m.sentAt,
         state: m.state,
         relaysAccepted: m.relaysAccepted,
+        failure: m.failure,
       }));
     },
   }),

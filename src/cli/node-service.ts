@@ -82,6 +82,7 @@ export class NodeService {
       message: (message) => onEvent({ type: 'message', message, ackUpTo: message.seq }),
       delivered: (d) => onEvent({ type: 'delivered', peer: d.peer, ids: [...d.ids] }),
       sent: (message) => onEvent({ type: 'sent', message }),
+      failed: (f) => onEvent({ type: 'failed', peer: f.peer, ids: [...f.ids], reason: f.reason }),
       warning: (w) => onEvent({ type: 'warning', message: w.message }),
       relay: (r) => onEvent({ type: 'relay', url: r.url, connected: r.connected }),
       kx: (k) => onEvent({ type: 'kx', peer: k.peer, role: k.role }),

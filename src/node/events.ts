@@ -23,6 +23,8 @@ export interface SentMessage {
   readonly to: string;
   readonly state: StoredMessage['state'];
   readonly relaysAccepted: number;
+  /** Why a failed message failed. */
+  readonly failure: string | null;
 }
 
 export interface Whoami {
@@ -37,6 +39,8 @@ export interface NodeEvents {
   message: [ReceivedMessage];
   sent: [SentMessage];
   delivered: [{ readonly peer: string; readonly ids: readonly string[] }];
+  /** Outgoing messages that will not be delivered, with the reason. */
+  failed: [{ readonly peer: string; readonly ids: readonly string[]; readonly reason: string }];
   bundle: [{ readonly fingerprint: string; readonly nostrPubkey: string }];
   published: [{ readonly acceptedBy: number; readonly unpublished: boolean }];
   /** Something the user must see: an identity key changed for a known contact. */

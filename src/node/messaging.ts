@@ -1,7 +1,7 @@
 import { fail, isRatchetRelayError } from '../errors.js';
 import { toHex } from '../crypto/index.js';
 import { budgetedCreatedAt, decodeMessageEvent, type Event, KIND_MESSAGE, messageEvent, reasonOf, type SecondBudget } from '../nostr/events.js';
-import { decodeEnvelope } from '../session/index.js';
+import { decodeEnvelope, type Envelope } from '../session/index.js';
 import { type Contact, MessagesStore, type OutboxEntry, type StoredMessage } from '../store/index.js';
 import { type AppMessage, decodeAppMessage, encodeAppMessage } from './app-message.js';
 import type { Bundles } from './bundles.js';
@@ -9,6 +9,7 @@ import { type Contacts, nameOf } from './contacts.js';
 import type { NodeContext } from './context.js';
 import type { ReceivedMessage, SentMessage } from './events.js';
 import { HeldBack } from './held-back.js';
+import { RetryRequests } from './retry-requests.js';
 import type { Outbox } from './outbox.js';
 
 /** Failures that a later message can cure; anything else is final. */
@@ -37,6 +38,7 @@ const isRetryable = (e: unknown) => RETRYABLE.some((code) => isRatchetRelayError
 export class Messaging {
   private readonly store: MessagesStore;
   private readonly heldBack: HeldBack;
+  private readonly retryRequests: RetryRequests;
   /** For tests and measurements: decrypts tried, whether they succeeded or not. */
   readonly stats = { decryptAttempts: 0 };
   private readonly pendingReceipts = new Map<string, { contact: Contact; ids: string[] }>();
@@ -58,6 +60,21 @@ export class Messaging {
   ) {
     this.store = new MessagesStore(ctx.db, ctx.settings);
     this.heldBack = new HeldBack(ctx, contacts, (event) => this.receive(event), isRetryable);
+    this.retryRequests = new RetryRequests(ctx, contacts, {
+      publish: (envelope, recipient) => this.publish(envelope, recipient, 'control', null),
+      resend: (contact, m) =>
+        this.sendApp(contact, m.groupId === null ? { type: 'text', id: m.id, sentAt: m.sentAt, text: m.body } : { type: 'group-text', id: m.id, sentAt: m.sentAt, groupId: m.groupId, text: m.body }, 'message'),
+    });
+  }
+
+  /** For tests and measurements: retry requests sent, and sessions started again at a peer's request. */
+  get retryStats(): RetryRequests['stats'] {
+    return this.retryRequests.stats;
+  }
+
+  /** At maintenance: forgets what is too old to matter. */
+  prune(now: number): void {
+    this.retryRequests.prune(now);
   }
 
   // Sending
@@ -84,7 +101,7 @@ export class Messaging {
       this.bundles.ensureSession(contact);
       this.queueText(contact, id, next.sentAt, text, null);
     });
-    return { id, to: contact.fingerprint, state: 'queued', relaysAccepted: 0 };
+    return { id, to: contact.fingerprint, state: 'queued', relaysAccepted: 0, failure: null };
   }
 
   /** An id and a send time, strictly increasing, so the receiver can order a backlog sent within one millisecond. */
@@ -102,11 +119,14 @@ export class Messaging {
 
   /** Encrypts an application message to a contact with a session and queues its event. Call inside a transaction. */
   sendApp(contact: Contact, m: AppMessage, purpose: OutboxEntry['purpose']): void {
-    const envelope = this.ctx.cipher.encrypt(contact.fingerprint, encodeAppMessage(m));
+    this.publish(this.ctx.cipher.encrypt(contact.fingerprint, encodeAppMessage(m)), contact.nostrPubkey, purpose, m.id);
+  }
+
+  private publish(envelope: Uint8Array, recipientNostr: string, purpose: OutboxEntry['purpose'], messageId: string | null): void {
     // A bounded number of our events per created_at second, so a relay's capped answers can page past each second.
     const next = budgetedCreatedAt(this.createdAtBudget, this.ctx.clock());
     this.createdAtBudget = next.budget;
-    this.outbox.enqueue(messageEvent(envelope, contact.nostrPubkey, this.ctx.store.identity().nostr.privateKey, next.createdAtMs), purpose, m.id);
+    this.outbox.enqueue(messageEvent(envelope, recipientNostr, this.ctx.store.identity().nostr.privateKey, next.createdAtMs), purpose, messageId);
   }
 
   /** A control message (or a receipt): a fresh id and the current time. Returns the id. Call inside a transaction. */
@@ -148,12 +168,25 @@ export class Messaging {
     try {
       this.receive(event);
     } catch (e) {
+      if (RetryRequests.cures(e) && this.ctx.db.open) this.askForRetry(event, e);
       if (!isRetryable(e) || !this.ctx.db.open) throw e;
       this.ctx.reject(relay, event.id, `${reasonOf(e)} (kept for a retry)`);
       held.hold(event, reasonOf(e), true);
       return;
     }
     held.release(event.pubkey);
+  }
+
+  /** A first message we cannot read, though its sender can cure that: ask for a new session. */
+  private askForRetry(event: Event, e: unknown): void {
+    const envelope = decodeEnvelope(decodeMessageEvent(event, this.ctx.selfNostr));
+    if (envelope.type !== 'prekey') return;
+    try {
+      const code = (e as { code: 'ONE_TIME_PREKEY_USED' | 'UNKNOWN_PREKEY' | 'PREKEY_EXPIRED' }).code;
+      this.retryRequests.request(event.pubkey, envelope.header.identity, envelope.header.ephemeralKey, code);
+    } catch (e) {
+      this.ctx.log(`could not ask ${event.pubkey.slice(0, 12)} for a new session: ${reasonOf(e)}`);
+    }
   }
 
   /** Retries held-back events: every event of `sender` (after a key exchange), or of everyone (once a relay's backlog is in); see `HeldBack.retry`. */
@@ -189,7 +222,8 @@ export class Messaging {
   /** Stores an incoming text (exactly once), emits it, and acknowledges it with a batched receipt. */
   deliverText(from: Contact, m: { id: string; sentAt: number; text: string }, group: { id: string; name: string } | null, now: number): void {
     const seq = this.store.insert({ id: m.id, peer: from.fingerprint, direction: 'in', body: m.text, sentAt: m.sentAt, receivedAt: now, state: 'received', groupId: group?.id ?? null });
-    if (seq === null) return;
+    // Sent again (the sender was asked for a new session before our receipt reached it): confirm it again, deliver it once.
+    if (seq === null) return this.ctx.afterCommit(() => this.queueReceipt(from, m.id));
     const received: ReceivedMessage = { id: m.id, seq, from: from.fingerprint, alias: from.alias, text: m.text, sentAt: m.sentAt, receivedAt: now, trusted: from.trusted, group };
     this.ctx.afterCommit(() => {
       this.ctx.events.emit('message', received);
@@ -201,7 +235,15 @@ export class Messaging {
   private receive(event: Event): void {
     this.stats.decryptAttempts++;
     const envelopeBytes = decodeMessageEvent(event, this.ctx.selfNostr);
-    const envelope = decodeEnvelope(envelopeBytes);
+    const envelope: Envelope = decodeEnvelope(envelopeBytes);
+    if (envelope.type === 'retry-request') {
+      const request = envelope.request;
+      return this.ctx.transaction(() => {
+        if (this.ctx.seen.has(event.id)) return;
+        this.retryRequests.onRetryRequest(event.pubkey, request);
+        this.ctx.seen.mark(event.id, 'retry request', this.ctx.clock());
+      });
+    }
     let from: string | undefined;
     if (envelope.type === 'prekey') {
       // The initial message's identity must be the one that owns the Nostr key that signed the event.
@@ -333,5 +375,5 @@ export class Messaging {
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;
 
 function sentOf(m: StoredMessage): SentMessage {
-  return { id: m.id, to: m.peer, state: m.state, relaysAccepted: m.relaysAccepted };
+  return { id: m.id, to: m.peer, state: m.state, relaysAccepted: m.relaysAccepted, failure: m.failure };
 }

@@ -12,7 +12,7 @@ import {
   rotatingPreKeyForUse,
 } from '../prekeys/index.js';
 import { peekMessagePosition, type RatchetEnv } from '../ratchet/index.js';
-import { decodeEnvelope } from './envelope.js';
+import { decodeMessageEnvelope } from './envelope.js';
 import { acceptSession, decryptInSession, decryptWithAny, encryptInSession, findByBaseKey, initiateSession, type SessionState } from './session.js';
 import type { ProtocolStore } from './store.js';
 
@@ -69,7 +69,7 @@ export class SessionCipher {
   peekPosition(peer: string, envelopeBytes: Bytes): { chain: 0 | 1; n: number } | null {
     let envelope;
     try {
-      envelope = decodeEnvelope(envelopeBytes);
+      envelope = decodeMessageEnvelope(envelopeBytes);
     } catch {
       return null;
     }
@@ -96,7 +96,7 @@ export class SessionCipher {
    * message whose ratchet step committed nor deliver it twice. Any throw leaves the store untouched.
    */
   decrypt(envelopeBytes: Bytes, options: { from?: string; deliver?: (d: Decrypted) => void } = {}): Decrypted {
-    const envelope = decodeEnvelope(envelopeBytes);
+    const envelope = decodeMessageEnvelope(envelopeBytes);
     return this.store.transaction(() => {
       const env = this.ratchetEnv();
       let d: Decrypted;

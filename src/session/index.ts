@@ -2,3 +2,4 @@ export * from './session.js';
 export * from './envelope.js';
 export * from './store.js';
 export * from './cipher.js';
+export * from './retry-request.js';

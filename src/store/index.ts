@@ -8,3 +8,4 @@ export * from './messages-store.js';
 export * from './kx-store.js';
 export * from './groups-store.js';
 export * from './held-back-store.js';
+export * from './retry-requests-store.js';

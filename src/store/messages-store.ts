@@ -2,7 +2,7 @@ import type { Db } from './database.js';
 import type { Settings } from './node-state.js';
 import { prepareAll, type Row } from './rows.js';
 
-export type MessageState = 'queued' | 'sent' | 'delivered' | 'received';
+export type MessageState = 'queued' | 'sent' | 'delivered' | 'received' | 'failed';
 
 export interface StoredMessage {
   readonly seq: number;
@@ -15,9 +15,13 @@ export interface StoredMessage {
   readonly state: MessageState;
   readonly relaysAccepted: number;
   readonly groupId: string | null;
+  /** Why a failed message failed. */
+  readonly failure: string | null;
+  /** How often it was sent again in a new session, at the peer's retry request. */
+  readonly resends: number;
 }
 
-export type NewMessage = Omit<StoredMessage, 'seq' | 'relaysAccepted' | 'groupId'> & { groupId?: string | null };
+export type NewMessage = Omit<StoredMessage, 'seq' | 'relaysAccepted' | 'groupId' | 'failure' | 'resends'> & { groupId?: string | null };
 
 const READ_CURSOR = 'read_cursor';
 
@@ -38,6 +42,9 @@ export class MessagesStore {
       incomingAfter: "SELECT * FROM messages WHERE direction = 'in' AND seq > ? ORDER BY seq LIMIT ?",
       lastIncoming: "SELECT max(seq) AS seq FROM messages WHERE direction = 'in'",
       outgoing: "SELECT * FROM messages WHERE direction = 'out' AND id = ?",
+      undelivered: "SELECT * FROM messages WHERE direction = 'out' AND peer = ? AND state IN ('queued', 'sent') ORDER BY seq",
+      resent: "UPDATE messages SET resends = resends + 1 WHERE direction = 'out' AND peer = ? AND id = ?",
+      failed: "UPDATE messages SET state = 'failed', failure = ? WHERE direction = 'out' AND peer = ? AND id = ? AND state IN ('queued', 'sent')",
     });
   }
 
@@ -64,6 +71,20 @@ export class MessagesStore {
   /** Returns the ids that a receipt from `peer` moved to delivered. */
   markDelivered(peer: string, ids: readonly string[]): string[] {
     return ids.filter((id) => this.q.delivered.run(peer, id).changes > 0);
+  }
+
+  /** Outgoing messages to `peer` that no receipt has confirmed yet, oldest first. */
+  undelivered(peer: string): StoredMessage[] {
+    return (this.q.undelivered.all(peer) as Row[]).map(toMessage);
+  }
+
+  markResent(peer: string, id: string): void {
+    this.q.resent.run(peer, id);
+  }
+
+  /** Gives up on an outgoing message that is not delivered yet; returns whether it was. */
+  markFailed(peer: string, id: string, reason: string): boolean {
+    return this.q.failed.run(reason, peer, id).changes > 0;
   }
 
   after(seq: number, limit = 1000): StoredMessage[] {
@@ -109,5 +130,7 @@ function toMessage(r: Row): StoredMessage {
     state: r.state as MessageState,
     relaysAccepted: r.relays_accepted as number,
     groupId: (r.group_id as string | null) ?? null,
+    failure: (r.failure as string | null) ?? null,
+    resends: (r.resends as number | undefined) ?? 0,
   };
 }

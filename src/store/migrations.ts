@@ -178,4 +178,33 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX held_back_sender ON held_back (sender, held_at);
   CREATE INDEX held_back_age ON held_back (held_at);
   `,
+  // 5: retry requests and failed messages (issue 8). SQLite cannot widen a CHECK, so messages is rebuilt.
+  `
+  CREATE TABLE messages_v5 (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    direction TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+    body TEXT NOT NULL,
+    sent_at INTEGER NOT NULL,
+    received_at INTEGER,
+    state TEXT NOT NULL CHECK (state IN ('queued', 'sent', 'delivered', 'received', 'failed')),
+    relays_accepted INTEGER NOT NULL DEFAULT 0,
+    group_id TEXT,
+    failure TEXT,
+    resends INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (peer, direction, id)
+  );
+  INSERT INTO messages_v5 (seq, id, peer, direction, body, sent_at, received_at, state, relays_accepted, group_id)
+    SELECT seq, id, peer, direction, body, sent_at, received_at, state, relays_accepted, group_id FROM messages;
+  DROP TABLE messages;
+  ALTER TABLE messages_v5 RENAME TO messages;
+  CREATE INDEX messages_undelivered ON messages (peer, state) WHERE direction = 'out';
+  CREATE TABLE retry_requests (
+    sender TEXT NOT NULL,
+    base_key TEXT NOT NULL,
+    requested_at INTEGER NOT NULL,
+    PRIMARY KEY (sender, base_key)
+  );
+  `,
 ];

@@ -34,6 +34,18 @@ function printFollowEvent(g: GlobalOptions, e: FollowEvent, acks: Acks): void {
   else if (e.type === 'delivered') process.stderr.write(`(delivered to ${shortFp(e.peer)}: ${e.ids.length} message(s))\n`);
   else if (e.type === 'kx') process.stderr.write(`(key exchange with ${shortFp(e.peer)} complete)\n`);
   else if (e.type === 'refused') process.stderr.write(`*** ${e.alias ?? shortFp(e.peer)} refused our ${e.what}: ${e.reason} ***\n`);
+  else if (e.type === 'failed') process.stderr.write(`*** ${failedLine(e)} ***\n`);
+}
+
+function failedLine(e: Extract<FollowEvent, { type: 'failed' }>): string {
+  return `${e.ids.length} message(s) to ${shortFp(e.peer)} failed: ${e.reason}`;
+}
+
+/** A sent message's state as `messages` shows it. */
+function stateOf(m: { state: string; relaysAccepted: number; failure: string | null }): string {
+  if (m.state === 'sent') return `sent, ${m.relaysAccepted} relay(s)`;
+  if (m.state === 'failed') return `failed: ${m.failure ?? 'no reason recorded'}`;
+  return m.state;
 }
 
 /**
@@ -67,6 +79,7 @@ export function registerMessages(program: Command): void {
         const id = opts.id === undefined ? randomBytes(16).toString('hex') : opts.id.toLowerCase();
         if (!messageId.safeParse(id).success) usage('--id takes a message id: 32 hex digits (16 random bytes)');
         const sent = await sendOnce(api, { contact: ref, text: words.join(' '), waitMs: Math.round(wait * 1000), id });
+        if (sent.state === 'failed') throw new CliError(`message ${sent.id} failed: ${sent.failure ?? 'no reason recorded'}`, EXIT.failure);
         const accepted = sent.state !== 'queued';
         out(
           g,
@@ -92,7 +105,7 @@ export function registerMessages(program: Command): void {
         for (const m of list) {
           const who = m.alias ?? shortFp(m.peer);
           const when = new Date(m.sentAt).toISOString().replace('T', ' ').slice(0, 19);
-          const state = m.direction === 'out' ? `  [${m.state}${m.state === 'sent' ? `, ${m.relaysAccepted} relay(s)` : ''}]` : '';
+          const state = m.direction === 'out' ? `  [${stateOf(m)}]` : '';
           process.stdout.write(`[${when}] ${m.direction === 'out' ? `me → ${who}` : `${who} → me`}: ${m.text}${state}\n`);
         }
       }),
@@ -151,6 +164,7 @@ export function registerMessages(program: Command): void {
           else if (e.type === 'message') void print(formatMessage(e.message)).then(() => !skipped && acks.wrote(e.ackUpTo), () => {});
           else if (e.type === 'warning') print(`*** ${e.message} ***`);
           else if (e.type === 'refused') print(`*** ${e.alias ?? shortFp(e.peer)} refused our ${e.what}: ${e.reason} ***`);
+          else if (e.type === 'failed' && peer && e.peer === peer.fingerprint) print(`*** ${failedLine(e)} ***`);
           else if (e.type === 'delivered' && peer && e.peer === peer.fingerprint) print(`(delivered)`);
           else if (e.type === 'ended') {
             print(`*** ${e.reason}: leaving the chat ***`);
