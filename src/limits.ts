@@ -56,6 +56,8 @@ export const RETRY_LIMITS = {
   perSenderPerHour: 10,
   /** How often one message is sent again in a new session; asked once more, it fails with the reason. */
   resendsPerMessage: 1,
+  /** A contact's messages that no key opens for this long mean a session we lost: we ask for a new one (at maintenance). */
+  lostSessionAfterMs: 10 * 60 * 1000,
   /** How long a request is remembered, so that a session is asked to retry once. */
   rememberMs: 30 * 24 * 60 * 60 * 1000,
 } as const;

@@ -105,6 +105,21 @@ export class HeldBack {
     s.events.set(event.id, { id: event.id, at, reported });
   }
 
+  /** Senders of events that no try could decrypt since before `before` (their header opens with no key we hold). */
+  undecryptable(before: number): string[] {
+    return this.heldStore.failedSince('DECRYPT_FAILED', before);
+  }
+
+  /** Gives up on every event held for `sender`: refused with `reason`, never tried again. */
+  drop(sender: string, reason: string): void {
+    this.ctx.transaction(() => {
+      for (const id of [...(this.held.get(sender)?.events.keys() ?? [])]) {
+        this.unhold(sender, id);
+        this.ctx.seen.mark(id, `rejected: ${reason}`, this.ctx.clock());
+      }
+    });
+  }
+
   private unhold(sender: string, id: string): void {
     this.heldStore.remove(id);
     this.unindex(sender, id);

@@ -1,4 +1,5 @@
 import { fail, isRatchetRelayError } from '../errors.js';
+import { RETRY_LIMITS } from '../limits.js';
 import { toHex } from '../crypto/index.js';
 import { budgetedCreatedAt, decodeMessageEvent, type Event, KIND_MESSAGE, messageEvent, reasonOf, type SecondBudget } from '../nostr/events.js';
 import { decodeEnvelope, type Envelope } from '../session/index.js';
@@ -72,8 +73,17 @@ export class Messaging {
     return this.retryRequests.stats;
   }
 
-  /** At maintenance: forgets what is too old to matter. */
-  prune(now: number): void {
+  /**
+   * At maintenance. A contact whose messages no key of ours has opened for a while has a session we
+   * lost (a restored backup, say): it is asked for a new one, and every event held for it is dropped,
+   * since it sends again every message we did not confirm. Old retry requests are forgotten.
+   */
+  maintain(now: number): void {
+    for (const sender of this.heldBack.undecryptable(now - RETRY_LIMITS.lostSessionAfterMs)) {
+      const contact = this.contacts.byNostr(sender);
+      if (contact && this.retryRequests.request(sender, contact.identity, null, 'LOST_SESSION'))
+        this.heldBack.drop(sender, 'a session we lost: its sender was asked for a new one and sends again what we did not confirm');
+    }
     this.retryRequests.prune(now);
   }
 

@@ -291,7 +291,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   maintain(): void {
     const now = this.ctx.clock();
     this.outbox.prune(now);
-    this.messaging.prune(now);
+    this.messaging.maintain(now);
     this.kx.expire(now);
     this.groups.retryIntroductions(now);
     this.bundles.maintain();

@@ -45,6 +45,7 @@ export class HeldBackStore {
       insert: `INSERT INTO held_back (event_id, sender, event, bytes, held_at, reason, format) VALUES (?, ?, ?, ?, ?, ?, 1)
         ON CONFLICT (event_id) DO UPDATE SET reason = excluded.reason`,
       setReason: 'UPDATE held_back SET reason = ? WHERE event_id = ?',
+      failedSince: "SELECT DISTINCT sender FROM held_back WHERE reason LIKE ? || ':%' AND held_at < ?",
       exists: 'SELECT 1 FROM held_back WHERE event_id = ?',
       event: 'SELECT event FROM held_back WHERE event_id = ?',
       remove: 'DELETE FROM held_back WHERE event_id = ? RETURNING sender, bytes',
@@ -82,6 +83,11 @@ export class HeldBackStore {
       dropped.push({ eventId: victim.event_id as string, sender: victim.sender as string, why });
     }
     return dropped;
+  }
+
+  /** Senders of events held since before `before` whose last try failed with error `code`. */
+  failedSince(code: string, before: number): string[] {
+    return (this.q.failedSince.all(code, before) as Row[]).map((r) => r.sender as string);
   }
 
   setReason(eventId: string, reason: string): void {

@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type { RatchetNode, ReceivedMessage } from '../../src/node/index.js';
-import { eventually, nextEvent, relayAndNodes } from '../support/nodes.js';
+import { cpSync, rmSync } from 'node:fs';
+import { RETRY_LIMITS } from '../../src/limits.js';
+import { eventually, meet, nextEvent, relayAndNodes } from '../support/nodes.js';
 
 const SENDERS = 20;
 const PER_SENDER = 3;
@@ -49,5 +51,55 @@ describe('retry requests (a first message the recipient cannot decrypt)', () => 
       const m = s.messaging.outgoing(id);
       if (m) assert.equal(m.state, 'delivered', `${id} delivered`);
     }
+  });
+
+  it('a recipient restored from a backup (its session lost) asks for a new one, and what it could not read arrives once', async (t) => {
+    const { relay, nodes } = await relayAndNodes(t);
+    let offset = 0;
+    const bobOptions = { clock: () => Date.now() + offset };
+    const alice = await nodes.open('alice', [relay.url]);
+    let bob = await nodes.open('bob', [relay.url], bobOptions);
+    await meet(alice, bob);
+    const bobFp = bob.whoami().fingerprint;
+    const aliceFp = alice.whoami().fingerprint;
+    const exchange = async (text: string) => {
+      const atBob = nextEvent(bob, 'message', (m) => m.text === text);
+      alice.messaging.send(bobFp, text);
+      await atBob;
+      const atAlice = nextEvent(alice, 'message', (m) => m.text === `re: ${text}`);
+      bob.messaging.send(aliceFp, `re: ${text}`);
+      await atAlice;
+    };
+    await exchange('before the backup');
+    await bob.close();
+    const backup = `${nodes.dataDir('bob')}.backup`;
+    cpSync(nodes.dataDir('bob'), backup, { recursive: true });
+    bob = await nodes.open('bob', [relay.url], bobOptions);
+    await bob.start();
+    await exchange('after the backup'); // both ratchets step past what the backup holds
+    await bob.close();
+    rmSync(nodes.dataDir('bob'), { recursive: true });
+    cpSync(backup, nodes.dataDir('bob'), { recursive: true });
+    bob = await nodes.open('bob', [relay.url], bobOptions);
+    const atBob = collect(bob);
+    await bob.start();
+    const lost = alice.messaging.send(bobFp, 'into the lost session');
+    await eventually(() => (bob.messaging.heldBackCount() > 0 ? true : undefined), 'the unreadable message held back');
+    assert.ok(!atBob.some((m) => m.text === 'into the lost session'));
+
+    offset = RETRY_LIMITS.lostSessionAfterMs + 1000;
+    bob.maintain();
+    assert.equal(bob.messaging.retryStats.requestsSent, 1);
+    assert.equal(bob.messaging.heldBackCount(), 0, 'the unreadable events are dropped: their content comes again');
+    await eventually(() => (atBob.some((m) => m.text === 'into the lost session') ? true : undefined), 'the message, sent again in a new session', 30_000);
+    await eventually(() => (alice.messaging.outgoing(lost.id)?.state === 'delivered' ? true : undefined), 'its receipt', 30_000);
+    assert.equal(alice.messaging.retryStats.sessionsRetried, 1);
+    assert.equal(atBob.filter((m) => m.text === 'into the lost session').length, 1);
+    // The new session works both ways.
+    const reply = nextEvent(alice, 'message', (m) => m.text === 'back again');
+    bob.messaging.send(aliceFp, 'back again');
+    await reply;
+    bob.maintain();
+    assert.equal(bob.messaging.retryStats.requestsSent, 1, 'asked once');
   });
 });
