@@ -51,11 +51,22 @@ export class HeldBack {
     return this.held.get(event.pubkey)?.events.has(event.id) ?? false;
   }
 
-  /** Whether `event` is a message of its sender's session later than the next one expected. */
+  /** Whether `event` is a message of its sender's session (or of the one it starts) later than the next one expected. */
   aheadOfChain(event: Event): boolean {
     const chain = this.chainOf(event.pubkey);
     const at = chain && this.positionOf(chain.peer, event);
-    return !!at && (at.chain === 0 ? at.n > chain!.nr : at.n > 0);
+    if (at) return at.chain === 0 ? at.n > chain!.nr : at.n > 0;
+    // A session not accepted yet starts from its first message, so that those after it are not skipped.
+    const initial = this.initialPositionOf(event);
+    return !!initial && initial.n > 0;
+  }
+
+  private initialPositionOf(event: Event): Position | null {
+    try {
+      return this.ctx.cipher.peekInitialPosition(decodeMessageEvent(event, this.ctx.selfNostr));
+    } catch {
+      return null;
+    }
   }
 
   /** Where the receiving chain of `sender`'s active session stands: `epoch` changes whenever positions must be read anew. */

@@ -13,7 +13,8 @@ import {
 } from '../prekeys/index.js';
 import { peekMessagePosition, type RatchetEnv } from '../ratchet/index.js';
 import { decodeMessageEnvelope } from './envelope.js';
-import { acceptSession, decryptInSession, decryptWithAny, encryptInSession, findByBaseKey, initiateSession, type SessionState } from './session.js';
+import { acceptSession, decryptInSession, decryptWithAny, encryptInSession, findByBaseKey, initiateSession, respondSession, type SessionState } from './session.js';
+import type { PqxdhHeader, ResponderPreKeys } from '../pqxdh/index.js';
 import type { ProtocolStore } from './store.js';
 
 export interface CipherEnv {
@@ -77,6 +78,35 @@ export class SessionCipher {
     return active ? peekMessagePosition(active.ratchet, envelope.message, active.associatedData) : null;
   }
 
+  /**
+   * The position of a pre-key message in the session it would start (when no session has its base
+   * key yet), read from its authenticated header without changing anything; null when unreadable.
+   */
+  peekInitialPosition(envelopeBytes: Bytes): { chain: 0 | 1; n: number } | null {
+    try {
+      const envelope = decodeMessageEnvelope(envelopeBytes);
+      if (envelope.type !== 'prekey') return null;
+      const header = envelope.header;
+      if (findByBaseKey(this.store.loadSessions(fingerprint(header.identity)), header.ephemeralKey) >= 0) return null;
+      const now = this.env.clock();
+      const fresh = respondSession(this.store.identity(), header, this.responderKeys(header, now), now);
+      return peekMessagePosition(fresh.ratchet, envelope.message, fresh.associatedData);
+    } catch {
+      return null;
+    }
+  }
+
+  /** Our pre-keys that a PQXDH header names; throws when one is unknown, expired or spent. */
+  private responderKeys(header: PqxdhHeader, now: number): ResponderPreKeys {
+    const config = this.env.preKeys;
+    const otkId = header.oneTimePreKeyId;
+    return {
+      signedPreKey: rotatingPreKeyForUse('signed', this.store.signedPreKey(header.signedPreKeyId), header.signedPreKeyId, now, config),
+      kyberPreKey: rotatingPreKeyForUse('Kyber', this.store.kyberPreKey(header.kyberPreKeyId), header.kyberPreKeyId, now, config),
+      oneTimePreKey: otkId === null ? null : oneTimePreKeyForUse(this.store.oneTimePreKey(otkId), otkId),
+    };
+  }
+
   hasSession(peer: string): boolean {
     return this.store.loadSessions(peer).length > 0;
   }
@@ -119,15 +149,8 @@ export class SessionCipher {
           this.store.saveSession(peer, sessions[known]!, r.state, true);
           d = { peer: header.identity, peerFingerprint: peer, plaintext: r.plaintext, newSession: false, consumedOneTimePreKey: false };
         } else {
-          const self = this.store.identity();
-          const config = this.env.preKeys;
           const otkId = header.oneTimePreKeyId;
-          const keys = {
-            signedPreKey: rotatingPreKeyForUse('signed', this.store.signedPreKey(header.signedPreKeyId), header.signedPreKeyId, env.now, config),
-            kyberPreKey: rotatingPreKeyForUse('Kyber', this.store.kyberPreKey(header.kyberPreKeyId), header.kyberPreKeyId, env.now, config),
-            oneTimePreKey: otkId === null ? null : oneTimePreKeyForUse(this.store.oneTimePreKey(otkId), otkId),
-          };
-          const r = acceptSession(self, header, keys, envelope.message, env);
+          const r = acceptSession(this.store.identity(), header, this.responderKeys(header, env.now), envelope.message, env);
           if (otkId !== null) this.store.consumeOneTimePreKey(otkId, env.now);
           this.store.saveSession(peer, null, r.state, true);
           d = { peer: header.identity, peerFingerprint: peer, plaintext: r.plaintext, newSession: true, consumedOneTimePreKey: otkId !== null };

@@ -56,17 +56,21 @@ export function acceptSession(
   message: Bytes,
   env: RatchetEnv,
 ): { state: SessionState; plaintext: Bytes } {
+  return decryptInSession(respondSession(self, header, keys, env.now), message, env);
+}
+
+/** The responder's side of a session from a PQXDH header, before any message decrypted in it. */
+export function respondSession(self: Identity, header: PqxdhHeader, keys: ResponderPreKeys, now: number): SessionState {
   const x = pqxdhRespond(self, header, keys);
-  const fresh: SessionState = {
+  return {
     peer: header.identity,
     associatedData: x.associatedData,
     baseKey: header.ephemeralKey,
     role: 'responder',
     pending: null,
     ratchet: initBob(x.sharedSecret, keys.signedPreKey),
-    createdAt: env.now,
+    createdAt: now,
   };
-  return decryptInSession(fresh, message, env);
 }
 
 /**
