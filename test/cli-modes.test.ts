@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type CliResult, rrelay, type Running, start } from './support/cli.js';
 import { eventually } from './support/nodes.js';
+import { type EvilRelay, startEvilRelay } from './support/evil-relay.js';
 import { startTestRelay, type TestRelay } from './support/relay.js';
 
 /**
@@ -38,6 +39,8 @@ class Scenario {
     readonly mode: Mode,
     readonly root: string,
     readonly relay: TestRelay,
+    /** A relay that refuses every event for good. */
+    readonly refusing: EvilRelay,
   ) {}
 
   dir(who: Who): string {
@@ -251,6 +254,14 @@ async function scenario(s: Scenario): Promise<void> {
   // Receipts for the group message, as for any other.
   const toCarol = await s.until<{ text: string; state: string }>('alice', ['messages', fp.carol.slice(0, 16)], (l) => l.at(-1)?.state === 'delivered', ['alice']);
   assert.equal(toCarol.at(-1)!.text, 'hello friends');
+
+  // A message that every relay refuses for good fails, and says why.
+  await s.run('bob', ['relays', 'add', s.refusing.url]);
+  await s.run('bob', ['relays', 'rm', s.relay.url]);
+  await s.run('bob', ['send', 'alice', 'nobody', 'carries', 'this'], 1);
+  const [failed] = await s.lines<{ state: string; failure: string }>('bob', ['messages', 'alice', '--limit', '1']);
+  assert.equal(failed!.state, 'failed');
+  assert.match(failed!.failure, /every relay refused it \(ws:\/\/127\.0\.0\.1:\d+: blocked: members only\)/);
 }
 
 /** Replaces what differs between two runs (keys, ids, times, paths, ports) by placeholders, numbered by first appearance. */
@@ -278,11 +289,13 @@ describe('every CLI command gives the same result with and without a daemon', ()
   it('runs one scenario both ways and compares the transcripts', async (t) => {
     const run = async (mode: Mode) => {
       const relay = await startTestRelay();
+      const refusing = await startEvilRelay({ refuse: 'blocked: members only' });
       const root = mkdtempSync(join(tmpdir(), `rrelay-${mode}-`));
-      const s = new Scenario(mode, root, relay);
+      const s = new Scenario(mode, root, relay, refusing);
       t.after(async () => {
         await s.stop().catch(() => {});
         await relay.stop();
+        await refusing.close();
         rmSync(root, { recursive: true, force: true });
       });
       await scenario(s);
@@ -290,6 +303,7 @@ describe('every CLI command gives the same result with and without a daemon', ()
       return normalize(s.transcript, [
         [root, '<root>'],
         [relay.url, '<relay>'],
+        [refusing.url, '<refusing relay>'],
       ]);
     };
     const [daemon, direct] = await Promise.all([run('daemon'), run('direct')]);

@@ -154,6 +154,15 @@ export class Messaging {
     if (m) this.ctx.afterCommit(() => this.ctx.events.emit('sent', sentOf(m)));
   }
 
+  /** The outbox hook: every relay refused an event of ours for good. A message fails with the reason; anything else is logged. */
+  onRefusedByRelays(entry: OutboxEntry, event: Event, reason: string): void {
+    const peer = this.contacts.byNostr(event.tags.find((t) => t[0] === 'p')?.[1] ?? '')?.fingerprint;
+    if (entry.purpose === 'message' && entry.messageId && peer && this.store.markFailed(peer, entry.messageId, reason)) {
+      const failed = { peer, ids: [entry.messageId], reason };
+      this.ctx.afterCommit(() => this.ctx.events.emit('failed', failed));
+    } else this.ctx.afterCommit(() => this.ctx.log(`outbox: gave up on ${entry.purpose} ${entry.eventId.slice(0, 12)}: ${reason}`));
+  }
+
   outgoing(id: string): SentMessage | undefined {
     const m = this.store.outgoing(id);
     return m && sentOf(m);

@@ -103,10 +103,15 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     this.relayList = new RelayList(db);
 
     this.contacts = new Contacts(ctx);
-    this.outbox = new Outbox(ctx, this.timing, (entry, event, acceptedBy, first) => {
-      this.messaging.onAccepted(entry, acceptedBy);
-      this.bundles.onAccepted(entry, event, acceptedBy, first);
-    });
+    this.outbox = new Outbox(
+      ctx,
+      this.timing,
+      (entry, event, acceptedBy, first) => {
+        this.messaging.onAccepted(entry, acceptedBy);
+        this.bundles.onAccepted(entry, event, acceptedBy, first);
+      },
+      (entry, event, reason) => this.messaging.onRefusedByRelays(entry, event, reason),
+    );
     this.bundles = new Bundles(ctx, this.contacts, this.outbox);
     this.messaging = new Messaging(ctx, this.contacts, this.bundles, this.outbox, {
       routes: () => this.appRoutes,

@@ -6,6 +6,10 @@ import type { NodeContext } from './context.js';
 /** Accepted events are kept this long, for relays that were away when they went out. */
 const OUTBOX_KEEP_MS = 24 * 60 * 60 * 1000;
 const FLUSH_BATCH = 256;
+/** NIP-01 OK prefixes that say sending the same event again cannot help (we do no proof of work). */
+const REFUSED_FOR_GOOD = /^(blocked|invalid|restricted|pow):/;
+/** Tries before an event that every relay refused for good is given up. */
+const REFUSED_ATTEMPTS = 3;
 
 export interface OutboxTiming {
   readonly outboxRetryBaseMs: number;
@@ -17,6 +21,9 @@ export interface OutboxTiming {
  * it now, and whether this is the first acceptance (the entry just became done).
  */
 export type AcceptedHook = (entry: OutboxEntry, event: Event, acceptedBy: number, first: boolean) => void;
+
+/** Told, inside the transaction that drops it, that every relay refused an entry for good. */
+export type RefusedHook = (entry: OutboxEntry, event: Event, reason: string) => void;
 
 /**
  * The persistent outbox. Every outgoing event is stored, signed, in the transaction that produced it;
@@ -33,6 +40,7 @@ export class Outbox {
     private readonly ctx: NodeContext,
     private readonly timing: OutboxTiming,
     private readonly onAccepted: AcceptedHook,
+    private readonly onRefused: RefusedHook,
   ) {
     this.store = new OutboxStore(ctx.db);
   }
@@ -155,9 +163,18 @@ export class Outbox {
     }
     const result = await all;
     if (this.ctx.closed) return;
+    const reasons = result.rejected.map((r) => `${r.url}: ${r.reason}`).join('; ');
+    // Every relay refused it for good (none merely away or busy): the sender is told, not left waiting.
+    if (result.rejected.length > 0 && result.rejected.every((r) => REFUSED_FOR_GOOD.test(r.reason)) && entry.attempts + 1 >= REFUSED_ATTEMPTS) {
+      this.ctx.transaction(() => {
+        this.store.remove(entry.eventId);
+        this.onRefused(entry, event, `every relay refused it (${reasons})`);
+      });
+      return;
+    }
     const t = this.timing;
     const delay = Math.min(t.outboxRetryMaxMs, t.outboxRetryBaseMs * 2 ** Math.min(entry.attempts, 20));
     this.store.retry(entry.eventId, this.ctx.clock() + delay);
-    this.ctx.log(`outbox: ${entry.purpose} ${entry.eventId.slice(0, 12)} not accepted (${result.rejected.map((r) => `${r.url}: ${r.reason}`).join('; ')}); retry in ${delay} ms`);
+    this.ctx.log(`outbox: ${entry.purpose} ${entry.eventId.slice(0, 12)} not accepted (${reasons}); retry in ${delay} ms`);
   }
 }

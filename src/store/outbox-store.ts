@@ -25,6 +25,7 @@ export class OutboxStore {
       recentlyDone: 'SELECT * FROM outbox WHERE done_at >= ? ORDER BY created_at, rowid',
       prune: 'DELETE FROM outbox WHERE done_at < ?',
       dropBundles: "DELETE FROM outbox WHERE purpose = 'bundle'",
+      remove: 'DELETE FROM outbox WHERE event_id = ?',
       retry: 'UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE event_id = ?',
     });
   }
@@ -72,6 +73,10 @@ export class OutboxStore {
   /** A new bundle replaces every older one, sent or not: relays keep one bundle per author anyway. */
   dropBundles(): void {
     this.q.dropBundles.run();
+  }
+
+  remove(eventId: string): void {
+    this.q.remove.run(eventId);
   }
 
   retry(eventId: string, nextAttemptAt: number): void {

@@ -5,6 +5,7 @@ import WebSocket from 'ws';
 import { KIND_MESSAGE } from '../../src/nostr/events.js';
 import { cliEnv, rrelay, start } from '../support/cli.js';
 import { eventually, FAST_TIMING, meet, nextEvent, relayAndNodes, testNodes } from '../support/nodes.js';
+import { startEvilRelay } from '../support/evil-relay.js';
 import { startOkDroppingProxy } from '../support/ok-dropping-proxy.js';
 import { startTestRelay } from '../support/relay.js';
 
@@ -109,5 +110,35 @@ describe('the outbox and a stalled relay', () => {
     const reply = nextEvent(alice, 'message');
     bob.messaging.send(alice.whoami().fingerprint, 'and back');
     assert.equal((await reply)[0].text, 'and back');
+  });
+
+  it('a message that every relay refuses for good fails, with the relays\' reason; one that a relay is merely away for stays queued', async (t) => {
+    const refusing = await startEvilRelay({ refuse: 'blocked: this relay takes events from paying members only' });
+    t.after(() => refusing.close());
+    const { relay, nodes } = await relayAndNodes(t);
+    const alice = await nodes.open('alice', [relay.url]);
+    const bob = await nodes.open('bob', [relay.url]);
+    await meet(alice, bob);
+    const bobFp = bob.whoami().fingerprint;
+    // Alice now writes only to the refusing relay.
+    alice.addRelay(refusing.url);
+    alice.removeRelay(relay.url);
+    await eventually(() => (alice.status().relays.every((r) => r.url === refusing.url && r.connected) ? true : undefined), 'only the refusing relay');
+    const failed = nextEvent(alice, 'failed');
+    const m = alice.messaging.send(bobFp, 'nobody will carry this');
+    const [f] = await failed;
+    assert.deepEqual(f.ids, [m.id]);
+    assert.equal(f.peer, bobFp);
+    assert.match(f.reason, /every relay refused it .*blocked: this relay takes events from paying members only/);
+    const stored = alice.messaging.outgoing(m.id)!;
+    assert.equal(stored.state, 'failed');
+    assert.equal(stored.failure, f.reason);
+    await eventually(() => (alice.outbox.pending() === 0 ? true : undefined), 'given up, not retried for ever');
+
+    // A relay that is away (not refusing) keeps the message queued for when it is back.
+    await refusing.close();
+    const queued = alice.messaging.send(bobFp, 'waits for a relay');
+    await new Promise((r) => setTimeout(r, 1000));
+    assert.equal(alice.messaging.outgoing(queued.id)?.state, 'queued');
   });
 });

@@ -15,7 +15,8 @@ export interface EvilRelay {
   close(): Promise<void>;
 }
 
-export async function startEvilRelay(): Promise<EvilRelay> {
+/** `refuse`: answer every EVENT with OK false and this message (a NIP-01 prefix and a reason). */
+export async function startEvilRelay(options: { refuse?: string } = {}): Promise<EvilRelay> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((r) => wss.once('listening', () => r()));
   const subs = new Map<WebSocket, Map<string, number[]>>();
@@ -34,7 +35,7 @@ export async function startEvilRelay(): Promise<EvilRelay> {
         subs.get(ws)?.set(String(msg[1]), kinds);
         ws.send(JSON.stringify(['EOSE', msg[1]]));
       } else if (msg[0] === 'CLOSE') subs.get(ws)?.delete(String(msg[1]));
-      else if (msg[0] === 'EVENT') ws.send(JSON.stringify(['OK', (msg[1] as { id: string }).id, true, '']));
+      else if (msg[0] === 'EVENT') ws.send(JSON.stringify(['OK', (msg[1] as { id: string }).id, options.refuse === undefined, options.refuse ?? '']));
     });
   });
   const port = (wss.address() as AddressInfo).port;
