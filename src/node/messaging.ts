@@ -17,6 +17,10 @@ import type { Outbox } from './outbox.js';
 const RETRYABLE = ['TOO_MANY_SKIPPED', 'NO_SESSION', 'DECRYPT_FAILED'] as const;
 const RECEIPT_DELAY_MS = 100;
 const RECEIPT_BATCH = 200;
+/** Setting: every incoming message up to this seq has its receipt in the outbox (the rest were only batched in memory). */
+const RECEIPTS_CURSOR = 'receipts_queued_up_to';
+/** At most this many receipts owed by a killed run are queued per start (an older store, without the cursor, owes its whole history). */
+const OWED_RECEIPTS_PER_START = 10_000;
 const MESSAGE_ID = /^[0-9a-f]{32}$/;
 
 /** The subscription for messages addressed to us (kind 40001, `p` = our Nostr key). */
@@ -44,6 +48,8 @@ export class Messaging {
   readonly stats = { decryptAttempts: 0 };
   private readonly pendingReceipts = new Map<string, { contact: Contact; ids: string[] }>();
   private receiptTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The highest seq whose receipt was batched in this run. */
+  private receiptsUpTo = 0;
   private lastSentAt = 0;
   private createdAtBudget: SecondBudget | null = null;
 
@@ -246,7 +252,7 @@ export class Messaging {
     const received: ReceivedMessage = { id: m.id, seq, from: from.fingerprint, alias: from.alias, text: m.text, sentAt: m.sentAt, receivedAt: now, trusted: from.trusted, group };
     this.ctx.afterCommit(() => {
       this.ctx.events.emit('message', received);
-      this.queueReceipt(from, m.id);
+      this.queueReceipt(from, m.id, seq);
     });
   }
 
@@ -316,9 +322,10 @@ export class Messaging {
 
   /**
    * Receipts are batched per peer for a moment: a burst of messages then costs one receipt, not one
-   * each. A receipt lost to a crash only leaves the sender's message shown as "sent".
+   * each. None is lost to a crash within the delay: `sendOwedReceipts` queues them at the next start.
    */
-  private queueReceipt(contact: Contact, id: string): void {
+  private queueReceipt(contact: Contact, id: string, seq: number): void {
+    this.receiptsUpTo = Math.max(this.receiptsUpTo, seq);
     const pending = this.pendingReceipts.get(contact.fingerprint);
     if (pending) pending.ids.push(id);
     else this.pendingReceipts.set(contact.fingerprint, { contact, ids: [id] });
@@ -333,13 +340,29 @@ export class Messaging {
     if (this.ctx.closed) return;
     const batches = [...this.pendingReceipts.values()];
     this.pendingReceipts.clear();
+    let failed = false;
     for (const { contact, ids } of batches) {
       try {
         this.ctx.transaction(() => this.sendControl(contact, { type: 'receipt', ids }, 'receipt'));
       } catch (e) {
+        failed = true;
         this.ctx.log(`could not queue a receipt for ${contact.fingerprint.slice(0, 12)}: ${reasonOf(e)}`);
       }
     }
+    if (!failed && batches.length > 0) this.ctx.settings.set(RECEIPTS_CURSOR, String(this.receiptsUpTo));
+  }
+
+  /**
+   * Queues the receipts that a run killed within a batch's delay owed: for the stored incoming
+   * messages past the cursor. Without them their sender would show them "sent" for good.
+   */
+  sendOwedReceipts(): void {
+    const cursor = Number(this.ctx.settings.get(RECEIPTS_CURSOR) ?? '0');
+    for (const m of this.store.incomingAfter(cursor, OWED_RECEIPTS_PER_START)) {
+      const contact = this.contacts.get(m.peer);
+      if (contact) this.queueReceipt(contact, m.id, m.seq);
+    }
+    this.sendReceipts();
   }
 
   // Reading

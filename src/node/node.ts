@@ -275,6 +275,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     this.kx.subscribe();
     this.maintenanceTimer = setInterval(() => this.maintain(), this.timing.maintenanceEveryMs);
     this.maintenanceTimer.unref();
+    this.messaging.sendOwedReceipts();
     this.outbox.scheduleFlush(0);
   }
 
