@@ -184,7 +184,10 @@ export class KeyExchange {
       this.forget(stored.rv);
       this.ctx.seen.mark(eventId, `key exchange refused: ${code}`, now);
       const alias = this.contacts.get(peer)?.alias ?? null;
-      this.ctx.afterCommit(() => this.ctx.events.emit('kx-failed', { peer, alias, rv: stored.rv, code, reason: REFUSAL_TEXT[code] }));
+      this.ctx.afterCommit(() => {
+        this.ctx.log(`key exchange with ${nameOf({ alias, fingerprint: peer })} failed: ${REFUSAL_TEXT[code]}`);
+        this.ctx.events.emit('kx-failed', { peer, alias, rv: stored.rv, code, reason: REFUSAL_TEXT[code] });
+      });
     });
   }
 
