@@ -180,5 +180,15 @@ describe('rrelay end to end, one process per node', () => {
     }, 'alice receives');
     assert.equal(got[0]!.text, 'hi via invite');
     assert.equal(got[0]!.trusted, true);
+
+    // A second acceptor of the same invite is told it was used, and waits no more.
+    const C = ['--data-dir', join(root, 'carol')];
+    await json(['init', ...C, '--relay', relay.url]);
+    daemons.push(await start(['daemon', ...C, '--json'], /"daemon":"running"/));
+    const follow = await start(['receive', '--follow', ...C], /following new messages/);
+    daemons.push(follow);
+    await json(['invite', 'accept', ...C, file]);
+    await follow.waitFor(new RegExp(`key exchange with ${alice.fingerprint.slice(0, 16)}… failed: the invite was already used`));
+    assert.deepEqual(await json<unknown[]>(['kx', 'ls', ...C]), [], 'carol waits for nothing');
   });
 });

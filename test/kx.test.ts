@@ -12,22 +12,28 @@ import {
   decodePendingKX,
   decodeRMOFullKX,
   decodeRMOHalfKX,
+  decodeRMOKXRefused,
   encodeInvite,
   encodePendingKX,
   encodeRMOFullKX,
   encodeRMOHalfKX,
+  encodeRMOKXRefused,
   INVITE_STRING_PREFIX,
   inviteFromString,
   inviteToString,
   isExpired,
   onFullKX,
   onHalfKX,
+  onStep3,
   open,
+  openHalfKX,
   type PendingKX,
+  refuseHalfKX,
   rvHex,
   seal,
   SEAL_OVERHEAD_BYTES,
   signHalfKX,
+  signKXRefused,
 } from '../src/kx/index.js';
 import { DAY, seededRng } from './helpers.js';
 
@@ -415,6 +421,78 @@ describe('replies that do not match the pending KX', () => {
   });
 });
 
+describe('a half KX for a spent invite is refused', () => {
+  /** Bob completed alice's invite; carol answers it too, and alice refuses carol's half KX. */
+  function refused(seed: string) {
+    const x = exchange(seed);
+    const carol = identity('carol');
+    const late = acceptInvite(carol, x.invite, seededRng(`${seed}/carol`), T0 + 4000);
+    const { half: carolsHalf } = openHalfKX(x.alice, x.created.pending, late.send.payload, T0 + 5000);
+    const send = refuseHalfKX(x.alice, carolsHalf, 'invite-used', seededRng(`${seed}/refuse`));
+    return { ...x, carol, late, carolsHalf, send };
+  }
+
+  it('the acceptor gets a verified refusal at its step3RV, and a full KX still completes through onStep3', () => {
+    const r = refused('refusal');
+    assert.equal(rvHex(r.send.rv), rvHex(r.late.pending.step3RV));
+    assert.equal(rvHex(r.carolsHalf.step3RV), rvHex(r.late.pending.step3RV));
+    const before = encodePendingKX(r.late.pending);
+    assert.deepEqual(onStep3(r.carol, r.late.pending, r.send.payload, T0 + 6000), { refused: 'invite-used' });
+    assert.deepEqual(encodePendingKX(r.late.pending), before);
+    const done = onStep3(r.bob, r.pendingB, r.half.send.payload, T0 + 3000);
+    assert.ok('session' in done && fingerprint(done.session.peer) === fingerprint(r.alice.public));
+    // A refusal is no full KX: the old entry point refuses it.
+    assert.throws(() => onFullKX(r.carol, r.late.pending, r.send.payload, T0 + 6000), isCode('UNSUPPORTED_VERSION'));
+  });
+
+  it('wire sizes match docs/protocol.md', () => {
+    const r = refused('refusal-sizes');
+    assert.equal(open(r.carol.kem.secretKey, r.send.payload).length, 130);
+    assert.equal(r.send.payload.length, 130 + 1608);
+  });
+
+  it('cannot be replayed against another half KX, even of the same acceptor and invite', () => {
+    const r = refused('refusal-replay');
+    const again = acceptInvite(r.carol, r.invite, seededRng('refusal-replay/carol2'), T0 + 4000);
+    const before = encodePendingKX(again.pending);
+    assert.throws(() => onStep3(r.carol, again.pending, r.send.payload, T0 + 6000), isCodeWith('INVALID_ARGUMENT', /answers another half KX/));
+    assert.deepEqual(encodePendingKX(again.pending), before);
+    // Another acceptor cannot even open it.
+    const dave = identity('dave');
+    const davesPending = acceptInvite(dave, r.invite, seededRng('refusal-replay/dave'), T0 + 4000).pending;
+    assert.throws(() => onStep3(dave, davesPending, r.send.payload, T0 + 6000), isCode('DECRYPT_FAILED'));
+  });
+
+  it('a refusal signed by anyone but the inviter is rejected', () => {
+    const r = refused('refusal-forged');
+    const forged = signKXRefused(identity('mallory'), { reason: 'invite-used', step3RV: r.late.pending.step3RV, ephemeralKey: r.late.pending.ephemeral.publicKey });
+    const payload = seal(r.carol.kem.publicKey, encodeRMOKXRefused(forged), seededRng('refusal-forged/seal'));
+    assert.throws(() => onStep3(r.carol, r.late.pending, payload, T0 + 6000), isCode('BAD_SIGNATURE'));
+  });
+
+  it('round-trips any binding, verified against the inviter only', () => {
+    const alice = identity('alice');
+    const bob = identity('bob');
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), (step3RV, ephemeralKey) => {
+        const m = signKXRefused(alice, { reason: 'invite-used', step3RV, ephemeralKey });
+        const bytes = encodeRMOKXRefused(m);
+        assert.deepEqual(decodeRMOKXRefused(bytes, alice.public), m);
+        assert.throws(() => decodeRMOKXRefused(bytes, bob.public), isCode('BAD_SIGNATURE'));
+      }),
+      { numRuns: 50 },
+    );
+  });
+
+  it('an unknown reason is malformed, even when signed', () => {
+    const x = exchange('refusal-reason');
+    const good = encodeRMOKXRefused(signKXRefused(x.alice, { reason: 'invite-used', step3RV: x.accepted.pending.step3RV, ephemeralKey: x.accepted.pending.ephemeral.publicKey }));
+    const unknown = good.slice();
+    unknown[1] = 2;
+    assert.throws(() => decodeRMOKXRefused(unknown, x.alice.public), isCodeWith('MALFORMED', /unknown reason 2/));
+  });
+});
+
 describe('a half KX signed by another identity than the one inside', () => {
   it('is rejected by the decoder and by onHalfKX', () => {
     const alice = identity('alice');
@@ -446,10 +524,12 @@ describe('kx decoders throw only RatchetRelayError', () => {
   const x = exchange('decoders');
   const halfBytes = open(x.alice.kem.secretKey, x.accepted.send.payload);
   const fullBytes = open(x.bob.kem.secretKey, x.half.send.payload);
+  const refusalBytes = encodeRMOKXRefused(signKXRefused(x.alice, { reason: 'invite-used', step3RV: x.accepted.pending.step3RV, ephemeralKey: x.accepted.pending.ephemeral.publicKey }));
   const samples: Record<string, { bytes: Bytes; decode: (b: Bytes) => unknown; signed: boolean }> = {
     invite: { bytes: encodeInvite(x.invite), decode: decodeInvite, signed: true },
     'half KX': { bytes: halfBytes, decode: decodeRMOHalfKX, signed: true },
     'full KX': { bytes: fullBytes, decode: (b) => decodeRMOFullKX(b, x.alice.public), signed: true },
+    'KX refusal': { bytes: refusalBytes, decode: (b) => decodeRMOKXRefused(b, x.alice.public), signed: true },
     'pending KX (inviter)': { bytes: encodePendingKX(x.created.pending), decode: decodePendingKX, signed: false },
     'pending KX (acceptor)': { bytes: encodePendingKX(x.accepted.pending), decode: decodePendingKX, signed: false },
   };

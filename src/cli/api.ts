@@ -82,6 +82,8 @@ export const FollowEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('relay'), url: z.string(), connected: z.boolean() }),
   z.object({ type: z.literal('kx'), peer: hex64, role: z.enum(['inviter', 'acceptor']) }),
   z.object({ type: z.literal('refused'), peer: hex64, alias, what: z.string(), reason: z.string() }),
+  /** A key exchange we answered (as acceptor, at `rv`) was refused by the inviter: it will not complete. */
+  z.object({ type: z.literal('kx-failed'), peer: hex64, alias, rv: hex64, code: z.string(), reason: z.string() }),
   /** The stream is over: the daemon went away (made by the client, never sent). */
   z.object({ type: z.literal('ended'), reason: z.string() }),
 ]);

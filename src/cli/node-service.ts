@@ -87,6 +87,7 @@ export class NodeService {
       relay: (r) => onEvent({ type: 'relay', url: r.url, connected: r.connected }),
       kx: (k) => onEvent({ type: 'kx', peer: k.peer, role: k.role }),
       refused: (r) => onEvent({ type: 'refused', peer: r.peer, alias: r.alias, what: r.what, reason: r.reason }),
+      'kx-failed': (f) => onEvent({ type: 'kx-failed', ...f }),
     };
     for (const [name, h] of Object.entries(handlers)) n.on(name as keyof NodeEvents, h as never);
     for (let after = 0, page = n.messaging.unread(BACKLOG_PAGE); page.length > 0; page = n.messaging.unread(BACKLOG_PAGE, after)) {

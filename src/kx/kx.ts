@@ -5,7 +5,20 @@ import { associatedData } from '../pqxdh/index.js';
 import { initAlice, initBob } from '../ratchet/index.js';
 import type { SessionState } from '../session/index.js';
 import { isExpired, type OOBPublicIdentityInvite, signInvite } from './invite.js';
-import { decodeRMOFullKX, decodeRMOHalfKX, encodeRMOFullKX, encodeRMOHalfKX, signFullKX, signHalfKX } from './messages.js';
+import {
+  decodeRMOFullKX,
+  decodeRMOHalfKX,
+  decodeRMOKXRefused,
+  encodeRMOFullKX,
+  encodeRMOHalfKX,
+  encodeRMOKXRefused,
+  isKXRefusal,
+  type KXRefusalReason,
+  type RMOHalfKX,
+  signFullKX,
+  signHalfKX,
+  signKXRefused,
+} from './messages.js';
 import type { AcceptorPendingKX, InviterPendingKX, PendingKX } from './pending.js';
 import { newRendezvousPoint, type RendezvousPoint } from './rendezvous.js';
 import { openWithSecret, sealWithSecret } from './seal.js';
@@ -125,15 +138,9 @@ export function onHalfKX(
   rng: Rng,
   now: number,
 ): KXComplete & { send: KXSend } {
-  if (pending.role !== 'inviter') fail('INVALID_ARGUMENT', 'a half KX answers an invite: this pending KX is not an inviter\'s');
-  if (isExpired(pending, now)) fail('INVALID_ARGUMENT', `invite expired at ${new Date(pending.expiresAt).toISOString()}: late half KX refused`);
-  const opened = openWithSecret(self.kem.secretKey, payload);
-  const half = decodeRMOHalfKX(opened.plaintext);
-  if (!constantTimeEqual(half.initialRV, pending.initialRV))
-    fail('INVALID_ARGUMENT', 'half KX answers another invite: a reply that does not match the pending KX is rejected');
+  const { half, secret } = openHalfKX(self, pending, payload, now);
   if (constantTimeEqual(half.step3RV, pending.resetRV) || constantTimeEqual(half.resetRV, pending.resetRV))
     fail('MALFORMED', 'half KX reuses our reset rendezvous point');
-  if (sameIdentity(half.identity, self.public)) fail('INVALID_ARGUMENT', 'half KX is from our own identity');
   const acceptorKem = requireFull(half.identity, 'the acceptor');
 
   const ei = X25519.generate(rng);
@@ -145,7 +152,7 @@ export function onHalfKX(
       X25519.dh(ei.privateKey, half.ephemeralKey),
       X25519.dh(self.dh.privateKey, half.ephemeralKey),
       X25519.dh(ei.privateKey, half.identity.dhKey),
-      opened.secret,
+      secret,
       sealedFull.secret,
     );
   } catch {
@@ -169,13 +176,63 @@ export function onHalfKX(
 }
 
 /**
+ * Opens, decodes and verifies a half KX for the invite of `pending` (the inviter's), before it
+ * expires: what onHalfKX answers, and what an inviter whose invite is spent refuses (refuseHalfKX).
+ */
+export function openHalfKX(self: Identity, pending: PendingKX, payload: Bytes, now: number): { half: RMOHalfKX; secret: Bytes } {
+  if (pending.role !== 'inviter') fail('INVALID_ARGUMENT', 'a half KX answers an invite: this pending KX is not an inviter\'s');
+  if (isExpired(pending, now)) fail('INVALID_ARGUMENT', `invite expired at ${new Date(pending.expiresAt).toISOString()}: late half KX refused`);
+  const opened = openWithSecret(self.kem.secretKey, payload);
+  const half = decodeRMOHalfKX(opened.plaintext);
+  if (!constantTimeEqual(half.initialRV, pending.initialRV))
+    fail('INVALID_ARGUMENT', 'half KX answers another invite: a reply that does not match the pending KX is rejected');
+  if (sameIdentity(half.identity, self.public)) fail('INVALID_ARGUMENT', 'half KX is from our own identity');
+  return { half, secret: opened.secret };
+}
+
+/**
+ * The inviter will not answer `half` (from openHalfKX): a signed refusal, sealed to the acceptor and
+ * sent to its step3RV, so that the acceptor stops waiting and can say why.
+ */
+export function refuseHalfKX(self: Identity, half: RMOHalfKX, reason: KXRefusalReason, rng: Rng): KXSend {
+  const refusal = signKXRefused(self, { reason, step3RV: half.step3RV, ephemeralKey: half.ephemeralKey });
+  return { rv: half.step3RV, payload: sealWithSecret(requireFull(half.identity, 'the acceptor'), encodeRMOKXRefused(refusal), rng).sealed };
+}
+
+/** What the acceptor gets at step3RV instead of a full KX: the inviter refused its half KX. */
+export interface KXRefused {
+  readonly refused: KXRefusalReason;
+}
+
+/**
  * The acceptor receives message 3 at step3RV. No clock check: the inviter only answers before the
  * invite expires, so a full KX that arrives late was still made in time, and its signature and step3RV
  * tie it to this exchange.
  */
 export function onFullKX(self: Identity, pending: PendingKX, payload: Bytes, now: number): KXComplete {
+  const { acceptor, opened } = openStep3(self, pending, payload);
+  return completeAcceptor(self, acceptor, opened, now);
+}
+
+/**
+ * The acceptor receives at step3RV either message 3 (→ onFullKX's session) or the inviter's refusal of
+ * its half KX, which must be signed by the inviter and name this half KX's step3RV and E_a.
+ */
+export function onStep3(self: Identity, pending: PendingKX, payload: Bytes, now: number): KXComplete | KXRefused {
+  const { acceptor, opened } = openStep3(self, pending, payload);
+  if (!isKXRefusal(opened.plaintext)) return completeAcceptor(self, acceptor, opened, now);
+  const refusal = decodeRMOKXRefused(opened.plaintext, acceptor.inviter);
+  if (!constantTimeEqual(refusal.step3RV, acceptor.step3RV) || !constantTimeEqual(refusal.ephemeralKey, acceptor.ephemeral.publicKey))
+    fail('INVALID_ARGUMENT', 'KX refusal answers another half KX: a reply that does not match the pending KX is rejected');
+  return { refused: refusal.reason };
+}
+
+function openStep3(self: Identity, pending: PendingKX, payload: Bytes): { acceptor: AcceptorPendingKX; opened: { plaintext: Bytes; secret: Bytes } } {
   if (pending.role !== 'acceptor') fail('INVALID_ARGUMENT', 'a full KX answers a half KX: this pending KX is not an acceptor\'s');
-  const opened = openWithSecret(self.kem.secretKey, payload);
+  return { acceptor: pending, opened: openWithSecret(self.kem.secretKey, payload) };
+}
+
+function completeAcceptor(self: Identity, pending: AcceptorPendingKX, opened: { plaintext: Bytes; secret: Bytes }, now: number): KXComplete {
   const full = decodeRMOFullKX(opened.plaintext, pending.inviter);
   if (!constantTimeEqual(full.step3RV, pending.step3RV))
     fail('INVALID_ARGUMENT', 'full KX answers another half KX: a reply that does not match the pending KX is rejected');

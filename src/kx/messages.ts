@@ -15,6 +15,12 @@ export const RMO_HALF_KX_VERSION = 1;
 export const RMO_FULL_KX_VERSION = 1;
 export const HALF_KX_CONTEXT = 'ratchet-relay/kx/half/v1';
 export const FULL_KX_CONTEXT = 'ratchet-relay/kx/full/v1';
+/**
+ * The refusal's version byte. Its high bit marks a refusal: the acceptor reads either a full KX or a
+ * refusal at step3RV, and tells them apart by the first byte (full KX versions stay below 0x80).
+ */
+export const RMO_KX_REFUSED_VERSION = 0x81;
+export const KX_REFUSED_CONTEXT = 'ratchet-relay/kx/refused/v1';
 const MAX_IDENTITY_BYTES = 4096;
 const SIGNATURE_BYTES = 64;
 
@@ -43,6 +49,23 @@ export interface RMOFullKX {
   readonly signature: Bytes;
 }
 
+/** Why an inviter refused a half KX. One code so far; a decoder of this version rejects any other. */
+export const KX_REFUSAL_REASONS = { 'invite-used': 1 } as const;
+export type KXRefusalReason = keyof typeof KX_REFUSAL_REASONS;
+
+/**
+ * Message 3 in place of the full KX: the inviter will not answer this half KX (its invite was spent by
+ * another acceptor). Sealed to the acceptor's KEM key, dropped at step3RV, signed by the inviter's
+ * identity. step3RV and the half KX's ephemeral key (both fresh for each half KX) bind it to the one
+ * half KX it answers, so it cannot be replayed against another exchange.
+ */
+export interface RMOKXRefused {
+  readonly reason: KXRefusalReason;
+  readonly step3RV: RendezvousPoint;
+  readonly ephemeralKey: Bytes; // E_a of the half KX refused
+  readonly signature: Bytes;
+}
+
 function writeHalfBody(w: Writer, m: Omit<RMOHalfKX, 'signature'>): Writer {
   if (m.identity.kemKey === null) fail('INVALID_ARGUMENT', 'a half KX must carry the full public identity (with its KEM key)');
   return w
@@ -58,6 +81,14 @@ function writeFullBody(w: Writer, m: Omit<RMOFullKX, 'signature'>): Writer {
   return w.u8(RMO_FULL_KX_VERSION).fixed(m.ephemeralKey, X25519_KEY_BYTES).fixed(m.step3RV, RENDEZVOUS_POINT_BYTES);
 }
 
+function writeRefusedBody(w: Writer, m: Omit<RMOKXRefused, 'signature'>): Writer {
+  return w
+    .u8(RMO_KX_REFUSED_VERSION)
+    .u8(KX_REFUSAL_REASONS[m.reason])
+    .fixed(m.step3RV, RENDEZVOUS_POINT_BYTES)
+    .fixed(m.ephemeralKey, X25519_KEY_BYTES);
+}
+
 export function signHalfKX(self: Identity, m: Omit<RMOHalfKX, 'signature'>): RMOHalfKX {
   return { ...m, signature: identitySign(self, HALF_KX_CONTEXT, writeHalfBody(new Writer(2048), m).finish()) };
 }
@@ -66,12 +97,25 @@ export function signFullKX(self: Identity, m: Omit<RMOFullKX, 'signature'>): RMO
   return { ...m, signature: identitySign(self, FULL_KX_CONTEXT, writeFullBody(new Writer(80), m).finish()) };
 }
 
+export function signKXRefused(self: Identity, m: Omit<RMOKXRefused, 'signature'>): RMOKXRefused {
+  return { ...m, signature: identitySign(self, KX_REFUSED_CONTEXT, writeRefusedBody(new Writer(80), m).finish()) };
+}
+
 export function encodeRMOHalfKX(m: RMOHalfKX): Bytes {
   return writeHalfBody(new Writer(2048), m).fixed(m.signature, SIGNATURE_BYTES).finish();
 }
 
 export function encodeRMOFullKX(m: RMOFullKX): Bytes {
   return writeFullBody(new Writer(160), m).fixed(m.signature, SIGNATURE_BYTES).finish();
+}
+
+export function encodeRMOKXRefused(m: RMOKXRefused): Bytes {
+  return writeRefusedBody(new Writer(160), m).fixed(m.signature, SIGNATURE_BYTES).finish();
+}
+
+/** True when a step-3 plaintext is a refusal rather than a full KX (by its version byte's high bit). */
+export function isKXRefusal(plaintext: Bytes): boolean {
+  return plaintext.length > 0 && (plaintext[0]! & 0x80) !== 0;
 }
 
 /** The validating decoder: full identity with a good self-signature, three distinct RVs, and its signature over the rest. */
@@ -105,4 +149,20 @@ export function decodeRMOFullKX(bytes: Bytes, inviter: PublicIdentity): RMOFullK
   if (!identityVerify(inviter, FULL_KX_CONTEXT, bytes.subarray(0, bytes.length - SIGNATURE_BYTES), signature))
     fail('BAD_SIGNATURE', 'full KX: signature does not verify against the inviter');
   return { ephemeralKey, step3RV, signature };
+}
+
+/** The validating decoder: a known reason, and a signature by `inviter` (the refusal names no signer either). */
+export function decodeRMOKXRefused(bytes: Bytes, inviter: PublicIdentity): RMOKXRefused {
+  const r = new Reader(bytes, 'KX refusal');
+  r.version(RMO_KX_REFUSED_VERSION);
+  const code = r.u8();
+  const step3RV = r.fixed(RENDEZVOUS_POINT_BYTES);
+  const ephemeralKey = r.fixed(X25519_KEY_BYTES);
+  const signature = r.fixed(SIGNATURE_BYTES);
+  r.end();
+  const reason = (Object.keys(KX_REFUSAL_REASONS) as KXRefusalReason[]).find((k) => KX_REFUSAL_REASONS[k] === code);
+  if (reason === undefined) return fail('MALFORMED', `KX refusal: unknown reason ${code}`);
+  if (!identityVerify(inviter, KX_REFUSED_CONTEXT, bytes.subarray(0, bytes.length - SIGNATURE_BYTES), signature))
+    fail('BAD_SIGNATURE', 'KX refusal: signature does not verify against the inviter');
+  return { reason, step3RV, ephemeralKey, signature };
 }

@@ -52,6 +52,11 @@ export interface NodeEvents {
   refused: [{ readonly peer: string; readonly alias: string | null; readonly id: string; readonly what: AppMessageType; readonly reason: string }];
   /** A key exchange completed: a session with `peer` exists now. */
   kx: [{ readonly peer: string; readonly role: 'inviter' | 'acceptor' }];
+  /**
+   * A key exchange of ours (as acceptor, waiting at `rv`) will not complete: the inviter `peer` refused
+   * our half KX, with a signed reason (`code`: `invite-used`); its pending KX is gone.
+   */
+  'kx-failed': [{ readonly peer: string; readonly alias: string | null; readonly rv: string; readonly code: string; readonly reason: string }];
 }
 
 export type NodeEmitter = EventEmitter<NodeEvents>;

@@ -10,16 +10,21 @@ import {
   encodePendingKX,
   inviteFromString,
   inviteToString,
+  type KXComplete,
+  type KXRefusalReason,
+  type KXRefused,
   type KXSend,
   type OOBPublicIdentityInvite,
-  onFullKX,
   onHalfKX,
+  onStep3,
   open,
+  openHalfKX,
+  refuseHalfKX,
   rvHex,
   seal,
 } from '../kx/index.js';
 import { decodeRendezvousEvent, type Event, KIND_RENDEZVOUS, RENDEZVOUS_TAG, rendezvousEvent } from '../nostr/events.js';
-import { type Contact, KxStore } from '../store/index.js';
+import { type Contact, KxStore, type SpentInvite, type StoredPendingKx } from '../store/index.js';
 import type { Bundles } from './bundles.js';
 import { type Contacts, nameOf } from './contacts.js';
 import type { NodeContext } from './context.js';
@@ -33,6 +38,13 @@ const KX_GRACE_MS = 24 * 60 * 60 * 1000;
 const RESET_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 /** An introduction asked for (or announced) is welcome this long. */
 export const MEDIATION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
+/** A spent invite refuses at most this many other half KXs: each refusal is an event we post. */
+export const MAX_REFUSALS_PER_INVITE = 32;
+
+/** What the acceptor is told when the inviter refused its half KX. */
+const REFUSAL_TEXT: Record<KXRefusalReason, string> = {
+  'invite-used': 'the invite was already used: someone else answered it first',
+};
 
 export interface PendingKeyExchange {
   readonly rv: string;
@@ -94,20 +106,22 @@ export class KeyExchange {
     if (this.store.expire(now) > 0) this.subscribe();
   }
 
-  /** Listens at every RV a key exchange waits on, and at each contact's reset RV; nowhere else. */
+  /** Listens at every RV a key exchange waits on, at each spent invite's until it expires, and at each contact's reset RV; nowhere else. */
   subscribe(): void {
     const relays = this.ctx.relays;
     if (!relays) return;
-    const rvs = [...this.store.pending().map((p) => p.rv), ...this.contacts.resetRvs()];
+    const rvs = [...this.store.pending().map((p) => p.rv), ...this.store.spentRvs(), ...this.contacts.resetRvs()];
     if (rvs.length === 0) relays.unsubscribe(SUB_RENDEZVOUS);
     else relays.subscribe(SUB_RENDEZVOUS, [{ kinds: [KIND_RENDEZVOUS], [`#${RENDEZVOUS_TAG}`]: rvs }]);
   }
 
-  /** Steps 2 and 3 arriving, or a reset request at a contact's reset RV; anything else is refused. */
+  /** Steps 2 and 3 arriving, a half KX for a spent invite, or a reset request at a contact's reset RV; anything else is refused. */
   onRendezvousEvent(event: Event): void {
     const { rv, payload } = decodeRendezvousEvent(event);
     const stored = this.store.pendingAt(rv);
     if (!stored) {
+      const spent = this.store.spentAt(rv);
+      if (spent) return this.refuseSpent(spent, payload, event.id);
       const contact = this.contacts.byResetRv(rv);
       if (!contact) return fail('INVALID_ARGUMENT', 'no key exchange waits at this rendezvous point (unknown, finished, cancelled or expired)');
       return this.ctx.transaction(() => {
@@ -118,14 +132,17 @@ export class KeyExchange {
     const pending = decodePendingKX(stored.record);
     const self = this.ctx.store.identity();
     const now = this.ctx.clock();
-    const done: ReturnType<typeof onFullKX> & { send?: KXSend } =
-      pending.role === 'inviter' ? onHalfKX(self, pending, payload, this.ctx.rng, now) : onFullKX(self, pending, payload, now);
+    const done: (KXComplete & { send?: KXSend }) | KXRefused =
+      pending.role === 'inviter' ? onHalfKX(self, pending, payload, this.ctx.rng, now) : onStep3(self, pending, payload, now);
+    if ('refused' in done) return this.onRefusedByInviter(stored, done.refused, event.id, now);
     const peer = fingerprint(done.session.peer);
     if (stored.peer !== null && stored.peer !== peer) fail('IDENTITY_MISMATCH', 'the answer to a ratchet reset comes from another identity than the contact');
     this.ctx.transaction(() => {
       this.ctx.cipher.installSession(done.session);
       const contact = this.contacts.addFromKeyExchange(done.session.peer, rvHex(done.resetRV), rvHex(done.peerResetRV), now);
       this.forget(rv);
+      // An invite handed out of band may reach others too: keep hearing them, to tell them it is spent.
+      if (pending.role === 'inviter' && stored.peer === null) this.store.addSpent(stored, peer, now);
       if (done.send) {
         this.queueRendezvous(done.send);
         this.messaging.sendControl(contact, { type: 'kx-hello' });
@@ -135,6 +152,41 @@ export class KeyExchange {
         // The inviter's first message (its hello, which lets us send) can arrive before the full KX it depends on.
         this.messaging.retryHeldBack(toHex(done.session.peer.nostrKey));
         this.ctx.events.emit('kx', { peer, role: pending.role });
+      });
+    });
+  }
+
+  /**
+   * A half KX at an invite another acceptor completed: a signed refusal goes to its step3RV, once per
+   * half KX and at most MAX_REFUSALS_PER_INVITE times per invite. A half KX from the acceptor that
+   * completed it is a duplicate of a finished exchange and gets no answer.
+   */
+  private refuseSpent(spent: SpentInvite, payload: Uint8Array, eventId: string): void {
+    const self = this.ctx.store.identity();
+    const now = this.ctx.clock();
+    const { half } = openHalfKX(self, decodePendingKX(spent.record), payload, now);
+    if (fingerprint(half.identity) === spent.acceptor) fail('INVALID_ARGUMENT', 'duplicate half KX: its sender already completed this invite');
+    const step3Rv = rvHex(half.step3RV);
+    if (this.store.refused(step3Rv)) fail('INVALID_ARGUMENT', 'this half KX for a spent invite was refused already');
+    if (this.store.refusals(spent.rv) >= MAX_REFUSALS_PER_INVITE)
+      fail('INVALID_ARGUMENT', `spent invite: ${MAX_REFUSALS_PER_INVITE} later half KXs were refused already, no more answers`);
+    this.ctx.transaction(() => {
+      this.store.addRefusal(step3Rv, spent.rv, now);
+      this.queueRendezvous(refuseHalfKX(self, half, 'invite-used', this.ctx.rng));
+      this.ctx.seen.mark(eventId, 'half KX for a spent invite: refused', now);
+    });
+  }
+
+  /** The inviter refused our half KX (signed, and bound to it): stop waiting, and say why. */
+  private onRefusedByInviter(stored: StoredPendingKx, code: KXRefusalReason, eventId: string, now: number): void {
+    const peer = stored.peer!; // an acceptor always knows its inviter
+    this.ctx.transaction(() => {
+      this.forget(stored.rv);
+      this.ctx.seen.mark(eventId, `key exchange refused: ${code}`, now);
+      const alias = this.contacts.get(peer)?.alias ?? null;
+      this.ctx.afterCommit(() => {
+        this.ctx.log(`key exchange with ${nameOf({ alias, fingerprint: peer })} failed: ${REFUSAL_TEXT[code]}`);
+        this.ctx.events.emit('kx-failed', { peer, alias, rv: stored.rv, code, reason: REFUSAL_TEXT[code] });
       });
     });
   }

@@ -248,7 +248,7 @@ export class Messaging {
   deliverText(from: Contact, m: { id: string; sentAt: number; text: string }, group: { id: string; name: string } | null, now: number): void {
     const seq = this.store.insert({ id: m.id, peer: from.fingerprint, direction: 'in', body: m.text, sentAt: m.sentAt, receivedAt: now, state: 'received', groupId: group?.id ?? null });
     // Sent again (the sender was asked for a new session before our receipt reached it): confirm it again, deliver it once.
-    if (seq === null) return this.ctx.afterCommit(() => this.queueReceipt(from, m.id));
+    if (seq === null) return this.ctx.afterCommit(() => this.queueReceipt(from, m.id, 0));
     const received: ReceivedMessage = { id: m.id, seq, from: from.fingerprint, alias: from.alias, text: m.text, sentAt: m.sentAt, receivedAt: now, trusted: from.trusted, group };
     this.ctx.afterCommit(() => {
       this.ctx.events.emit('message', received);

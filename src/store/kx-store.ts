@@ -32,6 +32,13 @@ export class KxStore {
       addMediation: `INSERT INTO pending_mediations (target, mediator, created_at, expires_at) VALUES (?, ?, ?, ?)
         ON CONFLICT (target) DO UPDATE SET mediator = excluded.mediator, created_at = excluded.created_at, expires_at = excluded.expires_at`,
       deleteMediation: 'DELETE FROM pending_mediations WHERE target = ?',
+      spentRvs: 'SELECT rv FROM spent_invites',
+      spentAt: 'SELECT * FROM spent_invites WHERE rv = ?',
+      addSpent: 'INSERT INTO spent_invites (rv, record, acceptor, spent_at, expires_at) VALUES (?, ?, ?, ?, ?)',
+      expireSpent: 'DELETE FROM spent_invites WHERE expires_at <= ?',
+      refusals: 'SELECT count(*) AS n FROM kx_refusals WHERE invite_rv = ?',
+      refused: 'SELECT 1 FROM kx_refusals WHERE step3_rv = ?',
+      addRefusal: 'INSERT INTO kx_refusals (step3_rv, invite_rv, refused_at) VALUES (?, ?, ?)',
     });
   }
 
@@ -52,9 +59,39 @@ export class KxStore {
     return this.q.delete.run(rv).changes > 0;
   }
 
-  /** Drops key exchanges that expired before `before`; returns how many. */
+  /** Drops key exchanges that expired before `before`, and spent invites expired by then (with their refusals); returns how many. */
   expire(before: number): number {
-    return this.q.expire.run(before).changes;
+    return this.q.expire.run(before).changes + this.q.expireSpent.run(before).changes;
+  }
+
+  // Invites answered by one acceptor, still listened to until they expire, so that a later acceptor is told.
+
+  /** `p` (an inviter's pending KX) was completed by `acceptor`: keep it, spent, until the invite expires. */
+  addSpent(p: StoredPendingKx, acceptor: string, now: number): void {
+    this.q.addSpent.run(p.rv, blob(p.record), acceptor, now, p.expiresAt);
+  }
+
+  spentRvs(): string[] {
+    return (this.q.spentRvs.all() as { rv: string }[]).map((r) => r.rv);
+  }
+
+  spentAt(rv: string): SpentInvite | undefined {
+    const r = this.q.spentAt.get(rv) as Row | undefined;
+    return r && { rv: r.rv as string, record: bytesOf(r.record), acceptor: r.acceptor as string, expiresAt: r.expires_at as number };
+  }
+
+  /** How many half KXs at spent invite `rv` were refused. */
+  refusals(rv: string): number {
+    return (this.q.refusals.get(rv) as { n: number }).n;
+  }
+
+  /** True when the half KX that named `step3Rv` was refused already. */
+  refused(step3Rv: string): boolean {
+    return this.q.refused.get(step3Rv) !== undefined;
+  }
+
+  addRefusal(step3Rv: string, inviteRv: string, now: number): void {
+    this.q.addRefusal.run(step3Rv, inviteRv, now);
   }
 
   // Introductions we asked for (or were told to expect): an invite from `target` through `mediator` is welcome.
@@ -98,6 +135,15 @@ export class KxStore {
     this.settings.set(key, '0');
     return true;
   }
+}
+
+/** An invite whose key exchange completed, at its initial RV (hex). `record`: the inviter's PendingKX. */
+export interface SpentInvite {
+  readonly rv: string;
+  readonly record: Bytes;
+  /** The fingerprint of the acceptor that completed it. */
+  readonly acceptor: string;
+  readonly expiresAt: number;
 }
 
 /** What a request of ours left waiting, to undo if the peer refuses it. */

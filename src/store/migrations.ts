@@ -207,4 +207,20 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (sender, base_key)
   );
   `,
+  // 6: spent invites (issue 8): a second acceptor of an invite is told it was used, once per half KX.
+  `
+  CREATE TABLE spent_invites (
+    rv TEXT PRIMARY KEY,
+    record BLOB NOT NULL,
+    acceptor TEXT NOT NULL,
+    spent_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+  );
+  CREATE TABLE kx_refusals (
+    step3_rv TEXT PRIMARY KEY,
+    invite_rv TEXT NOT NULL REFERENCES spent_invites (rv) ON DELETE CASCADE,
+    refused_at INTEGER NOT NULL
+  );
+  CREATE INDEX kx_refusals_invite ON kx_refusals (invite_rv);
+  `,
 ];

@@ -4,7 +4,7 @@ import { Relay, useWebSocketImplementation } from 'nostr-tools/relay';
 import WebSocket from 'ws';
 import { systemRng } from '../../src/crypto/index.js';
 import { createInvite, encodeInvite, seal } from '../../src/kx/index.js';
-import { rendezvousEvent } from '../../src/nostr/events.js';
+import { decodeRendezvousEvent, type Event, KIND_RENDEZVOUS, RENDEZVOUS_TAG, rendezvousEvent } from '../../src/nostr/events.js';
 import { eventually, nextEvent, relayAndNodes } from '../support/nodes.js';
 
 const HOUR = 60 * 60 * 1000;
@@ -16,6 +16,23 @@ async function postAtRendezvous(url: string, rv: string, payload: Uint8Array): P
   const writer = await Relay.connect(url);
   await writer.publish(rendezvousEvent(rv, payload, systemRng, Date.now()));
   writer.close();
+}
+
+/** The payloads a relay holds at a rendezvous point, oldest first. */
+async function payloadsAt(url: string, rv: string): Promise<Uint8Array[]> {
+  const reader = await Relay.connect(url);
+  const events: Event[] = [];
+  await new Promise<void>((resolve) => {
+    const sub = reader.subscribe([{ kinds: [KIND_RENDEZVOUS], [`#${RENDEZVOUS_TAG}`]: [rv] }], {
+      onevent: (e) => void events.push(e),
+      oneose: () => {
+        sub.close();
+        resolve();
+      },
+    });
+  });
+  reader.close();
+  return events.sort((a, b) => a.created_at - b.created_at).map((e) => decodeRendezvousEvent(e).payload);
 }
 
 describe('invite key exchange between nodes, over rendezvous points', () => {
@@ -92,21 +109,65 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
     assert.deepEqual(alice.kx.pending(), []);
   });
 
-  it('ignores a spent invite and refuses a forged rendezvous payload, with nothing changed', async (t) => {
+  it('tells a second acceptor of a spent invite that it was used, once per half KX; a duplicate of the first is not refused', async (t) => {
     const { relay, nodes } = await relayAndNodes(t);
     const alice = await nodes.open('alice', [relay.url]);
     const bob = await nodes.open('bob', [relay.url]);
     const carol = await nodes.open('carol', [relay.url]);
     await Promise.all([alice.start(), bob.start(), carol.start()]);
+    const [aliceFp, bobFp, carolFp] = [alice.whoami().fingerprint, bob.whoami().fingerprint, carol.whoami().fingerprint];
+    const { invite, rv: inviteRv } = alice.kx.createInvite(HOUR);
+    const done = Promise.all([nextEvent(alice, 'kx'), nextEvent(bob, 'kx')]);
+    const bobRv = bob.kx.acceptInvite(invite).rv;
+    await done;
+
+    // Bob's half KX again, reposted by anyone: its exchange is done, so it gets no answer at all.
+    const [bobHalf] = await payloadsAt(relay.url, inviteRv);
+    const duplicate = nextEvent(alice, 'rejected', (r) => r.eventId !== null);
+    await postAtRendezvous(relay.url, inviteRv, bobHalf!);
+    assert.match((await duplicate)[0].reason, /duplicate half KX: its sender already completed this invite/);
+
+    // Carol answers the same invite: alice refuses it, and carol is told why and stops waiting.
+    const failed = nextEvent(carol, 'kx-failed');
+    const carolRv = carol.kx.acceptInvite(invite).rv;
+    assert.equal(carol.kx.pending().length, 1);
+    const [f] = await failed;
+    assert.deepEqual([f.peer, f.rv, f.code], [aliceFp, carolRv, 'invite-used']);
+    assert.match(f.reason, /invite was already used/);
+    assert.deepEqual(carol.kx.pending(), []);
+    assert.equal(carol.contacts.get(aliceFp), undefined);
+
+    // Carol's half KX again: answered once only.
+    const carolHalf = (await payloadsAt(relay.url, inviteRv)).find((p) => Buffer.compare(p, bobHalf!) !== 0)!;
+    const again = nextEvent(alice, 'rejected', (r) => r.eventId !== null);
+    await postAtRendezvous(relay.url, inviteRv, carolHalf);
+    assert.match((await again)[0].reason, /refused already/);
+    assert.equal(await alice.drain(10_000), 0);
+    assert.equal((await payloadsAt(relay.url, carolRv)).length, 1, 'one refusal for carol');
+    assert.equal((await payloadsAt(relay.url, bobRv)).length, 1, 'bob got its full KX, and no refusal');
+
+    // Bob's exchange carries on; carol is nobody's contact.
+    const toBob = nextEvent(bob, 'message', (m) => m.text === 'still here');
+    alice.messaging.send(bobFp, 'still here');
+    await toBob;
+    const toAlice = nextEvent(alice, 'message', (m) => m.text === 'me too');
+    bob.messaging.send(aliceFp, 'me too');
+    await toAlice;
+    assert.deepEqual(alice.contacts.all().map((c) => c.fingerprint), [bobFp]);
+    assert.equal(alice.contacts.get(carolFp), undefined);
+  });
+
+  it('refuses a forged rendezvous payload, with nothing changed', async (t) => {
+    const { relay, nodes } = await relayAndNodes(t);
+    const alice = await nodes.open('alice', [relay.url]);
+    const bob = await nodes.open('bob', [relay.url]);
+    await Promise.all([alice.start(), bob.start()]);
     const { invite } = alice.kx.createInvite(HOUR);
     const done = nextEvent(alice, 'kx');
     bob.kx.acceptInvite(invite);
     await done;
     const contacts = alice.contacts.all().length;
 
-    // The invite's RV is spent: alice no longer listens there, and carol's half KX goes nowhere.
-    carol.kx.acceptInvite(invite);
-    assert.equal(await carol.drain(10_000), 0);
     // A forged payload at an RV alice does wait on is opened, refused, and leaves the pending as it was.
     const second = alice.kx.createInvite(HOUR);
     const before = alice.kx.pending();
@@ -114,7 +175,7 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
     await postAtRendezvous(relay.url, second.rv, systemRng(3600));
     assert.match((await refused)[0].reason, /DECRYPT_FAILED/);
     assert.deepEqual(alice.kx.pending(), before);
-    assert.equal(alice.contacts.all().length, contacts, 'no contact from the spent invite or the forgery');
+    assert.equal(alice.contacts.all().length, contacts, 'no contact from the forgery');
     assert.throws(() => bob.kx.acceptInvite(`${invite.slice(0, -2)}AA`), /checksum/);
     assert.equal(alice.kx.cancel(second.rv.slice(0, 12)), second.rv);
     assert.deepEqual(alice.kx.pending(), []);

@@ -26,6 +26,10 @@ function messageLine(g: GlobalOptions, m: ReceivedMessage): string {
   return `${g.json ? JSON.stringify(messageJson(m)) : formatMessage(m)}\n`;
 }
 
+function kxFailedLine(e: Extract<FollowEvent, { type: 'kx-failed' }>): string {
+  return `*** key exchange with ${e.alias ?? shortFp(e.peer)} failed: ${e.reason} ***`;
+}
+
 /** Prints an event of `follow`; a message is acknowledged once its line was written. */
 function printFollowEvent(g: GlobalOptions, e: FollowEvent, acks: Acks): void {
   if (e.type === 'message') return void writeOut(messageLine(g, e.message)).then(() => acks.wrote(e.ackUpTo), () => {});
@@ -35,6 +39,7 @@ function printFollowEvent(g: GlobalOptions, e: FollowEvent, acks: Acks): void {
   else if (e.type === 'kx') process.stderr.write(`(key exchange with ${shortFp(e.peer)} complete)\n`);
   else if (e.type === 'refused') process.stderr.write(`*** ${e.alias ?? shortFp(e.peer)} refused our ${e.what}: ${e.reason} ***\n`);
   else if (e.type === 'failed') process.stderr.write(`*** ${failedLine(e)} ***\n`);
+  else if (e.type === 'kx-failed') process.stderr.write(`${kxFailedLine(e)}\n`);
 }
 
 function failedLine(e: Extract<FollowEvent, { type: 'failed' }>): string {
@@ -165,6 +170,7 @@ export function registerMessages(program: Command): void {
           else if (e.type === 'warning') print(`*** ${e.message} ***`);
           else if (e.type === 'refused') print(`*** ${e.alias ?? shortFp(e.peer)} refused our ${e.what}: ${e.reason} ***`);
           else if (e.type === 'failed' && peer && e.peer === peer.fingerprint) print(`*** ${failedLine(e)} ***`);
+          else if (e.type === 'kx-failed') print(kxFailedLine(e));
           else if (e.type === 'delivered' && peer && e.peer === peer.fingerprint) print(`(delivered)`);
           else if (e.type === 'ended') {
             print(`*** ${e.reason}: leaving the chat ***`);
