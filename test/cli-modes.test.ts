@@ -188,6 +188,9 @@ async function scenario(s: Scenario): Promise<void> {
   await s.run('carol', ['kx', 'ls']);
   await s.run('alice', ['invite', 'accept', 'rrinv1garbage'], 2);
   for (const who of ['alice', 'bob', 'dave'] as const) await invite(who);
+  // An invite already used: its inviter refuses a second acceptor, whose key exchange then ends.
+  await s.run('bob', ['invite', 'accept', join(s.root, 'invite-for-alice.txt')], 0, () => []);
+  await s.until('bob', ['kx', 'ls'], noKx, ['carol', 'bob']);
   const cancelled = await s.run<{ rv: string }>('carol', ['invite', 'create', '--ttl', '1']);
   assert.equal((await s.run<unknown[]>('carol', ['kx', 'ls'])).length, 1);
   await s.run('carol', ['kx', 'cancel', 'ffff'], 2);

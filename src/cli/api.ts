@@ -269,8 +269,9 @@ export const API = {
     result: z.literal(true),
     handler: async (s, _p, stream) => {
       if (!stream) return fail('INVALID_ARGUMENT', 'follow streams events: it needs a connection that stays open');
-      await s.connect();
+      // Subscribed before connecting: without a daemon, what the first sync brings (a refusal, a key exchange) is shown too.
       stream.onEnd(s.follow(stream.emit));
+      await s.connect();
       return true as const;
     },
   }),
