@@ -2,7 +2,7 @@ import { fail, isRatchetRelayError } from '../errors.js';
 import { RETRY_LIMITS } from '../limits.js';
 import { toHex } from '../crypto/index.js';
 import { budgetedCreatedAt, decodeMessageEvent, type Event, KIND_MESSAGE, messageEvent, reasonOf, type SecondBudget } from '../nostr/events.js';
-import { decodeEnvelope, type Envelope } from '../session/index.js';
+import { decodeEnvelope, type Envelope, type RetryReason } from '../session/index.js';
 import { type Contact, MessagesStore, type OutboxEntry, type StoredMessage } from '../store/index.js';
 import { type AppMessage, decodeAppMessage, encodeAppMessage } from './app-message.js';
 import type { Bundles } from './bundles.js';
@@ -193,7 +193,8 @@ export class Messaging {
     try {
       this.receive(event);
     } catch (e) {
-      if (RetryRequests.cures(e) && this.ctx.db.open) this.askForRetry(event, e);
+      const cure = RetryRequests.reasonFor(e);
+      if (cure && this.ctx.db.open) this.askForRetry(event, cure);
       if (!isRetryable(e) || !this.ctx.db.open) throw e;
       this.ctx.reject(relay, event.id, `${reasonOf(e)} (kept for a retry)`);
       held.hold(event, reasonOf(e), true);
@@ -203,12 +204,10 @@ export class Messaging {
   }
 
   /** A first message we cannot read, though its sender can cure that: ask for a new session. */
-  private askForRetry(event: Event, e: unknown): void {
-    const envelope = decodeEnvelope(decodeMessageEvent(event, this.ctx.selfNostr));
-    if (envelope.type !== 'prekey') return;
+  private askForRetry(event: Event, reason: RetryReason): void {
     try {
-      const code = (e as { code: 'ONE_TIME_PREKEY_USED' | 'UNKNOWN_PREKEY' | 'PREKEY_EXPIRED' }).code;
-      this.retryRequests.request(event.pubkey, envelope.header.identity, envelope.header.ephemeralKey, code);
+      const envelope = decodeEnvelope(decodeMessageEvent(event, this.ctx.selfNostr));
+      if (envelope.type === 'prekey') this.retryRequests.request(event.pubkey, envelope.header.identity, envelope.header.ephemeralKey, reason);
     } catch (e) {
       this.ctx.log(`could not ask ${event.pubkey.slice(0, 12)} for a new session: ${reasonOf(e)}`);
     }

@@ -10,7 +10,7 @@ import type { NodeContext } from './context.js';
 const HOUR_MS = 60 * 60 * 1000;
 
 /** The failures of a first message that a new session from our current bundle cures. */
-const CURABLE: readonly ErrorCode[] = ['ONE_TIME_PREKEY_USED', 'UNKNOWN_PREKEY', 'PREKEY_EXPIRED'];
+const CURABLE = ['ONE_TIME_PREKEY_USED', 'UNKNOWN_PREKEY', 'PREKEY_EXPIRED'] as const satisfies readonly (ErrorCode & RetryReason)[];
 
 export interface RetryWiring {
   /** Sends an envelope that is no ratchet message (a retry request) to a Nostr key. Inside a transaction. */
@@ -39,9 +39,9 @@ export class RetryRequests {
     this.messages = new MessagesStore(ctx.db, ctx.settings);
   }
 
-  /** Whether a new session cures this failure of a first message. */
-  static cures(e: unknown): boolean {
-    return CURABLE.some((code) => isRatchetRelayError(e, code));
+  /** Why a new session cures this failure of a first message, or null when it does not. */
+  static reasonFor(e: unknown): RetryReason | null {
+    return isRatchetRelayError(e) && (CURABLE as readonly ErrorCode[]).includes(e.code) ? (e.code as RetryReason) : null;
   }
 
   // As the recipient
