@@ -18,7 +18,7 @@ export const PREKEY_DEFAULTS = {
   replacedKeyGraceMs: 14 * DAY_MS,
   oneTimePoolTarget: 100,
   oneTimePoolLowWater: 50,
-  /** One-time pre-keys offered per bundle, so two peers reading one bundle rarely collide. */
+  /** One-time pre-keys offered per bundle; senders who collide on one are cured by a retry request (docs/protocol.md). */
   oneTimeKeysPerBundle: 5,
 } as const;
 
