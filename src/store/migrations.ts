@@ -197,6 +197,9 @@ export const MIGRATIONS: readonly string[] = [
   );
   INSERT INTO messages_v5 (seq, id, peer, direction, body, sent_at, received_at, state, relays_accepted, group_id)
     SELECT seq, id, peer, direction, body, sent_at, received_at, state, relays_accepted, group_id FROM messages;
+  -- The sequence goes on from the highest seq ever handed out, not the highest kept: a seq is never reused.
+  DELETE FROM sqlite_sequence WHERE name = 'messages_v5';
+  INSERT INTO sqlite_sequence (name, seq) SELECT 'messages_v5', seq FROM sqlite_sequence WHERE name = 'messages';
   DROP TABLE messages;
   ALTER TABLE messages_v5 RENAME TO messages;
   CREATE INDEX messages_undelivered ON messages (peer, state) WHERE direction = 'out';
