@@ -1,7 +1,8 @@
 import { AbstractRelay, type Subscription } from 'nostr-tools/abstract-relay';
 import type { Filter } from 'nostr-tools/filter';
 import WebSocket from 'ws';
-import { checkIncomingEvent, type Event } from './events.js';
+import { checkIncomingEvent, type Event, MAX_EVENT_BYTES } from './events.js';
+import { peekEventFrame } from './frame.js';
 
 export interface RelaySetOptions {
   /** Called once per verified event that matched a subscription; `relay` is the URL it came from. */
@@ -28,7 +29,14 @@ export interface RelayTiming {
   /** `since` on resubscribe is the last event seen minus this, for relays that store late or out of order. */
   sinceMarginS: number;
   pingEveryMs: number;
+  /**
+   * The WebSocket frame cap: ws buffers a whole frame before anything can look at it, and closes
+   * the connection on a larger one. Well above any event a relay accepts, so that an oversize event
+   * costs only itself (it is dropped unparsed, see MAX_PARSED_FRAME), never the connection.
+   */
   maxMessageBytes: number;
+  /** A connection that ends sooner than this after opening counts as a failed connect: backoff keeps growing. */
+  stableSessionMs: number;
 }
 
 export const DEFAULT_RELAY_TIMING: RelayTiming = {
@@ -38,7 +46,8 @@ export const DEFAULT_RELAY_TIMING: RelayTiming = {
   reconnectMaxMs: 60_000,
   sinceMarginS: 600,
   pingEveryMs: 30_000,
-  maxMessageBytes: 128 * 1024,
+  maxMessageBytes: 2 * 1024 * 1024,
+  stableSessionMs: 30_000,
 };
 
 export interface RelayStatus {
@@ -58,8 +67,39 @@ interface WantedSubscription {
   readonly filters: Filter[];
 }
 
-/** A bound on paging back through one relay's stored events (at 1000 a page: a million events). */
+/** A bound on paging back through one relay's stored events (at 500 a page: half a million events). */
 const MAX_PAGES = 1000;
+/**
+ * NIP-01 `limit` on every query for stored events: one answer is at most this many events, also from
+ * a relay with no cap of its own (strfry caps at 500). Past it the pager pages on with `until`.
+ */
+export const PAGE_LIMIT = 500;
+/**
+ * A frame longer than this (characters) is dropped before anything parses it: the largest event the
+ * gate accepts plus the `["EVENT","<subscription id>",…]` around it. An EVENT frame still counts as
+ * an event handed over (for paging and the cursor), from what `peekEventFrame` reads of it.
+ */
+export const MAX_PARSED_FRAME = MAX_EVENT_BYTES + 1024;
+
+/** Counts of one answer to a query for stored events: frames, frames with new ids, the oldest created_at. */
+interface Answer {
+  count: number;
+  fresh: number;
+  oldest: number;
+}
+
+/** Notes one event frame of a subscription, kept or not: its id and created_at, as far as known. */
+type FrameSink = (id: string | null, createdAt: number | null) => void;
+
+/** What an event frame nostr-tools parsed but did not pass says of itself. */
+function idOf(raw: unknown): string | null {
+  const id = (raw as { id?: unknown } | null)?.id;
+  return typeof id === 'string' ? id : null;
+}
+function createdAtOf(raw: unknown): number | null {
+  const t = (raw as { created_at?: unknown } | null)?.created_at;
+  return typeof t === 'number' && Number.isSafeInteger(t) && t >= 0 ? t : null;
+}
 
 /**
  * nostr-tools rejects pending publishes and closes subscriptions when a connection ends, but leaves
@@ -87,14 +127,19 @@ function closeSubscription(sub: Subscription | undefined): void {
 class RelayLink {
   private relay: AbstractRelay | undefined;
   private readonly subs = new Map<string, Subscription>();
+  /** Per subscription id on this connection (pages included): where its event frames are counted. */
+  private readonly sinks = new Map<string, FrameSink>();
   /** Subscriptions whose stored events this relay has finished sending (EOSE). */
   readonly eosed = new Set<string>();
   private reconnectTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  /** Failed connects and sessions in a row; a session that lasts `stableSessionMs` ends the run. */
   failures = 0;
+  /** When the current connection opened (clock ms), or null while there is none. */
+  private openedAt: number | null = null;
   /** The cursor: every stored event older than this (created_at, seconds) has been read. */
   seen: number | null;
-  /** The newest created_at handed over; it becomes `seen` once no backlog is left unread. */
+  /** The newest created_at this relay handed over; it becomes `seen` once no backlog is left unread. */
   private newest: number | null = null;
   /** Subscriptions whose stored events are not all read yet (on this connection). */
   private readonly reading = new Set<string>();
@@ -114,23 +159,36 @@ class RelayLink {
     if (this.stopped) return;
     const timing = this.set.timing;
     const maxPayload = timing.maxMessageBytes;
-    // Bound every relay message: ws closes the socket on a larger frame instead of buffering it.
     class BoundedWebSocket extends WebSocket {
       constructor(address: string) {
+        // Bound every relay message: ws closes the socket on a larger frame instead of buffering it.
         super(address, { maxPayload });
+        // nostr-tools removes its error handler and then closes a socket that is still connecting
+        // (connect timeout, close()): ws reports that as an 'error' event, which with no listener
+        // would end the process. nostr-tools' own handler, while set, reports the rest.
+        this.on('error', () => {});
       }
     }
-    const relay = new AbstractRelay(this.url, {
-      verifyEvent: (event) => this.gate(event),
-      websocketImplementation: BoundedWebSocket as unknown as typeof globalThis.WebSocket,
-      enablePing: true,
-    });
+    let relay: AbstractRelay;
+    try {
+      relay = new AbstractRelay(this.url, {
+        verifyEvent: (event) => this.gate(event),
+        websocketImplementation: BoundedWebSocket as unknown as typeof globalThis.WebSocket,
+        enablePing: true,
+      });
+    } catch (e) {
+      this.set.log(`${this.url}: ${String(e)}; not connecting`);
+      return;
+    }
     relay.publishTimeout = timing.publishTimeoutMs;
     relay.pingFrequency = timing.pingEveryMs;
     // nostr-tools leaves this timer running after close(); keep it short.
     relay.pingTimeout = Math.min(timing.pingEveryMs, 5000);
     relay.onnotice = (msg) => this.set.log(`${this.url}: NOTICE ${msg.slice(0, 200)}`);
     relay.onclose = () => this.lost('connection closed');
+    // nostr-tools binds this at connect: every frame passes `frame` first.
+    const parse = relay._onmessage.bind(relay);
+    relay._onmessage = (ev) => this.frame(ev.data, parse);
     this.relay = relay;
     try {
       await relay.connect({ timeout: timing.connectTimeoutMs });
@@ -139,10 +197,27 @@ class RelayLink {
       return;
     }
     if (this.stopped) return relay.close();
-    this.failures = 0;
+    this.openedAt = this.set.clock();
     this.set.log(`${this.url}: connected`);
     this.set.options.onStatus?.(this.url, true);
     for (const want of this.set.wanted.values()) this.subscribe(want);
+  }
+
+  /**
+   * Every frame from the relay, before nostr-tools parses it. An EVENT frame too large for the gate,
+   * or carrying an event already held, is dropped unparsed; it still counts as handed over.
+   */
+  private frame(data: unknown, parse: (ev: MessageEvent) => void): void {
+    // NIP-01 is text only.
+    if (typeof data !== 'string') return this.set.log(`${this.url}: binary frame dropped`);
+    const peek = peekEventFrame(data);
+    const sink = peek && this.sinks.get(peek.sub);
+    if (data.length > MAX_PARSED_FRAME) {
+      if (!peek) return this.set.log(`${this.url}: frame of ${data.length} characters exceeds ${MAX_PARSED_FRAME}; dropped`);
+      this.set.options.onReject?.(`event frame of ${data.length} characters exceeds ${MAX_PARSED_FRAME}`, this.url);
+    } else if (!sink || peek.id === null || !this.set.options.alreadyHave?.(peek.id)) return parse({ data } as MessageEvent);
+    sink?.(peek.id, peek.createdAt);
+    this.advanceSeen();
   }
 
   private gate(event: unknown): boolean {
@@ -156,12 +231,16 @@ class RelayLink {
     releaseTimers(this.relay);
     this.relay = undefined;
     this.subs.clear();
+    this.sinks.clear();
     this.eosed.clear();
     this.reading.clear();
     this.set.options.onStatus?.(this.url, false);
+    const t = this.set.timing;
+    // A relay that drops every connection at once (a frame over the cap, say) backs off as one that refuses it.
+    if (this.openedAt !== null && this.set.clock() - this.openedAt >= t.stableSessionMs) this.failures = 0;
+    this.openedAt = null;
     if (this.stopped) return;
     this.failures++;
-    const t = this.set.timing;
     const backoff = Math.min(t.reconnectMaxMs, t.reconnectBaseMs * 2 ** Math.min(this.failures - 1, 16));
     const delay = backoff / 2 + Math.random() * (backoff / 2);
     this.set.log(`${this.url}: ${reason}; retrying in ${Math.round(delay)} ms`);
@@ -177,16 +256,19 @@ class RelayLink {
     const margin = this.set.timing.sinceMarginS;
     const since = this.seen === null ? undefined : Math.max(0, this.seen - margin);
     const filters = want.filters.map((f) => (since === undefined || (f.since ?? 0) > since ? f : { ...f, since }));
-    // Stored events come newest first and a relay caps each answer (ours at 1000): page back with
-    // `until` to the end of the backlog, then hand everything over oldest first, as a ratchet wants it.
+    const stored = (f: Filter, until?: number): Filter => ({ ...f, ...(until === undefined ? {} : { until }), limit: Math.min(f.limit ?? PAGE_LIMIT, PAGE_LIMIT) });
+    // Stored events come newest first and a relay caps each answer: page back with `until` to the
+    // end of the backlog, then hand everything over oldest first, as a ratchet wants it.
     let backlog: Map<string, Event> | null = new Map();
+    // The id of every event frame read in the backlog: kept, already held, refused or oversize.
+    const read = new Set<string>();
     let largestAnswer = 0;
     // 'done': read to the end. 'truncated': too many pages; hand over what came. 'lost': the connection
     // or the subscription ended first; hand over nothing, as the next subscription reads it all again
     // from the unchanged cursor, oldest first (the part read so far is the newest).
     const finish = (how: 'done' | 'truncated' | 'lost') => {
       if (!backlog) return;
-      const stored = [...backlog.values()].sort((a, b) => a.created_at - b.created_at);
+      const events = [...backlog.values()].sort((a, b) => a.created_at - b.created_at);
       backlog = null;
       if (how === 'lost') return;
       if (how === 'done' && this.subs.get(want.key) === sub) {
@@ -194,81 +276,109 @@ class RelayLink {
         this.reading.delete(want.key);
       }
       const have = this.set.options.alreadyHave;
-      for (const e of stored) if (!have?.(e.id)) this.deliver(e, want.key);
+      for (const e of events) if (!have?.(e.id)) this.deliver(e, want.key);
       this.advanceSeen();
       if (how === 'done') this.set.options.onBacklogDone?.(this.url, want.key);
+    };
+    /**
+     * Counts every event frame of subscription `id` in `answer`: the relay handed it over whether it
+     * was kept or not, so it moves the cursor and the pager. `keep` gets the verified ones.
+     */
+    const track = (id: string, answer: Answer, keep: (event: Event) => void) => {
+      const sink: FrameSink = (eventId, createdAt) => {
+        if (createdAt !== null) this.handedOver(createdAt);
+        if (!backlog) return;
+        answer.count++;
+        if (eventId === null || !read.has(eventId)) answer.fresh++;
+        if (eventId !== null) read.add(eventId);
+        if (createdAt !== null) answer.oldest = Math.min(answer.oldest, createdAt);
+      };
+      this.sinks.set(id, sink);
+      return {
+        id,
+        onevent: (event: Event) => {
+          sink(event.id, event.created_at);
+          keep(event);
+        },
+        oninvalidevent: (raw: unknown) => {
+          sink(idOf(raw), createdAtOf(raw));
+          this.advanceSeen();
+        },
+        untrack: () => this.sinks.get(id) === sink && this.sinks.delete(id),
+      };
     };
     const page = (until: number, round: number) => {
       // A filter whose `since` has reached `until` is done: its `since` second was read by the
       // connection that set the cursor, and relays refuse since ≥ until (snstr: a NOTICE, no EOSE).
-      const pageFilters = filters.filter((f) => f.since === undefined || f.since < until).map((f) => ({ ...f, until }));
+      const pageFilters = filters.filter((f) => f.since === undefined || f.since < until).map((f) => stored(f, until));
       if (pageFilters.length === 0) return finish('done');
-      let count = 0;
-      let fresh = 0;
-      let oldest = until;
+      const answer: Answer = { count: 0, fresh: 0, oldest: until };
       let answered = false;
-      const older = relay.subscribe(
-        pageFilters,
-        {
-          id: `${want.key}-page${round}`,
-          onevent: (event) => {
-            if (!backlog) return;
-            count++;
-            if (!backlog.has(event.id)) fresh++;
-            backlog.set(event.id, event);
-            oldest = Math.min(oldest, event.created_at);
-          },
-          oneose: () => {
-            answered = true;
-            closeSubscription(older);
-            if (!backlog) return;
-            largestAnswer = Math.max(largestAnswer, count);
-            // An empty answer: nothing at or before `until` is left unread.
-            if (count === 0) return finish('done');
-            if (round >= MAX_PAGES) {
-              this.set.log(`${this.url}: subscription ${want.key}: backlog longer than ${MAX_PAGES} pages; the rest is read on the next connection`);
-              return finish('truncated');
-            }
-            // `until` is inclusive, so a page repeats the events of its oldest second. A page that
-            // brings nothing new is that second alone, and a full one means more events share it
-            // than the relay returns at once: step past it, or the same page would come back forever.
-            if (fresh > 0) return page(oldest, round + 1);
-            // Past the first page an earlier answer was cut, so one as large is full too.
-            if (round > 1 && count >= largestAnswer) this.set.log(`${this.url}: subscription ${want.key}: ${count} events at created_at ${oldest} fill an answer; any more at that second are past what this relay returns`);
-            page(oldest - 1, round + 1);
-          },
-          onclose: () => answered || finish('lost'),
-          eoseTimeout: 60_000,
+      const tracked = track(`${want.key}-page${round}`, answer, (event) => backlog?.set(event.id, event));
+      const older = relay.subscribe(pageFilters, {
+        ...tracked,
+        oneose: () => {
+          answered = true;
+          closeSubscription(older);
+          if (!backlog) return;
+          const { count, fresh, oldest } = answer;
+          largestAnswer = Math.max(largestAnswer, count);
+          // An empty answer: nothing at or before `until` is left unread.
+          if (count === 0) return finish('done');
+          if (round >= MAX_PAGES) {
+            this.set.log(`${this.url}: subscription ${want.key}: backlog longer than ${MAX_PAGES} pages; the rest is read on the next connection`);
+            return finish('truncated');
+          }
+          // `until` is inclusive, so a page repeats the events of its oldest second. A page that
+          // brings nothing new is that second alone, and a full one means more events share it
+          // than the relay returns at once: step past it, or the same page would come back forever.
+          if (fresh > 0) return page(oldest, round + 1);
+          // Past the first page an earlier answer was cut, so one as large is full too.
+          if (round > 1 && count >= largestAnswer) this.set.log(`${this.url}: subscription ${want.key}: ${count} events at created_at ${oldest} fill an answer; any more at that second are past what this relay returns`);
+          page(oldest - 1, round + 1);
         },
-      );
+        onclose: () => {
+          tracked.untrack();
+          if (!answered) finish('lost');
+        },
+        eoseTimeout: 60_000,
+      });
     };
-    const sub: Subscription = relay.subscribe(filters, {
-      id: want.key,
-      // Skipping known events unparsed is only for live ones: the pager needs every stored event's created_at.
-      alreadyHaveEvent: (id) => backlog === null && (this.set.options.alreadyHave?.(id) ?? false),
-      onevent: (event) => (backlog ? backlog.set(event.id, event) : this.deliver(event, want.key)),
-      oneose: () => {
-        if (!backlog) return;
-        largestAnswer = backlog.size;
-        if (backlog.size === 0) return finish('done');
-        page(Math.min(...[...backlog.values()].map((e) => e.created_at)), 1);
+    const first: Answer = { count: 0, fresh: 0, oldest: Number.POSITIVE_INFINITY };
+    const tracked = track(want.key, first, (event) => (backlog ? backlog.set(event.id, event) : this.deliver(event, want.key)));
+    const sub: Subscription = relay.subscribe(
+      filters.map((f) => stored(f)),
+      {
+        ...tracked,
+        oneose: () => {
+          if (!backlog) return;
+          largestAnswer = first.count;
+          if (first.count === 0) return finish('done');
+          // No frame said its created_at (a relay that lies): page from our clock.
+          page(Number.isFinite(first.oldest) ? first.oldest : Math.floor(this.set.clock() / 1000), 1);
+        },
+        onclose: (reason) => {
+          tracked.untrack();
+          if (this.subs.get(want.key) === sub) this.subs.delete(want.key);
+          finish('lost');
+          if (!this.stopped && reason && !reason.startsWith('relay connection')) this.set.log(`${this.url}: subscription ${want.key} closed: ${reason}`);
+        },
+        eoseTimeout: 60_000,
       },
-      onclose: (reason) => {
-        if (this.subs.get(want.key) === sub) this.subs.delete(want.key);
-        finish('lost');
-        if (!this.stopped && reason && !reason.startsWith('relay connection')) this.set.log(`${this.url}: subscription ${want.key} closed: ${reason}`);
-      },
-      eoseTimeout: 60_000,
-    });
+    );
     this.subs.set(want.key, sub);
   }
 
-  /** Hands one verified event over; it raises the newest created_at read, never past our own clock. */
+  /** Hands one verified event over. */
   private deliver(event: Event, key: string): void {
-    const createdAt = Math.min(event.created_at, Math.floor(this.set.clock() / 1000));
-    if (this.newest === null || createdAt > this.newest) this.newest = createdAt;
     this.set.options.onEvent(event, this.url, key);
     this.advanceSeen();
+  }
+
+  /** The relay handed over an event of this created_at: it raises the newest read, never past our own clock. */
+  private handedOver(createdAt: number): void {
+    const at = Math.min(createdAt, Math.floor(this.set.clock() / 1000));
+    if (this.newest === null || at > this.newest) this.newest = at;
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, createServer, type Socket } from 'node:net';
 import { WebSocket, WebSocketServer } from 'ws';
 
 /**
@@ -12,15 +12,22 @@ export interface EvilRelay {
   push(event: Record<string, unknown>): void;
   /** Sends an arbitrary text frame to every client. */
   pushRaw(text: string): void;
+  /** How many WebSocket connections it has accepted. */
+  connections(): number;
   close(): Promise<void>;
 }
 
-/** `refuse`: answer every EVENT with OK false and this message (a NIP-01 prefix and a reason). */
-export async function startEvilRelay(options: { refuse?: string } = {}): Promise<EvilRelay> {
+/**
+ * `refuse`: answer every EVENT with OK false and this message (a NIP-01 prefix and a reason).
+ * `onReq`: raw frames to send in answer to a REQ, before its EOSE.
+ */
+export async function startEvilRelay(options: { refuse?: string; onReq?: (subId: string) => string[] } = {}): Promise<EvilRelay> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((r) => wss.once('listening', () => r()));
   const subs = new Map<WebSocket, Map<string, number[]>>();
+  let connections = 0;
   wss.on('connection', (ws) => {
+    connections++;
     subs.set(ws, new Map());
     ws.on('close', () => subs.delete(ws));
     ws.on('message', (data) => {
@@ -33,6 +40,7 @@ export async function startEvilRelay(options: { refuse?: string } = {}): Promise
       if (msg[0] === 'REQ') {
         const kinds = (msg.slice(2) as { kinds?: number[] }[]).flatMap((f) => f.kinds ?? []);
         subs.get(ws)?.set(String(msg[1]), kinds);
+        for (const frame of options.onReq?.(String(msg[1])) ?? []) ws.send(frame);
         ws.send(JSON.stringify(['EOSE', msg[1]]));
       } else if (msg[0] === 'CLOSE') subs.get(ws)?.delete(String(msg[1]));
       else if (msg[0] === 'EVENT') ws.send(JSON.stringify(['OK', (msg[1] as { id: string }).id, options.refuse === undefined, options.refuse ?? '']));
@@ -48,10 +56,59 @@ export async function startEvilRelay(options: { refuse?: string } = {}): Promise
     pushRaw(text) {
       for (const ws of subs.keys()) ws.send(text);
     },
+    connections: () => connections,
     close: () =>
       new Promise<void>((resolve) => {
         for (const ws of wss.clients) ws.terminate();
         wss.close(() => resolve());
       }),
   };
+}
+
+/**
+ * A TCP endpoint where a relay should be that fails the WebSocket handshake: `tarpit` accepts and
+ * never answers, `close` accepts and closes at once, `reset` reads the upgrade request and resets
+ * the connection, `http` answers it with a plain HTTP 200.
+ */
+export interface BrokenEndpoint {
+  readonly url: string;
+  /** How many TCP connections it has accepted. */
+  connections(): number;
+  close(): Promise<void>;
+}
+
+export async function startBrokenEndpoint(mode: 'tarpit' | 'close' | 'reset' | 'http'): Promise<BrokenEndpoint> {
+  const sockets = new Set<Socket>();
+  let connections = 0;
+  const server = createServer((socket) => {
+    connections++;
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => {});
+    if (mode === 'close') socket.end();
+    else if (mode !== 'tarpit')
+      socket.once('data', () => {
+        if (mode === 'reset') socket.resetAndDestroy();
+        else socket.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nno');
+      });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  return {
+    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    connections: () => connections,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+/** A URL on 127.0.0.1 where nothing listens: connection refused. */
+export async function refusedUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  await new Promise<void>((r) => server.close(() => r()));
+  return `ws://127.0.0.1:${port}`;
 }
