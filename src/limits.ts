@@ -35,16 +35,45 @@ export const WIRE_LIMITS = {
 
 /** Incoming events held back for another try (a gap beyond MAX_SKIP, no session yet), kept in the store. */
 export const HELD_BACK_LIMITS = {
-  // On disk: memory holds only ids and chain positions. A backlog of pre-key messages (each ~3 KB,
-  // until the receiver answers) of 20,000 must fit one sender's bound.
+  // Contacts' events. On disk: memory holds only ids and chain positions. A backlog of pre-key
+  // messages (each ~3 KB, until the receiver answers) of 20,000 must fit one sender's bound.
   maxEventsPerSender: 25_000,
   maxBytesPerSender: 96 * 1024 * 1024,
   maxEvents: 50_000,
   maxBytes: 256 * 1024 * 1024,
+  /**
+   * Senders that are no contact (yet): anyone can sign with a throwaway key, so they share a small
+   * quota of their own, and junk can never push out a contact's events. What it is for: the
+   * messages of a new peer that arrive before its first (256 pre-key messages of ~3 KB fit), or
+   * before our side of a key exchange is done.
+   */
+  strangers: {
+    maxEventsPerSender: 256,
+    maxBytesPerSender: 1024 * 1024,
+    maxEvents: 1024,
+    maxBytes: 4 * 1024 * 1024,
+  },
   /** Decrypt attempts of held-back events per turn of the event loop, so RPC and the live stream keep flowing. */
   retryBatch: 64,
   /** Held-back events a delivered message may release at once, before the rest wait for the next turn. */
   releaseInline: 32,
+} as const;
+
+/** Incoming event ids kept in `seen_events`, so that each event is acted on once (docs/protocol.md, "Store"). */
+export const SEEN_LIMITS = {
+  /**
+   * An id of an event we acted on is kept this long, and until every relay's cursor is
+   * `cursorMarginS` past it, so that no honest subscription (`since` = cursor − 10 min) can bring it
+   * again. A replay from a relay that ignores `since` meets the ratchet, which refuses a message it
+   * has decrypted (DUPLICATE_MESSAGE), and the messages table, which stores a message id once.
+   */
+  keptMs: 30 * DAY_MS,
+  /** Past the `since` margin (10 min) and the future skew a relay's event may have (15 min). */
+  cursorMarginS: 60 * 60,
+  /** A refused event's id goes sooner: handled again, it is refused again, at the cost of a check. */
+  rejectedMs: DAY_MS,
+  /** At most this many ids: beyond it the oldest refused ones go first, then the oldest of any. */
+  maxRows: 200_000,
 } as const;
 
 export type RatchetConfig = { -readonly [K in keyof typeof RATCHET_DEFAULTS]: number };

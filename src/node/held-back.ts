@@ -1,7 +1,7 @@
 import { toHex } from '../crypto/index.js';
 import { HELD_BACK_LIMITS } from '../limits.js';
 import { decodeMessageEvent, type Event, reasonOf } from '../nostr/events.js';
-import { HeldBackStore } from '../store/index.js';
+import { type DroppedHeldBack, HeldBackStore } from '../store/index.js';
 import type { Contacts } from './contacts.js';
 import type { NodeContext } from './context.js';
 
@@ -26,9 +26,10 @@ export class HeldBack {
     private readonly receive: (event: Event) => void,
     private readonly isRetryable: (e: unknown) => boolean,
   ) {
-    this.heldStore = new HeldBackStore(ctx.db, HELD_BACK_LIMITS);
+    this.heldStore = new HeldBackStore(ctx.db, HELD_BACK_LIMITS, (sender) => !contacts.byNostr(sender));
+    this.dropped(this.heldStore.trim());
     // Held back before a restart: retried once a relay's backlog is in, and whenever their sender's session moves.
-    for (const row of this.heldStore.all()) this.index(JSON.parse(row.event) as Event, true);
+    for (const { eventId, sender } of this.heldStore.ids()) this.index(eventId, sender, true);
   }
 
   /** How many events are held back now. */
@@ -42,7 +43,11 @@ export class HeldBack {
    * backlog is in), the rest in batches on later turns of the event loop.
    */
   retry(sender?: string): void {
-    if (sender !== undefined) this.retryNow(sender, { sweep: true, tried: new Set() }, false);
+    if (sender !== undefined) {
+      // A key exchange made it a contact: what it holds leaves the strangers' pool.
+      this.dropped(this.heldStore.reclassify(sender));
+      this.retryNow(sender, { sweep: true, tried: new Set() }, false);
+    }
     for (const s of sender === undefined ? [...this.held.keys()] : [sender]) this.wake(s, true);
   }
 
@@ -98,22 +103,27 @@ export class HeldBack {
   /** Keeps `event` in the store and the index; logs what the bounds drop for it. */
   hold(event: Event, reason: string, reported: boolean): void {
     const dropped = this.heldStore.hold({ eventId: event.id, sender: event.pubkey, event: JSON.stringify(event), heldAt: this.ctx.clock(), reason });
-    this.index(event, reported);
+    this.index(event.id, event.pubkey, reported, event);
+    this.dropped(dropped);
+  }
+
+  private dropped(dropped: readonly DroppedHeldBack[]): void {
     for (const d of dropped) {
       this.unindex(d.sender, d.eventId);
       this.ctx.log(`dropped held-back event ${d.eventId.slice(0, 12)} from ${d.sender.slice(0, 12)}: ${d.why}`);
     }
   }
 
-  private index(event: Event, reported: boolean): void {
-    let s = this.held.get(event.pubkey);
-    if (!s) this.held.set(event.pubkey, (s = { epoch: undefined, events: new Map() }));
-    if (s.events.has(event.id)) return;
+  /** `event` itself when at hand: without it (a restart), positions are read when first needed. */
+  private index(id: string, sender: string, reported: boolean, event?: Event): void {
+    let s = this.held.get(sender);
+    if (!s) this.held.set(sender, (s = { epoch: undefined, events: new Map() }));
+    if (s.events.has(id)) return;
     // Positions are read against one state of the chain; a new event joins them, or all are read again.
-    const chain = s.epoch === undefined ? null : this.chainOf(event.pubkey);
-    const at = chain && chain.epoch === s.epoch ? this.positionOf(chain.peer, event) : null;
+    const chain = s.epoch === undefined || !event ? null : this.chainOf(sender);
+    const at = chain && chain.epoch === s.epoch ? this.positionOf(chain.peer, event!) : null;
     if (!chain || chain.epoch !== s.epoch) s.epoch = undefined;
-    s.events.set(event.id, { id: event.id, at, reported });
+    s.events.set(id, { id, at, reported });
   }
 
   /** Senders of events that no try could decrypt since before `before` (their header opens with no key we hold). */
@@ -126,7 +136,8 @@ export class HeldBack {
     this.ctx.transaction(() => {
       for (const id of [...(this.held.get(sender)?.events.keys() ?? [])]) {
         this.unhold(sender, id);
-        this.ctx.seen.mark(id, `rejected: ${reason}`, this.ctx.clock());
+        // Not 'rejected': handled again, it would be held again and ask for a session once more; kept as long as a delivered id.
+        this.ctx.seen.mark(id, `given up: ${reason}`, this.ctx.clock());
       }
     });
   }
@@ -147,6 +158,8 @@ export class HeldBack {
    * chain are delivered at once, a few; the rest wait for the next turn of the event loop.
    */
   release(sender: string): void {
+    // Its first message may have made it a contact: what it holds leaves the strangers' pool.
+    this.dropped(this.heldStore.reclassify(sender));
     this.retryNow(sender, { sweep: false, tried: new Set() }, true);
     this.wake(sender, false);
   }

@@ -293,10 +293,11 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     await this.unlock();
   }
 
-  /** The node's maintenance tick: keys and bundle, expired key exchanges, old outbox entries, missing group introductions. */
+  /** The node's maintenance tick: keys and bundle, expired key exchanges, old outbox entries and seen ids, missing group introductions. */
   maintain(): void {
     const now = this.ctx.clock();
     this.outbox.prune(now);
+    this.ctx.seen.prune(now, this.relayList.oldestCursor());
     this.messaging.maintain(now);
     this.kx.expire(now);
     this.groups.retryIntroductions(now);

@@ -226,4 +226,12 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX kx_refusals_invite ON kx_refusals (invite_rv);
   `,
+  // 7: bounds by bytes (issue 9): held-back events of senders that are no contact have a pool of their
+  // own; seen_events is pruned by age, refused ids sooner than the rest.
+  `
+  ALTER TABLE held_back ADD COLUMN stranger INTEGER NOT NULL DEFAULT 0;
+  CREATE INDEX held_back_pool ON held_back (stranger, held_at);
+  CREATE INDEX seen_events_age ON seen_events (seen_at);
+  CREATE INDEX seen_events_refused ON seen_events (seen_at) WHERE substr(outcome, 1, 9) = 'rejected:';
+  `,
 ];

@@ -1,42 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import type { Event } from 'nostr-tools/pure';
-import { Relay, useWebSocketImplementation } from 'nostr-tools/relay';
-import WebSocket from 'ws';
-import type { RatchetNode } from '../../src/node/index.js';
+import { incoming, publish, relays, sentEvents } from '../support/histories.js';
 import { eventually, meet, nextEvent, testNodes } from '../support/nodes.js';
-import { startTestRelay, type TestRelay } from '../support/relay.js';
-
-useWebSocketImplementation(WebSocket);
+import type { TestRelay } from '../support/relay.js';
 
 // A small MAX_SKIP keeps the histories short: any gap of more than 20 messages holds events back.
 const SMALL_SKIP = { ratchet: { maxSkip: 20 } };
-
-async function relays(t: { after(fn: () => Promise<void>): void }, n: number): Promise<TestRelay[]> {
-  const started = await Promise.all(Array.from({ length: n }, () => startTestRelay()));
-  t.after(async () => {
-    for (const r of started) await r.stop();
-  });
-  return started;
-}
-
-/** The signed events of alice's text messages, oldest first, as her outbox keeps them. */
-function sentEvents(alice: RatchetNode): Event[] {
-  const rows = alice.store.db.prepare("SELECT event FROM outbox WHERE purpose = 'message' ORDER BY created_at, rowid").all() as { event: string }[];
-  return rows.map((r) => JSON.parse(r.event) as Event);
-}
-
-/** Puts alice's events on a relay, as a relay that got only part of her history would hold them. */
-async function publish(url: string, events: readonly Event[]): Promise<void> {
-  const client = await Relay.connect(url);
-  try {
-    for (const e of events) await client.publish(e);
-  } finally {
-    client.close();
-  }
-}
-
-const incoming = (node: RatchetNode) => node.messaging.messages(0, 10_000).filter((m) => m.direction === 'in');
 
 /**
  * Alice and bob meet on `meeting`; bob reads one message and goes away; alice then sends `count`
