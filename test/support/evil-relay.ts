@@ -17,13 +17,23 @@ export interface EvilRelay {
   close(): Promise<void>;
 }
 
-/**
- * `refuse`: answer every EVENT with OK false and this message (a NIP-01 prefix and a reason).
- * `onReq`: raw frames to send in answer to a REQ, before its EOSE.
- */
-export async function startEvilRelay(options: { refuse?: string; onReq?: (subId: string) => string[] } = {}): Promise<EvilRelay> {
-  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-  await new Promise<void>((r) => wss.once('listening', () => r()));
+export interface EvilRelayOptions {
+  /** Answer every EVENT with OK false and this message (a NIP-01 prefix and a reason). */
+  refuse?: string;
+  /** Raw frames to send in answer to a REQ, before its EOSE. */
+  onReq?: (subId: string) => string[];
+  /** Listen on this port (to come back where a closed one was); default: a free one. */
+  port?: number;
+  /** Sees every event a client publishes (e.g. to push it back later, replayed or re-signed). */
+  onPublish?: (event: Record<string, unknown>) => void;
+}
+
+export async function startEvilRelay(options: EvilRelayOptions = {}): Promise<EvilRelay> {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: options.port ?? 0 });
+  await new Promise<void>((resolve, reject) => {
+    wss.once('listening', resolve);
+    wss.once('error', reject); // the port is taken
+  });
   const subs = new Map<WebSocket, Map<string, number[]>>();
   let connections = 0;
   wss.on('connection', (ws) => {
@@ -43,7 +53,10 @@ export async function startEvilRelay(options: { refuse?: string; onReq?: (subId:
         for (const frame of options.onReq?.(String(msg[1])) ?? []) ws.send(frame);
         ws.send(JSON.stringify(['EOSE', msg[1]]));
       } else if (msg[0] === 'CLOSE') subs.get(ws)?.delete(String(msg[1]));
-      else if (msg[0] === 'EVENT') ws.send(JSON.stringify(['OK', (msg[1] as { id: string }).id, options.refuse === undefined, options.refuse ?? '']));
+      else if (msg[0] === 'EVENT') {
+        options.onPublish?.(msg[1] as Record<string, unknown>);
+        ws.send(JSON.stringify(['OK', (msg[1] as { id: string }).id, options.refuse === undefined, options.refuse ?? '']));
+      }
     });
   });
   const port = (wss.address() as AddressInfo).port;
