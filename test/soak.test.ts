@@ -23,17 +23,17 @@ import { startTestRelay, type TestRelay } from './support/relay.js';
  *
  * RRELAY_SOAK_SECONDS sets how long (default 25: the CI size); RRELAY_SOAK_SEED replays a schedule
  * (each activity draws from its own seeded stream, so a seed replays every decision, though not the
- * exact interleaving). Two ingredients of issue 9 that still break the daemon are off until their
- * fixes are in: RRELAY_SOAK_TARPIT=1 restarts the junk relay, half the time, as a tarpit that never
- * finishes the WebSocket handshake (crash 2: the daemon exits); RRELAY_SOAK_POISON=1 has the junk
- * relay send a frame over the cap on every connection, as a relay that stores an oversize event
- * serves it on every subscription ("One event must not poison a relay": a reconnect storm).
+ * exact interleaving). Two ingredients reproduce issue 9's relay crashes and are on by default
+ * (RRELAY_SOAK_TARPIT=0 / RRELAY_SOAK_POISON=0 leave them out): half the junk relay's restarts make it a
+ * tarpit that never finishes the WebSocket handshake (it killed the daemon: crash 2), and it sends a
+ * frame over the old 128 KiB cap on every connection, as a relay that stores an oversize event serves
+ * it on every subscription (it caused a reconnect storm).
  */
 
 const SEED = process.env.RRELAY_SOAK_SEED ?? String(randomInt(2 ** 31));
 const SECONDS = Number(process.env.RRELAY_SOAK_SECONDS ?? '25');
-const TARPIT = process.env.RRELAY_SOAK_TARPIT === '1';
-const POISON = process.env.RRELAY_SOAK_POISON === '1';
+const TARPIT = process.env.RRELAY_SOAK_TARPIT !== '0';
+const POISON = process.env.RRELAY_SOAK_POISON !== '0';
 
 /** One seeded stream of decisions. */
 class Dice {
