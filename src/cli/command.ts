@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { defaultDataDir, paths } from '../node/data-dir.js';
+import { RatchetRelayError } from '../errors.js';
+import { DataDirBusy, defaultDataDir, paths } from '../node/data-dir.js';
 import { EXIT, exit, exitWithError, printJson, readPassphrase } from './io.js';
 import { type ApiClient, LocalApi } from './dispatch.js';
 import { NodeService } from './node-service.js';
@@ -28,14 +29,43 @@ export function logger(g: GlobalOptions): (line: string) => void {
   return g.verbose ? (line) => process.stderr.write(`[rrelay] ${line}\n`) : () => {};
 }
 
-/** The daemon if one runs on this data directory, else the node opened in this process. */
+/**
+ * How long a command waits while another process holds the data directory: a daemon holds it from
+ * before it connects to its relays (up to their 5 s connect timeout) until its socket opens, and a
+ * command run without a daemon holds it until it exits.
+ */
+const BUSY_WAIT_MS = 10_000;
+const BUSY_POLL_MS = 100;
+
+/**
+ * The daemon if one runs on this data directory, else the node opened in this process. While
+ * another process holds the directory (a daemon starting, a command finishing), waits up to
+ * BUSY_WAIT_MS for the daemon's socket or for the lock.
+ */
 export async function openApi(g: GlobalOptions): Promise<ApiClient> {
   const dataDir = dataDirOf(g);
-  const rpc = await connectRpc(paths(dataDir).socket);
-  if (rpc) return rpc;
-  const passphrase = await readPassphrase();
-  const log = logger(g);
-  return new LocalApi(await NodeService.open({ dataDir, passphrase, log, daemon: false }), log);
+  const deadline = Date.now() + BUSY_WAIT_MS;
+  let passphrase: string | undefined;
+  for (;;) {
+    const rpc = await connectRpc(paths(dataDir).socket);
+    if (rpc) return rpc;
+    passphrase ??= await readPassphrase();
+    const log = logger(g);
+    try {
+      return new LocalApi(await NodeService.open({ dataDir, passphrase, log, daemon: false }), log);
+    } catch (e) {
+      if (!(e instanceof DataDirBusy) || Date.now() >= deadline) throw busyAfterWaiting(e);
+    }
+    await new Promise((r) => setTimeout(r, BUSY_POLL_MS));
+  }
+}
+
+function busyAfterWaiting(e: unknown): unknown {
+  if (!(e instanceof DataDirBusy)) return e;
+  return new RatchetRelayError(
+    'STORE',
+    `another rrelay node is using ${e.dataDir}, and no daemon opened its socket there within ${BUSY_WAIT_MS / 1000} s: stop that node (or talk to it, if it is a daemon) first`,
+  );
 }
 
 /** Runs one command against the API and always closes it; errors become messages and exit codes. */

@@ -23,7 +23,10 @@ const loadNode = () => import('../node/node.js');
 /** A follower's backlog is handed over in pages: each page ordered by the senders' clocks. */
 const BACKLOG_PAGE = 1000;
 
-/** How long a command without a daemon waits for its outbox on the way out. */
+/**
+ * How long closing waits for the outbox (while a relay is connected): a command without a daemon on
+ * its way out, a daemon told to stop (SIGTERM, SIGINT).
+ */
 const CLOSE_DRAIN_MS = 10_000;
 
 /**
@@ -101,12 +104,13 @@ export class NodeService {
   }
 
   /**
-   * Closes the node. Without a daemon, what this command queued (an answer to a key exchange it
-   * received, receipts for the messages it took) is sent first: otherwise it would wait for the
-   * next command that happens to connect.
+   * Closes the node, once what is queued is sent (bounded by CLOSE_DRAIN_MS): without a daemon, what
+   * this command queued (an answer to a key exchange it received, receipts for the messages it
+   * took), else it would wait for the next command that happens to connect; in a daemon told to
+   * stop, what its last moments queued.
    */
   async close(): Promise<void> {
-    if (!this.daemon && this.started) {
+    if (this.started) {
       await this.started.catch(() => {});
       this.node.messaging.sendReceipts(); // batched for a moment: queue them now
       // With no relay connected, nothing could take it: it stays queued for the next node to run.

@@ -13,13 +13,37 @@ import type { NodeService } from './node-service.js';
 
 const MAX_LINE = 1 << 20;
 
+/** Each server's open connections, so that a shutdown can close them (a follower never ends its own). */
+const connections = new WeakMap<Server, Set<Socket>>();
+
 export function serveRpc(service: NodeService, socketPath: string, log: (line: string) => void): Promise<Server> {
   if (existsSync(socketPath)) rmSync(socketPath); // stale: we hold the data-directory lock
-  const server = createServer((socket) => handleConnection(service, socket, log));
+  const open = new Set<Socket>();
+  const server = createServer((socket) => {
+    open.add(socket);
+    socket.once('close', () => open.delete(socket));
+    handleConnection(service, socket, log);
+  });
+  connections.set(server, open);
   return new Promise((resolve, reject) => {
     server.once('error', reject);
-    server.listen(socketPath, () => resolve(server));
+    server.listen(socketPath, () => {
+      server.off('error', reject);
+      // An accept that fails (EMFILE under a flood of clients) costs that client, never the daemon.
+      server.on('error', (e) => log(`rpc socket: ${e.message}`));
+      resolve(server);
+    });
   });
+}
+
+/**
+ * Stops serving: no new connection, the socket file removed (by the listener's close), and every
+ * open connection closed, a follower's too: its client says the daemon stopped.
+ */
+export function stopRpc(server: Server): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  for (const socket of connections.get(server) ?? []) socket.destroy();
+  return closed;
 }
 
 type Id = number | string | null;
@@ -33,17 +57,22 @@ function idOf(req: Record<string, unknown>): Id | undefined {
 
 function handleConnection(service: NodeService, socket: Socket, log: (line: string) => void): void {
   // Unwritable only once the connection is going: nothing sent on it is acknowledged any more, so
-  // the messages dropped here stay unread for the next follower.
+  // the messages dropped here stay unread for the next follower. A write that fails later (EPIPE,
+  // ECONNRESET from a client killed mid-burst) is reported on 'error', below, and costs this client only.
   const send = (msg: object) => socket.writable && socket.write(`${JSON.stringify({ jsonrpc: '2.0', ...msg })}\n`);
   const stops: (() => void)[] = [];
   let following = false;
   socket.on('close', () => stops.splice(0).forEach((stop) => stop()));
   socket.on('error', () => {});
   const stream = { emit: (e: FollowEvent) => send({ method: 'event', params: e }), onEnd: (stop: () => void) => stops.push(stop) };
-  const lines = createInterface({ input: socket, crlfDelay: Infinity });
-  // readline passes the socket's errors on: a client killed with events unread (ECONNRESET) must not take the daemon down.
-  lines.on('error', () => {});
-  lines.on('line', async (line) => {
+  // readline buffers a line until its newline: a client that never sends one is cut off at MAX_LINE.
+  let sinceNewline = 0;
+  socket.on('data', (chunk: Buffer) => {
+    const nl = chunk.lastIndexOf(10);
+    sinceNewline = nl < 0 ? sinceNewline + chunk.length : chunk.length - nl - 1;
+    if (sinceNewline > MAX_LINE) socket.destroy();
+  });
+  const answer = async (line: string) => {
     if (line.length > MAX_LINE) return socket.destroy();
     let req: unknown;
     try {
@@ -64,6 +93,13 @@ function handleConnection(service: NodeService, socket: Socket, log: (line: stri
       if (r.method === 'follow' && 'result' in response) following = true;
     }
     if (id !== undefined) send({ id, ...response });
+  };
+  const lines = createInterface({ input: socket, crlfDelay: Infinity });
+  // readline passes the socket's errors on: a client killed with events unread (ECONNRESET) must not take the daemon down.
+  lines.on('error', () => {});
+  lines.on('line', (line) => {
+    // Whatever a request does, its failure is this request's: never an unhandled rejection, which would end the daemon.
+    answer(line).catch((e: unknown) => log(`rpc: ${e instanceof Error ? e.stack : String(e)}`));
   });
 }
 
@@ -105,7 +141,12 @@ export class RpcClient extends ApiClient {
     const lines = createInterface({ input: socket, crlfDelay: Infinity });
     lines.on('error', () => {}); // 'close' follows, and says so
     lines.on('line', (line) => {
-      const msg = JSON.parse(line) as Incoming;
+      let msg: Incoming;
+      try {
+        msg = JSON.parse(line) as Incoming;
+      } catch {
+        return; // the end of a line cut by the daemon's death: 'close' follows, and says so
+      }
       if (msg.method === 'event' && msg.params) return this.onEvent?.(msg.params);
       const p = msg.id === undefined ? undefined : this.pending.get(msg.id);
       if (!p) return;

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3-multiple-ciphers';
-import { fail } from '../errors.js';
+import { RatchetRelayError } from '../errors.js';
 
 /** `--data-dir`, else $RRELAY_DATA_DIR, else $XDG_DATA_HOME/rrelay, else ~/.local/share/rrelay. */
 export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -22,6 +22,13 @@ export function ensureDataDir(dataDir: string): void {
   if (!existsSync(dataDir)) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
 }
 
+/** Another process holds the data directory: a node for one command, or a daemon (perhaps still starting). */
+export class DataDirBusy extends RatchetRelayError {
+  constructor(readonly dataDir: string) {
+    super('STORE', `another rrelay node is using ${dataDir}: stop it (or talk to it, if it is a daemon) first`);
+  }
+}
+
 /**
  * One node per data directory. The lock is an exclusive SQLite transaction on `node.lock`, that is an
  * OS file lock: it is released when the process exits, however it exits, so a crashed node never
@@ -35,7 +42,7 @@ export async function lockDataDir(dataDir: string): Promise<() => Promise<void>>
   } catch (e) {
     db.close();
     if ((e as { code?: string }).code === 'SQLITE_BUSY')
-      return fail('STORE', `another rrelay node is using ${dataDir}: stop it (or talk to it, if it is a daemon) first`);
+      throw new DataDirBusy(dataDir);
     throw e;
   }
   return async () => {

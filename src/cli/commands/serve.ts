@@ -1,8 +1,8 @@
 import { type Command, Option } from 'commander';
 import { ensureDataDir, paths } from '../../node/data-dir.js';
-import { readPassphrase, usage } from '../io.js';
+import { EXIT, readPassphrase, usage } from '../io.js';
 import { NodeService } from '../node-service.js';
-import { serveRpc } from '../rpc.js';
+import { serveRpc, stopRpc } from '../rpc.js';
 import { dataDirOf, logger, out, standalone, untilInterrupted } from '../command.js';
 
 /** Long-running commands: the daemon, the embedded relay, the demo. */
@@ -12,17 +12,31 @@ export function registerServe(program: Command): void {
     .description('stay connected: receive, run key maintenance, and serve JSON-RPC on <data-dir>/rrelay.sock')
     .action(
       standalone(async (g) => {
+        // Listened for from the start: a signal while the daemon starts stops it once started, never mid-way.
+        let stopping = false;
+        const interrupted = untilInterrupted().then(() => {
+          stopping = true;
+          // A second signal does not wait for the outbox: what is queued stays in the store for the next start.
+          const now = () => process.exit(EXIT.failure);
+          process.once('SIGINT', now);
+          process.once('SIGTERM', now);
+        });
         const dataDir = dataDirOf(g);
         const passphrase = await readPassphrase();
         const log = (line: string) => process.stderr.write(`[${new Date().toISOString()}] ${line}\n`);
         const service = await NodeService.open({ dataDir, passphrase, log: g.verbose ? log : () => {}, daemon: true });
-        const me = await service.startDaemon(log);
-        const socket = paths(dataDir).socket;
-        const server = await serveRpc(service, socket, log);
-        out(g, { daemon: 'running', fingerprint: me.fingerprint, socket, pid: process.pid }, `daemon running for ${me.fingerprint}\nsocket: ${socket}`);
-        await untilInterrupted();
-        server.close();
-        await service.close();
+        try {
+          const me = await service.startDaemon(log);
+          if (stopping) return;
+          const socket = paths(dataDir).socket;
+          const server = await serveRpc(service, socket, log);
+          out(g, { daemon: 'running', fingerprint: me.fingerprint, socket, pid: process.pid }, `daemon running for ${me.fingerprint}\nsocket: ${socket}`);
+          await interrupted;
+          await stopRpc(server);
+        } finally {
+          // The outbox is drained (bounded) before the relays close; see NodeService.close.
+          await service.close();
+        }
       }),
     );
 
