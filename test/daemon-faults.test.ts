@@ -185,7 +185,6 @@ describe('a command without a daemon', () => {
   // handler ("WebSocket was closed before the connection was established", an unhandled 'error').
   it(
     'exits cleanly while one of its relays is still connecting',
-    { todo: 'fixed in RelayLink (src/nostr/relay-set.ts), the relay transport work of this issue' },
     async (t) => {
       const { relay, A } = await twoDataDirs(t);
       const tarpit = createServer((s) => s.on('error', () => {})); // accepts, never answers the handshake
