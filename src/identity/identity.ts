@@ -134,16 +134,27 @@ export function readPublicIdentity(r: Reader): PublicIdentity {
   const signature = r.fixed(64);
   const nostrBinding = r.fixed(64);
   const p: PublicIdentity = { signingKey, dhKey, nostrKey, kemKeyDigest, kemKey, createdAt, signature, nostrBinding };
-  if (!Ed25519.verify(signingKey, signedBody(p), signature)) fail('BAD_SIGNATURE', 'public identity: self-signature does not verify');
+  const body = signedBody(p);
+  // Every pre-key message repeats its sender's identity: check each (body, signatures) once.
+  const key = toHex(concat(body, signature, nostrBinding));
+  if (goodSignatures.has(key)) return p;
+  if (!Ed25519.verify(signingKey, body, signature)) fail('BAD_SIGNATURE', 'public identity: self-signature does not verify');
   if (!Secp256k1Schnorr.verify(nostrKey, nostrBindingMessage(p), nostrBinding))
     fail('BAD_SIGNATURE', 'public identity: the Nostr key does not sign this identity');
+  remember(goodSignatures, key, true);
   return p;
 }
 
 // Stored sessions decode their peer's identity on every load; the same bytes always give the same
-// verdict, so remember recent good ones instead of re-verifying the signature.
-const verifiedCache = new Map<string, PublicIdentity>();
+// verdict, so remember recent good ones instead of re-verifying the signatures.
 const VERIFIED_CACHE_SIZE = 512;
+const verifiedCache = new Map<string, PublicIdentity>();
+const goodSignatures = new Map<string, true>();
+
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  if (cache.size >= VERIFIED_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  cache.set(key, value);
+}
 
 /** The validating decoder: a PublicIdentity that comes out of here has a good self-signature and Nostr binding. */
 export function decodePublicIdentity(bytes: Bytes): PublicIdentity {
@@ -153,8 +164,7 @@ export function decodePublicIdentity(bytes: Bytes): PublicIdentity {
   const r = new Reader(bytes, 'public identity');
   const p = readPublicIdentity(r);
   r.end();
-  if (verifiedCache.size >= VERIFIED_CACHE_SIZE) verifiedCache.delete(verifiedCache.keys().next().value!);
-  verifiedCache.set(key, p);
+  remember(verifiedCache, key, p);
   return p;
 }
 
