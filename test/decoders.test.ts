@@ -135,7 +135,30 @@ describe('validating decoders', () => {
     const compact = decodePublicIdentity(encodePublicIdentity(compactPublicIdentity(id.public)));
     assert.equal(fingerprint(full), fingerprint(compact));
     assert.equal(compact.kemKey, null);
-    assert.ok(encodePublicIdentity(compact).length < 250);
+    assert.equal(encodePublicIdentity(compact).length, 266);
+    assert.equal(encodePublicIdentity(full).length, 1802);
+  });
+
+  it('refuses a public identity, full or compact, whose Nostr binding was changed anywhere, and a v1 identity', () => {
+    const id = generateIdentity(seededRng('binding'), 1);
+    const other = generateIdentity(seededRng('other'), 1);
+    const notSigned = (e: unknown) => e instanceof RatchetRelayError && e.code === 'BAD_SIGNATURE' && /the Nostr key does not sign/.test(e.message);
+    for (const p of [id.public, compactPublicIdentity(id.public)]) {
+      const bytes = encodePublicIdentity(p);
+      fc.assert(
+        fc.property(fc.integer({ min: 0, max: 63 }), fc.integer({ min: 0, max: 7 }), (at, bit) => {
+          const b = bytes.slice();
+          b[b.length - 64 + at]! ^= 1 << bit; // the binding is the last 64 bytes
+          assert.throws(() => decodePublicIdentity(b), notSigned);
+        }),
+        { numRuns: 100 },
+      );
+      // A genuine binding, by another identity's Nostr key, over another body.
+      assert.throws(() => decodePublicIdentity(encodePublicIdentity({ ...p, nostrBinding: other.public.nostrBinding })), notSigned);
+      const v1 = bytes.slice(0, -64);
+      v1[0] = 1;
+      assert.throws(() => decodePublicIdentity(v1), (e: unknown) => e instanceof RatchetRelayError && e.code === 'UNSUPPORTED_VERSION' && /Nostr key/.test(e.message));
+    }
   });
 
   it('refuses a full identity whose KEM key was swapped', () => {

@@ -166,14 +166,14 @@ describe('invite key exchange', () => {
     const half = decodeRMOHalfKX(open(x.alice.kem.secretKey, x.accepted.send.payload));
     const full = decodeRMOFullKX(open(x.bob.kem.secretKey, x.half.send.payload), x.alice.public);
     assert.equal(SEAL_OVERHEAD_BYTES, 1608);
-    assert.equal(encodeInvite(x.invite).length, 1887);
-    assert.equal(x.inviteString.length, 2528);
-    assert.equal(encodeRMOHalfKX(half).length, 1935);
-    assert.equal(x.accepted.send.payload.length, 1935 + 1608);
+    assert.equal(encodeInvite(x.invite).length, 1951);
+    assert.equal(x.inviteString.length, 2613);
+    assert.equal(encodeRMOHalfKX(half).length, 1999);
+    assert.equal(x.accepted.send.payload.length, 1999 + 1608);
     assert.equal(encodeRMOFullKX(full).length, 129);
     assert.equal(x.half.send.payload.length, 129 + 1608);
     assert.equal(encodePendingKX(x.created.pending).length, 74);
-    assert.equal(encodePendingKX(x.accepted.pending).length, 1944);
+    assert.equal(encodePendingKX(x.accepted.pending).length, 2008);
   });
 
   it('refuses an invite from our own identity', () => {
@@ -325,11 +325,12 @@ describe('tampering', () => {
     'identity createdAt (low bytes; the top ones are range-checked)': [104, 110],
     'identity KEM key': [111, 1679],
     'identity self-signature': [1679, 1743],
-    'ephemeral key': [1743, 1775],
-    initialRV: [1775, 1807],
-    step3RV: [1807, 1839],
-    resetRV: [1839, 1871],
-    signature: [1871, 1935],
+    'identity Nostr binding': [1743, 1807],
+    'ephemeral key': [1807, 1839],
+    initialRV: [1839, 1871],
+    step3RV: [1871, 1903],
+    resetRV: [1903, 1935],
+    signature: [1935, 1999],
   };
   const fullFields: Record<string, [number, number]> = {
     'ephemeral key': [1, 33],
@@ -338,7 +339,7 @@ describe('tampering', () => {
   };
 
   it('a half KX changed inside and sealed again fails a signature check', () => {
-    assert.equal(halfPlain.length, 1935);
+    assert.equal(halfPlain.length, 1999);
     const before = encodePendingKX(x.pendingA);
     for (const [field, [start, end]] of Object.entries(halfFields)) {
       for (const at of probes(start, end)) {

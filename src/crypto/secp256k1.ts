@@ -18,4 +18,12 @@ export const Secp256k1Schnorr = {
   publicKeyOf(secretKey: Bytes): Bytes {
     return schnorr.getPublicKey(secretKey);
   },
+  /** BIP-340 signature over a 32-byte message, with injected auxiliary randomness. */
+  sign(secretKey: Bytes, message: Bytes, rng: Rng): Bytes {
+    return schnorr.sign(message, secretKey, rng(32));
+  },
+  /** False for any bad input: a key that is not on the curve, a malformed signature. */
+  verify(publicKey: Bytes, message: Bytes, signature: Bytes): boolean {
+    return schnorr.verify(signature, message, publicKey);
+  },
 };

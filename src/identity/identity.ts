@@ -15,12 +15,16 @@ import {
 import { fail } from '../errors.js';
 import { Reader, Writer } from '../wire/codec.js';
 
-export const PUBLIC_IDENTITY_VERSION = 1;
+export const PUBLIC_IDENTITY_VERSION = 2;
+// Unchanged since v1: the fingerprint hashes this body, so fingerprints stayed the same in v2.
 const SIGNING_CONTEXT = utf8('ratchet-relay/public-identity/v1');
+const NOSTR_BINDING_CONTEXT = utf8('ratchet-relay/public-identity/nostr-binding/v2');
 
 /**
  * The public half of an identity. The identity's Ed25519 key signs all other keys, the Nostr key
- * included, so anyone can check that a Nostr key speaks for this identity.
+ * included, and the Nostr key signs them back (BIP-340, `nostrBinding`): a Nostr key speaks for
+ * this identity and no identity can claim a Nostr key it does not hold. Both signatures sit beside
+ * the fingerprinted body, not inside it.
  *
  * The signature covers SHA-256 of the ML-KEM key, not the key itself, so the identity can travel
  * in a compact form (bundles) or a full form (invites) under the same signature. See docs/protocol.md.
@@ -32,7 +36,8 @@ export interface PublicIdentity {
   readonly kemKeyDigest: Bytes; // SHA-256 of the ML-KEM-1024 public key
   readonly kemKey: Bytes | null; // present in the full form only
   readonly createdAt: number;
-  readonly signature: Bytes;
+  readonly signature: Bytes; // Ed25519, by signingKey
+  readonly nostrBinding: Bytes; // BIP-340 Schnorr, by nostrKey
 }
 
 export interface Identity {
@@ -43,7 +48,7 @@ export interface Identity {
   readonly public: PublicIdentity;
 }
 
-function signedBody(p: Omit<PublicIdentity, 'signature' | 'kemKey'>): Bytes {
+function signedBody(p: Omit<PublicIdentity, 'signature' | 'nostrBinding' | 'kemKey'>): Bytes {
   return new Writer()
     .fixed(SIGNING_CONTEXT, SIGNING_CONTEXT.length)
     .fixed(p.signingKey, 32)
@@ -52,6 +57,11 @@ function signedBody(p: Omit<PublicIdentity, 'signature' | 'kemKey'>): Bytes {
     .fixed(p.kemKeyDigest, 32)
     .u64(p.createdAt)
     .finish();
+}
+
+/** What the Nostr key signs: 32 bytes, as BIP-340 signs a Nostr event id, but under its own context. */
+function nostrBindingMessage(p: Omit<PublicIdentity, 'signature' | 'nostrBinding' | 'kemKey'>): Bytes {
+  return sha256(concat(NOSTR_BINDING_CONTEXT, signedBody(p)));
 }
 
 /** A new identity. `nostr` binds an existing Nostr key pair instead of a fresh random one. */
@@ -67,7 +77,8 @@ export function generateIdentity(rng: Rng, now: number, nostr: KeyPair = Secp256
     createdAt: now,
   };
   const signature = Ed25519.sign(signing.privateKey, signedBody(unsigned));
-  return { signing, dh, kem, nostr, public: { ...unsigned, kemKey: kem.publicKey, signature } };
+  const nostrBinding = Secp256k1Schnorr.sign(nostr.privateKey, nostrBindingMessage(unsigned), rng);
+  return { signing, dh, kem, nostr, public: { ...unsigned, kemKey: kem.publicKey, signature, nostrBinding } };
 }
 
 /** 32 bytes that name an identity: SHA-256 of its signed body. Shown as hex. */
@@ -99,11 +110,15 @@ export function encodePublicIdentity(p: PublicIdentity): Bytes {
     .u64(p.createdAt);
   if (p.kemKey === null) w.u8(FORM_COMPACT).fixed(p.kemKeyDigest, 32);
   else w.u8(FORM_FULL).fixed(p.kemKey, MlKem1024.publicKeyBytes);
-  return w.fixed(p.signature, 64).finish();
+  return w.fixed(p.signature, 64).fixed(p.nostrBinding, 64).finish();
 }
 
 export function readPublicIdentity(r: Reader): PublicIdentity {
-  r.version(PUBLIC_IDENTITY_VERSION);
+  const version = r.u8();
+  // v1 had no nostrBinding, so nothing proves its Nostr key belongs to it: never accepted.
+  if (version === 1) fail('UNSUPPORTED_VERSION', 'public identity: version 1 is not signed by its Nostr key; the peer must upgrade');
+  if (version !== PUBLIC_IDENTITY_VERSION)
+    fail('UNSUPPORTED_VERSION', `public identity: version ${version} is not supported (expected ${PUBLIC_IDENTITY_VERSION})`);
   const signingKey = r.fixed(32);
   const dhKey = r.fixed(32);
   const nostrKey = r.fixed(32);
@@ -117,17 +132,31 @@ export function readPublicIdentity(r: Reader): PublicIdentity {
     kemKeyDigest = sha256(kemKey);
   } else return fail('MALFORMED', `public identity: unknown form ${form}`);
   const signature = r.fixed(64);
-  const p: PublicIdentity = { signingKey, dhKey, nostrKey, kemKeyDigest, kemKey, createdAt, signature };
-  if (!Ed25519.verify(signingKey, signedBody(p), signature)) fail('BAD_SIGNATURE', 'public identity: self-signature does not verify');
+  const nostrBinding = r.fixed(64);
+  const p: PublicIdentity = { signingKey, dhKey, nostrKey, kemKeyDigest, kemKey, createdAt, signature, nostrBinding };
+  const body = signedBody(p);
+  // Every pre-key message repeats its sender's identity: check each (body, signatures) once.
+  const key = toHex(concat(body, signature, nostrBinding));
+  if (goodSignatures.has(key)) return p;
+  if (!Ed25519.verify(signingKey, body, signature)) fail('BAD_SIGNATURE', 'public identity: self-signature does not verify');
+  if (!Secp256k1Schnorr.verify(nostrKey, nostrBindingMessage(p), nostrBinding))
+    fail('BAD_SIGNATURE', 'public identity: the Nostr key does not sign this identity');
+  remember(goodSignatures, key, true);
   return p;
 }
 
 // Stored sessions decode their peer's identity on every load; the same bytes always give the same
-// verdict, so remember recent good ones instead of re-verifying the signature.
-const verifiedCache = new Map<string, PublicIdentity>();
+// verdict, so remember recent good ones instead of re-verifying the signatures.
 const VERIFIED_CACHE_SIZE = 512;
+const verifiedCache = new Map<string, PublicIdentity>();
+const goodSignatures = new Map<string, true>();
 
-/** The validating decoder: a PublicIdentity that comes out of here has a good self-signature. */
+function remember<V>(cache: Map<string, V>, key: string, value: V): void {
+  if (cache.size >= VERIFIED_CACHE_SIZE) cache.delete(cache.keys().next().value!);
+  cache.set(key, value);
+}
+
+/** The validating decoder: a PublicIdentity that comes out of here has a good self-signature and Nostr binding. */
 export function decodePublicIdentity(bytes: Bytes): PublicIdentity {
   const key = toHex(bytes);
   const hit = verifiedCache.get(key);
@@ -135,8 +164,7 @@ export function decodePublicIdentity(bytes: Bytes): PublicIdentity {
   const r = new Reader(bytes, 'public identity');
   const p = readPublicIdentity(r);
   r.end();
-  if (verifiedCache.size >= VERIFIED_CACHE_SIZE) verifiedCache.delete(verifiedCache.keys().next().value!);
-  verifiedCache.set(key, p);
+  remember(verifiedCache, key, p);
   return p;
 }
 

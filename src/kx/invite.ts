@@ -15,9 +15,9 @@ export const INVITE_VERSION = 1;
 export const INVITE_CONTEXT = 'ratchet-relay/kx/invite/v1';
 export const INVITE_STRING_PREFIX = 'rrinv1';
 const CHECKSUM_BYTES = 4;
-/** A full public identity is 1738 bytes; the bound leaves room without letting input drive allocation. */
+/** A full public identity is 1802 bytes; the bound leaves room without letting input drive allocation. */
 const MAX_IDENTITY_BYTES = 4096;
-// Far above the 2,528 characters of a v1 invite; checked before any decoding.
+// Far above the 2,613 characters of a v1 invite; checked before any decoding.
 const MAX_INVITE_STRING_CHARS = 8192;
 
 /**
