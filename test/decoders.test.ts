@@ -17,6 +17,7 @@ import { decodeGroupMembers, encodeGroupMembers, signGroupMembers } from '../src
 import { decodePreKeyBundle, encodePreKeyBundle } from '../src/prekeys/index.js';
 import { decodeRatchetMessage } from '../src/ratchet/index.js';
 import { decodeEnvelope, decodeMessageEnvelope, decodeRetryRequest, encodeEnvelope, encodeRetryRequest, type RetryRequest } from '../src/session/index.js';
+import { decodeSaltFile, DEFAULT_KDF, encodeSaltFile } from '../src/store/index.js';
 import { makeParty, seededRng, TestClock } from './helpers.js';
 
 const ID = '0f'.repeat(16);
@@ -71,6 +72,7 @@ function samples(): Record<string, { bytes: Bytes; decode: (b: Bytes) => unknown
     'pre-key envelope': { bytes: prekey, decode: decodeEnvelope },
     'normal envelope': { bytes: normal, decode: decodeEnvelope },
     'ratchet message': { bytes: env.message, decode: decodeRatchetMessage },
+    'salt file': { bytes: encodeSaltFile({ salt: new Uint8Array(16).fill(7), kdf: DEFAULT_KDF }), decode: decodeSaltFile },
     'retry request': { bytes: retry, decode: (b: Bytes) => decodeRetryRequest(b, identity.public) },
     'retry-request envelope': { bytes: encodeEnvelope({ type: 'retry-request', request: retry }), decode: decodeEnvelope },
   };

@@ -5,6 +5,7 @@ import { fromUtf8, utf8 } from '../src/crypto/index.js';
 import { isRatchetRelayError, RatchetRelayError } from '../src/errors.js';
 import { formatSafetyNumber, safetyNumber } from '../src/identity/index.js';
 import { decodePreKeyBundle, encodePreKeyBundle, type PreKeyBundle } from '../src/prekeys/index.js';
+import { SESSION_LIMITS } from '../src/limits.js';
 import { MIGRATIONS } from '../src/store/migrations.js';
 import { migrate, openDatabase } from '../src/store/index.js';
 import { DAY, makeParty, type Party, TestClock, tempDir } from './helpers.js';
@@ -21,7 +22,7 @@ function fetchBundle(p: Party): PreKeyBundle {
 /** Everything observable about a party's persistent state, for "nothing changed" assertions. */
 function snapshot(p: Party): unknown {
   const db = p.store.db;
-  return ['sessions', 'skipped_keys', 'one_time_prekeys', 'signed_prekeys', 'kyber_prekeys', 'bundle_meta'].map((t) =>
+  return ['sessions', 'skipped_keys', 'one_time_prekeys', 'signed_prekeys', 'kyber_prekeys', 'bundle_meta', 'accepted_first_messages'].map((t) =>
     db.prepare(`SELECT * FROM ${t} ORDER BY rowid`).all(),
   );
 }
@@ -118,6 +119,27 @@ describe('PQXDH sessions from pre-key bundles', () => {
     assert.deepEqual(snapshot(bob), before);
   });
 
+  it('refuses a replayed initial message without a one-time key after newer sessions evicted its own', () => {
+    const clock = new TestClock();
+    const alice = makeParty('alice', clock);
+    const bob = makeParty('bob', clock, { preKeys: { oneTimeKeysPerBundle: 0 } });
+    const bundle = fetchBundle(bob);
+    alice.cipher.startSession(bundle);
+    const first = alice.cipher.encrypt(bob.fingerprint, utf8('first'));
+    bob.cipher.decrypt(first);
+    for (let i = 0; i < SESSION_LIMITS.maxSessionsPerPeer; i++) {
+      clock.advance(1000);
+      alice.cipher.startSession(bundle);
+      assert.equal(bob.cipher.decrypt(alice.cipher.encrypt(bob.fingerprint, utf8(`newer ${i}`))).newSession, true);
+    }
+    assert.equal(bob.store.loadSessions(alice.fingerprint).length, SESSION_LIMITS.maxSessionsPerPeer, 'the first session was evicted');
+    const before = snapshot(bob);
+    assert.equal(bob.cipher.peekInitialPosition(first), null);
+    rejects(() => bob.cipher.decrypt(first), 'DUPLICATE_MESSAGE');
+    assert.deepEqual(snapshot(bob), before, 'nothing changed: the stale session did not come back');
+    converse(alice, bob, 1);
+  });
+
   it('settles crossed initiations: both start sessions at once and conversation still works', () => {
     const clock = new TestClock();
     const alice = makeParty('alice', clock);
@@ -210,8 +232,11 @@ describe('pre-key rotation timeline (injected clock)', () => {
     const before = snapshot(bob);
     rejects(() => bob.cipher.decrypt(tooLate), 'PREKEY_EXPIRED', /signed pre-key \d+ was replaced .* grace period is over/);
     assert.deepEqual(snapshot(bob), before);
+    const accepted = () => bob.store.db.prepare('SELECT signed_prekey_id AS id FROM accepted_first_messages').all();
+    assert.deepEqual(accepted(), [{ id: oldBundle.signedPreKey.id }], 'the accepted first message is remembered');
     const expiry = bob.cipher.maintain();
     assert.deepEqual(expiry.expiredSignedPreKeyIds, [oldBundle.signedPreKey.id]);
+    assert.deepEqual(accepted(), [], 'and forgotten with the signed pre-key it named');
     rejects(() => bob.cipher.decrypt(tooLate), 'PREKEY_EXPIRED');
   });
 

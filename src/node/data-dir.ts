@@ -1,8 +1,8 @@
-import { existsSync, mkdirSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3-multiple-ciphers';
 import { RatchetRelayError } from '../errors.js';
+import { privateDir, privateFile, type Warn, warnOnStderr } from '../store/private-files.js';
 
 /** `--data-dir`, else $RRELAY_DATA_DIR, else $XDG_DATA_HOME/rrelay, else ~/.local/share/rrelay. */
 export function defaultDataDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -18,8 +18,9 @@ export const paths = (dataDir: string) => ({
   relayDb: join(dataDir, 'relay.db'),
 });
 
-export function ensureDataDir(dataDir: string): void {
-  if (!existsSync(dataDir)) mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+/** Creates the data directory 0700, or tightens an existing one to 0700 (with a warning). */
+export function ensureDataDir(dataDir: string, warn: Warn = warnOnStderr): void {
+  privateDir(dataDir, warn);
 }
 
 /** Another process holds the data directory: a node for one command, or a daemon (perhaps still starting). */
@@ -34,7 +35,9 @@ export class DataDirBusy extends RatchetRelayError {
  * OS file lock: it is released when the process exits, however it exits, so a crashed node never
  * leaves a stale lock behind, and a second node gets a clear error at once.
  */
-export async function lockDataDir(dataDir: string): Promise<() => Promise<void>> {
+export async function lockDataDir(dataDir: string, warn: Warn = warnOnStderr): Promise<() => Promise<void>> {
+  ensureDataDir(dataDir, warn);
+  privateFile(paths(dataDir).lock, warn);
   const db = new Database(paths(dataDir).lock, { timeout: 0 });
   try {
     db.pragma('locking_mode = EXCLUSIVE');

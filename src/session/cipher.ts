@@ -88,6 +88,7 @@ export class SessionCipher {
       if (envelope.type !== 'prekey') return null;
       const header = envelope.header;
       if (findByBaseKey(this.store.loadSessions(fingerprint(header.identity)), header.ephemeralKey) >= 0) return null;
+      if (this.store.acceptedFirstMessage(header.signedPreKeyId, header.ephemeralKey)) return null;
       const now = this.env.clock();
       const fresh = respondSession(this.store.identity(), header, this.responderKeys(header, now), now);
       return peekMessagePosition(fresh.ratchet, envelope.message, fresh.associatedData);
@@ -149,9 +150,13 @@ export class SessionCipher {
           this.store.saveSession(peer, sessions[known]!, r.state, true);
           d = { peer: header.identity, peerFingerprint: peer, plaintext: r.plaintext, newSession: false, consumedOneTimePreKey: false };
         } else {
+          // Its session may have been evicted since: the record outlives it, so a replay cannot revive it.
+          if (this.store.acceptedFirstMessage(header.signedPreKeyId, header.ephemeralKey))
+            fail('DUPLICATE_MESSAGE', 'this initial message was already accepted');
           const otkId = header.oneTimePreKeyId;
           const r = acceptSession(this.store.identity(), header, this.responderKeys(header, env.now), envelope.message, env);
           if (otkId !== null) this.store.consumeOneTimePreKey(otkId, env.now);
+          this.store.recordFirstMessage(header.signedPreKeyId, header.ephemeralKey, env.now);
           this.store.saveSession(peer, null, r.state, true);
           d = { peer: header.identity, peerFingerprint: peer, plaintext: r.plaintext, newSession: true, consumedOneTimePreKey: otkId !== null };
         }

@@ -18,6 +18,10 @@ export interface ProtocolStore {
   kyberPreKey(id: number): KyberPreKey | undefined;
   oneTimePreKey(id: number): OneTimePreKey | undefined;
   consumeOneTimePreKey(id: number, now: number): void;
+  /** Whether a first message with this (signed pre-key id, base key) was accepted before. */
+  acceptedFirstMessage(signedPreKeyId: number, baseKey: Uint8Array): boolean;
+  /** Remembers an accepted first message until the signed pre-key it names expires. */
+  recordFirstMessage(signedPreKeyId: number, baseKey: Uint8Array, now: number): void;
   loadPreKeyState(): PreKeyState;
   savePreKeyState(before: PreKeyState, after: PreKeyState): void;
 }

@@ -4,14 +4,49 @@ import { scryptSync } from 'node:crypto';
 import { systemRng, toHex } from '../crypto/index.js';
 import { fail } from '../errors.js';
 import { MIGRATIONS } from './migrations.js';
+import { privateFile, tightenMode, type Warn, warnOnStderr } from './private-files.js';
 
 export type Db = Database.Database;
 
 export interface KdfParams {
-  /** scrypt cost; 2^15 takes ~100 ms here. Tests lower it. */
+  /** scrypt cost (r = 8, p = 1), a power of two. Measured on 2 cores: 2^15 ~95 ms, 2^17 ~420 ms. Tests lower it. */
   readonly N: number;
 }
-export const DEFAULT_KDF: KdfParams = { N: 1 << 15 };
+/** For new databases; an existing one keeps the cost stored beside its salt. */
+export const DEFAULT_KDF: KdfParams = { N: 1 << 17 };
+/** What a salt file without a header (16 bytes, written before issue 10) was derived with. */
+export const LEGACY_KDF: KdfParams = { N: 1 << 15 };
+
+const SALT_BYTES = 16;
+const SALT_FILE_VERSION = 1;
+/** log2 N bounds a salt file may name: below is too weak even for tests, above needs more memory than we allow. */
+const MIN_LOG2_N = 10;
+const MAX_LOG2_N = 22;
+
+export interface SaltFile {
+  readonly salt: Uint8Array;
+  readonly kdf: KdfParams;
+}
+
+/**
+ * The salt file, version 1: version (1 byte), log2 N (1 byte), salt (16 bytes); r = 8 and p = 1 are
+ * fixed. A file of 16 bytes is the salt alone, written before issue 10, and means N = 2^15.
+ */
+export function encodeSaltFile(f: SaltFile): Uint8Array {
+  const log2 = Math.log2(f.kdf.N);
+  if (!Number.isInteger(log2) || log2 < MIN_LOG2_N || log2 > MAX_LOG2_N || f.salt.length !== SALT_BYTES)
+    fail('INVALID_ARGUMENT', `scrypt N must be a power of two from 2^${MIN_LOG2_N} to 2^${MAX_LOG2_N}, with a ${SALT_BYTES}-byte salt`);
+  return new Uint8Array([SALT_FILE_VERSION, log2, ...f.salt]);
+}
+
+export function decodeSaltFile(bytes: Uint8Array): SaltFile {
+  if (bytes.length === SALT_BYTES) return { salt: bytes.slice(), kdf: LEGACY_KDF };
+  if (bytes.length !== 2 + SALT_BYTES) fail('MALFORMED', `a salt file has ${SALT_BYTES} or ${2 + SALT_BYTES} bytes, not ${bytes.length}`);
+  if (bytes[0] !== SALT_FILE_VERSION) fail('UNSUPPORTED_VERSION', `salt file version ${bytes[0]} is not supported`);
+  const log2 = bytes[1]!;
+  if (log2 < MIN_LOG2_N || log2 > MAX_LOG2_N) fail('MALFORMED', `the salt file names scrypt N = 2^${log2}, outside 2^${MIN_LOG2_N}..2^${MAX_LOG2_N}`);
+  return { salt: bytes.slice(2), kdf: { N: 2 ** log2 } };
+}
 
 export interface OpenOptions {
   /** A file path, or ':memory:'. */
@@ -25,28 +60,43 @@ export interface OpenOptions {
    * ciphertext leaves the machine, or a rolled-back ratchet could reuse a message key.
    */
   readonly synchronous?: 'FULL' | 'NORMAL';
+  /** Where a tightened file mode is reported (stderr by default). */
+  readonly warn?: Warn;
 }
 
 /**
- * Derives the database key with scrypt. The salt lives beside the database (it is not secret);
- * the key itself is never written anywhere.
+ * Derives the database key with scrypt. The salt and the cost it was made with live beside the
+ * database (they are not secret), so a store keeps opening when the default cost rises; the key itself
+ * is never written anywhere.
  */
-function databaseKey(path: string, passphrase: string, kdf: KdfParams): string {
+function databaseKey(path: string, passphrase: string, kdf: KdfParams, warn: Warn): string {
   const saltPath = `${path}.salt`;
-  let salt: Uint8Array;
-  if (existsSync(saltPath)) salt = new Uint8Array(readFileSync(saltPath));
-  else {
+  let file: SaltFile;
+  if (existsSync(saltPath)) {
+    tightenMode(saltPath, 0o600, warn);
+    file = decodeSaltFile(new Uint8Array(readFileSync(saltPath)));
+  } else {
     if (existsSync(path)) fail('STORE', `${saltPath} is missing: the database cannot be unlocked without it`);
-    salt = systemRng(16);
-    writeFileSync(saltPath, salt, { mode: 0o600 });
+    file = { salt: systemRng(SALT_BYTES), kdf };
+    writeFileSync(saltPath, encodeSaltFile(file), { mode: 0o600 });
   }
-  return toHex(scryptSync(passphrase, salt, 32, { N: kdf.N, r: 8, p: 1, maxmem: 256 * kdf.N * 8 }));
+  const N = file.kdf.N;
+  return toHex(scryptSync(passphrase, file.salt, 32, { N, r: 8, p: 1, maxmem: 256 * N * 8 }));
 }
 
 export function openDatabase(options: OpenOptions): Db {
   const memory = options.path === ':memory:';
+  const warn = options.warn ?? warnOnStderr;
   const key =
-    options.passphrase === undefined ? null : memory ? toHex(systemRng(32)) : databaseKey(options.path, options.passphrase, options.kdf ?? DEFAULT_KDF);
+    options.passphrase === undefined
+      ? null
+      : memory
+        ? toHex(systemRng(32))
+        : databaseKey(options.path, options.passphrase, options.kdf ?? DEFAULT_KDF, warn);
+  if (!memory) {
+    privateFile(options.path, warn);
+    for (const suffix of ['-wal', '-shm']) tightenMode(options.path + suffix, 0o600, warn);
+  }
   const db = new Database(options.path);
   try {
     if (key !== null) {
@@ -61,6 +111,8 @@ export function openDatabase(options: OpenOptions): Db {
         fail('BAD_PASSPHRASE', 'the database cannot be opened: wrong passphrase, or not a ratchet-relay database');
       throw e;
     }
+    // Deleted rows (a consumed one-time key, an evicted session) are zeroed, not left in free space.
+    db.pragma('secure_delete = ON');
     if (!memory) db.pragma('journal_mode = WAL');
     db.pragma(`synchronous = ${options.synchronous ?? 'FULL'}`);
     db.pragma('foreign_keys = ON');

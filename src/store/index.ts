@@ -1,4 +1,5 @@
 export * from './database.js';
+export * from './private-files.js';
 export * from './protocol-store.js';
 export * from './node-state.js';
 export * from './contacts-store.js';

@@ -234,4 +234,14 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX seen_events_age ON seen_events (seen_at);
   CREATE INDEX seen_events_refused ON seen_events (seen_at) WHERE substr(outcome, 1, 9) = 'rejected:';
   `,
+  // 8: accepted first messages (issue 10): a replayed pre-key message is refused even after its session
+  // was evicted; a row lives as long as the signed pre-key it names can still be used.
+  `
+  CREATE TABLE accepted_first_messages (
+    signed_prekey_id INTEGER NOT NULL,
+    base_key BLOB NOT NULL,
+    accepted_at INTEGER NOT NULL,
+    PRIMARY KEY (signed_prekey_id, base_key)
+  );
+  `,
 ];

@@ -35,6 +35,8 @@ export class SqliteProtocolStore implements ProtocolStore {
    */
   private readonly sessionCache = new Map<string, SessionState[]>();
   private readonly tx: (fn: () => unknown) => unknown;
+  /** A private key was deleted in the current transaction: the WAL is checkpointed once it commits. */
+  private keysErased = false;
   private readonly q;
 
   constructor(
@@ -61,6 +63,9 @@ export class SqliteProtocolStore implements ProtocolStore {
       kyber: p('SELECT * FROM kyber_prekeys WHERE id = ?'),
       oneTime: p('SELECT * FROM one_time_prekeys WHERE id = ?'),
       consume: p('UPDATE one_time_prekeys SET private_key = NULL, consumed_at = ? WHERE id = ? AND consumed_at IS NULL'),
+      acceptedFirst: p('SELECT 1 FROM accepted_first_messages WHERE signed_prekey_id = ? AND base_key = ?'),
+      recordFirst: p('INSERT INTO accepted_first_messages (signed_prekey_id, base_key, accepted_at) VALUES (?, ?, ?)'),
+      pruneFirst: p('DELETE FROM accepted_first_messages WHERE signed_prekey_id = ?'),
       allSigned: p('SELECT * FROM signed_prekeys ORDER BY id'),
       allKyber: p('SELECT * FROM kyber_prekeys ORDER BY id'),
       unusedOneTime: p('SELECT * FROM one_time_prekeys WHERE consumed_at IS NULL ORDER BY id'),
@@ -78,12 +83,19 @@ export class SqliteProtocolStore implements ProtocolStore {
   }
 
   transaction<T>(fn: () => T): T {
+    let result: T;
     try {
-      return this.tx(fn) as T;
+      result = this.tx(fn) as T;
     } catch (e) {
       this.sessionCache.clear();
+      if (!this.db.inTransaction) this.keysErased = false;
       throw e;
     }
+    if (this.keysErased && !this.db.inTransaction) {
+      this.keysErased = false;
+      eraseWal(this.db);
+    }
+    return result;
   }
 
   hasIdentity(): boolean {
@@ -167,7 +179,7 @@ export class SqliteProtocolStore implements ProtocolStore {
         if (!oldIds.has(skippedId(k))) this.q.insertSkipped.run(peer, baseKey, blob(k.headerKey), k.n, blob(k.messageKey), k.createdAt);
     }
     if (makeActive) this.q.deactivateOthers.run(peer, baseKey);
-    if (!before) this.q.evictSessions.run(peer, peer, SESSION_LIMITS.maxSessionsPerPeer);
+    if (!before && this.q.evictSessions.run(peer, peer, SESSION_LIMITS.maxSessionsPerPeer).changes > 0) this.keysErased = true;
     const cached = this.sessionCache.get(peer);
     if (cached && makeActive) {
       const others = cached.filter((x) => !constantTimeEqual(x.baseKey, after.baseKey));
@@ -192,6 +204,15 @@ export class SqliteProtocolStore implements ProtocolStore {
 
   consumeOneTimePreKey(id: number, now: number): void {
     if (this.q.consume.run(now, id).changes !== 1) fail('ONE_TIME_PREKEY_USED', `one-time pre-key ${id} was already used`);
+    this.keysErased = true;
+  }
+
+  acceptedFirstMessage(signedPreKeyId: number, baseKey: Uint8Array): boolean {
+    return this.q.acceptedFirst.get(signedPreKeyId, blob(baseKey)) !== undefined;
+  }
+
+  recordFirstMessage(signedPreKeyId: number, baseKey: Uint8Array, now: number): void {
+    this.q.recordFirst.run(signedPreKeyId, blob(baseKey), now);
   }
 
   loadPreKeyState(): PreKeyState {
@@ -222,7 +243,10 @@ export class SqliteProtocolStore implements ProtocolStore {
     ] as const) {
       const unchanged = new Set(old);
       for (const k of next)
-        if (!unchanged.has(k))
+        if (!unchanged.has(k)) {
+          if (k.privateKey === null) this.keysErased = true;
+          // A first message naming an expired signed pre-key is refused anyway: its record can go.
+          if (k.privateKey === null && statement === this.q.upsertSigned) this.q.pruneFirst.run(k.id);
           statement.run({
             id: k.id,
             public_key: blob(k.publicKey),
@@ -231,6 +255,7 @@ export class SqliteProtocolStore implements ProtocolStore {
             replaced_at: k.replacedAt,
             signature: blob(k.signature),
           });
+        }
     }
     const oldOneTime = new Set(before.oneTime);
     for (const k of after.oneTime)
@@ -239,6 +264,14 @@ export class SqliteProtocolStore implements ProtocolStore {
     if (p && p !== before.published)
       this.q.upsertBundleMeta.run(p.signedPreKeyId, p.kyberPreKeyId, JSON.stringify(p.oneTimePreKeyIds), p.publishedAt);
   }
+}
+
+/**
+ * Moves the WAL into the database and empties it, so that a deleted private key (zeroed in its page by
+ * secure_delete) leaves no copy in the WAL file either.
+ */
+function eraseWal(db: Db): void {
+  db.pragma('wal_checkpoint(TRUNCATE)');
 }
 
 function upsertRotating(table: 'signed_prekeys' | 'kyber_prekeys'): string {
