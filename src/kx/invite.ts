@@ -1,4 +1,4 @@
-import { type Bytes, concat, constantTimeEqual, fromBase64Url, sha256, toBase64Url } from '../crypto/index.js';
+import { type Bytes, concat, constantTimeEqual, fromBase64Url, MlKem1024, sha256, toBase64Url } from '../crypto/index.js';
 import { fail } from '../errors.js';
 import {
   decodePublicIdentity,
@@ -11,22 +11,26 @@ import {
 import { Reader, Writer } from '../wire/codec.js';
 import { RENDEZVOUS_POINT_BYTES, type RendezvousPoint } from './rendezvous.js';
 
-export const INVITE_VERSION = 1;
-export const INVITE_CONTEXT = 'ratchet-relay/kx/invite/v1';
-export const INVITE_STRING_PREFIX = 'rrinv1';
+export const INVITE_VERSION = 2;
+export const INVITE_CONTEXT = 'ratchet-relay/kx/invite/v2';
+export const INVITE_STRING_PREFIX = 'rrinv2';
 const CHECKSUM_BYTES = 4;
-/** A full public identity is 1802 bytes; the bound leaves room without letting input drive allocation. */
+/** A compact public identity is 266 bytes; the bound leaves room without letting input drive allocation. */
 const MAX_IDENTITY_BYTES = 4096;
-// Far above the 2,613 characters of a v1 invite; checked before any decoding.
+// Far above the 2,656 characters of a v2 invite; checked before any decoding.
 const MAX_INVITE_STRING_CHARS = 8192;
 
 /**
  * Message 1 of the key exchange, handed over out of band. It names where to answer (initialRV) and
- * where to ask for a ratchet reset later (resetRV), and carries the inviter's full identity, whose
- * ML-KEM key seals the answer. The inviter's identity signs everything else.
+ * where to ask for a ratchet reset later (resetRV), and carries a fresh ML-KEM-1024 key that seals the
+ * answer: its secret lives only in the inviter's pending KX and is erased once the answer is opened
+ * (forward secrecy). The identity goes in compact form, to keep the invite (and its QR code) small:
+ * its ML-KEM key is not needed here, and the full identity comes sealed in the full KX. The inviter's
+ * identity signs everything else.
  */
 export interface OOBPublicIdentityInvite {
-  readonly identity: PublicIdentity; // full form: kemKey is not null
+  readonly identity: PublicIdentity; // compact form: kemKey is null
+  readonly kemKey: Bytes; // ephemeral ML-KEM-1024 public key: the half KX is sealed to it
   readonly initialRV: RendezvousPoint;
   readonly resetRV: RendezvousPoint;
   readonly createdAt: number;
@@ -37,10 +41,11 @@ export interface OOBPublicIdentityInvite {
 type UnsignedInvite = Omit<OOBPublicIdentityInvite, 'signature'>;
 
 function writeBody(w: Writer, i: UnsignedInvite): Writer {
-  if (i.identity.kemKey === null) fail('INVALID_ARGUMENT', 'an invite must carry the full public identity (with its KEM key)');
+  if (i.identity.kemKey !== null) fail('INVALID_ARGUMENT', 'an invite carries the compact public identity (without its KEM key)');
   return w
     .u8(INVITE_VERSION)
     .bytes(encodePublicIdentity(i.identity))
+    .fixed(i.kemKey, MlKem1024.publicKeyBytes)
     .fixed(i.initialRV, RENDEZVOUS_POINT_BYTES)
     .fixed(i.resetRV, RENDEZVOUS_POINT_BYTES)
     .u64(i.createdAt)
@@ -57,12 +62,16 @@ export function encodeInvite(i: OOBPublicIdentityInvite): Bytes {
   return writeBody(new Writer(2048), i).fixed(i.signature, 64).finish();
 }
 
-/** The validating decoder: full identity with a good self-signature, sane times, distinct RVs, good invite signature. */
+/**
+ * The validating decoder: compact identity with a good self-signature, sane times, distinct RVs, good
+ * invite signature. The ephemeral KEM key is checked (FIPS 203) when the acceptor seals to it.
+ */
 export function decodeInvite(bytes: Bytes): OOBPublicIdentityInvite {
   const r = new Reader(bytes, 'invite');
   r.version(INVITE_VERSION);
   const identity = decodePublicIdentity(r.bytes(MAX_IDENTITY_BYTES));
-  if (identity.kemKey === null) fail('MALFORMED', 'invite: the identity lacks its KEM key (compact form)');
+  if (identity.kemKey !== null) fail('MALFORMED', 'invite: the identity must be in compact form');
+  const kemKey = r.fixed(MlKem1024.publicKeyBytes);
   const initialRV = r.fixed(RENDEZVOUS_POINT_BYTES);
   const resetRV = r.fixed(RENDEZVOUS_POINT_BYTES);
   const createdAt = r.u64();
@@ -74,7 +83,7 @@ export function decodeInvite(bytes: Bytes): OOBPublicIdentityInvite {
   if (constantTimeEqual(initialRV, resetRV)) fail('MALFORMED', 'invite: initial and reset rendezvous points are the same');
   if (!identityVerify(identity, INVITE_CONTEXT, body, signature))
     fail('BAD_SIGNATURE', 'invite: signature does not verify');
-  return { identity, initialRV, resetRV, createdAt, expiresAt, signature };
+  return { identity, kemKey, initialRV, resetRV, createdAt, expiresAt, signature };
 }
 
 /** Expired from `expiresAt` on: the inviter answers no half KX from that moment. */
@@ -86,7 +95,7 @@ function checksum(bytes: Bytes): Bytes {
   return sha256(bytes).subarray(0, CHECKSUM_BYTES);
 }
 
-/** `rrinv1` || base64url(invite bytes || first 4 bytes of SHA-256(invite bytes)), for copy and paste. */
+/** `rrinv2` || base64url(invite bytes || first 4 bytes of SHA-256(invite bytes)), for copy and paste. */
 export function inviteToString(invite: OOBPublicIdentityInvite): string {
   const bytes = encodeInvite(invite);
   return INVITE_STRING_PREFIX + toBase64Url(concat(bytes, checksum(bytes)));
@@ -97,6 +106,8 @@ export function inviteToString(invite: OOBPublicIdentityInvite): string {
  * the invite decoder then validates the bytes. Strict: no whitespace, no padding.
  */
 export function inviteFromString(s: string): OOBPublicIdentityInvite {
+  if (/^rrinv\d/.test(s) && !s.startsWith(INVITE_STRING_PREFIX))
+    fail('MALFORMED', `invite string: made by another version (${s.slice(0, 6)}); this one reads "${INVITE_STRING_PREFIX}" invites: ask for a new invite`);
   if (!s.startsWith(INVITE_STRING_PREFIX)) fail('MALFORMED', `invite string: does not start with "${INVITE_STRING_PREFIX}"`);
   const text = s.slice(INVITE_STRING_PREFIX.length);
   if (text.length > MAX_INVITE_STRING_CHARS) fail('MALFORMED', 'invite string: too long');

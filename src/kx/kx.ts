@@ -1,6 +1,6 @@
-import { type Bytes, concat, constantTimeEqual, hkdfSha512, type Rng, X25519 } from '../crypto/index.js';
+import { type Bytes, concat, constantTimeEqual, hkdfSha512, MlKem1024, type Rng, X25519 } from '../crypto/index.js';
 import { fail } from '../errors.js';
-import { type Identity, type PublicIdentity, sameIdentity } from '../identity/index.js';
+import { compactPublicIdentity, type Identity, type PublicIdentity, sameIdentity } from '../identity/index.js';
 import { associatedData } from '../pqxdh/index.js';
 import { initAlice, initBob } from '../ratchet/index.js';
 import type { SessionState } from '../session/index.js';
@@ -53,7 +53,9 @@ export interface KXComplete {
  * SK = HKDF-SHA-512(F || DH(Ei, Ea) || DH(IKi, Ea) || DH(Ei, IKa) || SS_half || SS_full), i = inviter,
  * a = acceptor, SS the ML-KEM secrets of the two sealed messages. The identity DHs make SK depend on
  * both identity keys (as in X3DH); the KEM secrets keep it secret against a quantum adversary who
- * recorded the exchange (as in PQXDH), not only the sealed messages.
+ * recorded the exchange (as in PQXDH), not only the sealed messages. Both KEM keys are ephemeral and
+ * erased once used, so stealing an identity later opens neither; the identity ML-KEM keys are not used
+ * here at all (docs/crypto.md says why).
  */
 function deriveSK(dh1: Bytes, dh2: Bytes, dh3: Bytes, ssHalf: Bytes, ssFull: Bytes): Bytes {
   return hkdfSha512(concat(F, dh1, dh2, dh3, ssHalf, ssFull), SALT, KX_INFO, 32);
@@ -73,11 +75,19 @@ export function createInvite(
 ): { invite: OOBPublicIdentityInvite; pending: InviterPendingKX } {
   if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) fail('INVALID_ARGUMENT', `invite lifetime must be a positive number of ms, got ${ttlMs}`);
   requireFull(self.public, 'our');
+  const kem = MlKem1024.keyPair(rng);
   const initialRV = newRendezvousPoint(rng);
   const resetRV = newRendezvousPoint(rng);
   const expiresAt = now + ttlMs;
-  const invite = signInvite(self, { identity: self.public, initialRV, resetRV, createdAt: now, expiresAt });
-  return { invite, pending: { role: 'inviter', initialRV, resetRV, expiresAt } };
+  const invite = signInvite(self, {
+    identity: compactPublicIdentity(self.public),
+    kemKey: kem.publicKey,
+    initialRV,
+    resetRV,
+    createdAt: now,
+    expiresAt,
+  });
+  return { invite, pending: { role: 'inviter', kemSecret: kem.secretKey, initialRV, resetRV, expiresAt } };
 }
 
 /**
@@ -92,9 +102,9 @@ export function acceptInvite(
 ): { pending: AcceptorPendingKX; send: KXSend } {
   if (isExpired(invite, now)) fail('INVALID_ARGUMENT', `invite expired at ${new Date(invite.expiresAt).toISOString()}`);
   if (sameIdentity(invite.identity, self.public)) fail('INVALID_ARGUMENT', 'invite is from our own identity');
-  const inviterKem = requireFull(invite.identity, 'the inviter');
   requireFull(self.public, 'our');
   const ephemeral = X25519.generate(rng);
+  const kem = MlKem1024.keyPair(rng);
   // Try the DH with the inviter's identity key now: a bad key fails here, not after a round trip.
   try {
     X25519.dh(ephemeral.privateKey, invite.identity.dhKey);
@@ -106,16 +116,18 @@ export function acceptInvite(
   const half = signHalfKX(self, {
     identity: self.public,
     ephemeralKey: ephemeral.publicKey,
+    kemKey: kem.publicKey,
     initialRV: invite.initialRV,
     step3RV,
     resetRV,
   });
-  const sealed = sealWithSecret(inviterKem, encodeRMOHalfKX(half), rng);
+  const sealed = sealWithSecret(invite.kemKey, encodeRMOHalfKX(half), rng);
   return {
     pending: {
       role: 'acceptor',
       ephemeral,
       halfSecret: sealed.secret,
+      kemSecret: kem.secretKey,
       step3RV,
       resetRV,
       inviter: invite.identity,
@@ -141,11 +153,9 @@ export function onHalfKX(
   const { half, secret } = openHalfKX(self, pending, payload, now);
   if (constantTimeEqual(half.step3RV, pending.resetRV) || constantTimeEqual(half.resetRV, pending.resetRV))
     fail('MALFORMED', 'half KX reuses our reset rendezvous point');
-  const acceptorKem = requireFull(half.identity, 'the acceptor');
-
   const ei = X25519.generate(rng);
-  const full = signFullKX(self, { ephemeralKey: ei.publicKey, step3RV: half.step3RV });
-  const sealedFull = sealWithSecret(acceptorKem, encodeRMOFullKX(full), rng);
+  const full = signFullKX(self, { identity: self.public, ephemeralKey: ei.publicKey, step3RV: half.step3RV });
+  const sealedFull = sealWithSecret(half.kemKey, encodeRMOFullKX(full), rng);
   let sk: Bytes;
   try {
     sk = deriveSK(
@@ -182,7 +192,7 @@ export function onHalfKX(
 export function openHalfKX(self: Identity, pending: PendingKX, payload: Bytes, now: number): { half: RMOHalfKX; secret: Bytes } {
   if (pending.role !== 'inviter') fail('INVALID_ARGUMENT', 'a half KX answers an invite: this pending KX is not an inviter\'s');
   if (isExpired(pending, now)) fail('INVALID_ARGUMENT', `invite expired at ${new Date(pending.expiresAt).toISOString()}: late half KX refused`);
-  const opened = openWithSecret(self.kem.secretKey, payload);
+  const opened = openWithSecret(pending.kemSecret, payload);
   const half = decodeRMOHalfKX(opened.plaintext);
   if (!constantTimeEqual(half.initialRV, pending.initialRV))
     fail('INVALID_ARGUMENT', 'half KX answers another invite: a reply that does not match the pending KX is rejected');
@@ -196,7 +206,7 @@ export function openHalfKX(self: Identity, pending: PendingKX, payload: Bytes, n
  */
 export function refuseHalfKX(self: Identity, half: RMOHalfKX, reason: KXRefusalReason, rng: Rng): KXSend {
   const refusal = signKXRefused(self, { reason, step3RV: half.step3RV, ephemeralKey: half.ephemeralKey });
-  return { rv: half.step3RV, payload: sealWithSecret(requireFull(half.identity, 'the acceptor'), encodeRMOKXRefused(refusal), rng).sealed };
+  return { rv: half.step3RV, payload: sealWithSecret(half.kemKey, encodeRMOKXRefused(refusal), rng).sealed };
 }
 
 /** What the acceptor gets at step3RV instead of a full KX: the inviter refused its half KX. */
@@ -210,7 +220,7 @@ export interface KXRefused {
  * tie it to this exchange.
  */
 export function onFullKX(self: Identity, pending: PendingKX, payload: Bytes, now: number): KXComplete {
-  const { acceptor, opened } = openStep3(self, pending, payload);
+  const { acceptor, opened } = openStep3(pending, payload);
   return completeAcceptor(self, acceptor, opened, now);
 }
 
@@ -219,7 +229,7 @@ export function onFullKX(self: Identity, pending: PendingKX, payload: Bytes, now
  * its half KX, which must be signed by the inviter and name this half KX's step3RV and E_a.
  */
 export function onStep3(self: Identity, pending: PendingKX, payload: Bytes, now: number): KXComplete | KXRefused {
-  const { acceptor, opened } = openStep3(self, pending, payload);
+  const { acceptor, opened } = openStep3(pending, payload);
   if (!isKXRefusal(opened.plaintext)) return completeAcceptor(self, acceptor, opened, now);
   const refusal = decodeRMOKXRefused(opened.plaintext, acceptor.inviter);
   if (!constantTimeEqual(refusal.step3RV, acceptor.step3RV) || !constantTimeEqual(refusal.ephemeralKey, acceptor.ephemeral.publicKey))
@@ -227,9 +237,9 @@ export function onStep3(self: Identity, pending: PendingKX, payload: Bytes, now:
   return { refused: refusal.reason };
 }
 
-function openStep3(self: Identity, pending: PendingKX, payload: Bytes): { acceptor: AcceptorPendingKX; opened: { plaintext: Bytes; secret: Bytes } } {
+function openStep3(pending: PendingKX, payload: Bytes): { acceptor: AcceptorPendingKX; opened: { plaintext: Bytes; secret: Bytes } } {
   if (pending.role !== 'acceptor') fail('INVALID_ARGUMENT', 'a full KX answers a half KX: this pending KX is not an acceptor\'s');
-  return { acceptor: pending, opened: openWithSecret(self.kem.secretKey, payload) };
+  return { acceptor: pending, opened: openWithSecret(pending.kemSecret, payload) };
 }
 
 function completeAcceptor(self: Identity, pending: AcceptorPendingKX, opened: { plaintext: Bytes; secret: Bytes }, now: number): KXComplete {
@@ -249,8 +259,8 @@ function completeAcceptor(self: Identity, pending: AcceptorPendingKX, opened: { 
     return fail('MALFORMED', 'full KX carries an unusable X25519 key');
   }
   const session: SessionState = {
-    peer: pending.inviter,
-    associatedData: associatedData(pending.inviter, self.public),
+    peer: full.identity,
+    associatedData: associatedData(full.identity, self.public),
     baseKey: full.ephemeralKey,
     role: 'responder',
     pending: null,

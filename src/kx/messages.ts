@@ -1,4 +1,4 @@
-import { type Bytes, constantTimeEqual, X25519_KEY_BYTES } from '../crypto/index.js';
+import { type Bytes, constantTimeEqual, MlKem1024, X25519_KEY_BYTES } from '../crypto/index.js';
 import { fail } from '../errors.js';
 import {
   decodePublicIdentity,
@@ -7,14 +7,15 @@ import {
   identitySign,
   identityVerify,
   type PublicIdentity,
+  sameIdentity,
 } from '../identity/index.js';
 import { Reader, Writer } from '../wire/codec.js';
 import { RENDEZVOUS_POINT_BYTES, type RendezvousPoint } from './rendezvous.js';
 
-export const RMO_HALF_KX_VERSION = 1;
-export const RMO_FULL_KX_VERSION = 1;
-export const HALF_KX_CONTEXT = 'ratchet-relay/kx/half/v1';
-export const FULL_KX_CONTEXT = 'ratchet-relay/kx/full/v1';
+export const RMO_HALF_KX_VERSION = 2;
+export const RMO_FULL_KX_VERSION = 2;
+export const HALF_KX_CONTEXT = 'ratchet-relay/kx/half/v2';
+export const FULL_KX_CONTEXT = 'ratchet-relay/kx/full/v2';
 /**
  * The refusal's version byte. Its high bit marks a refusal: the acceptor reads either a full KX or a
  * refusal at step3RV, and tells them apart by the first byte (full KX versions stay below 0x80).
@@ -25,13 +26,14 @@ const MAX_IDENTITY_BYTES = 4096;
 const SIGNATURE_BYTES = 64;
 
 /**
- * Message 2, the acceptor's answer, sealed to the inviter's KEM key and dropped at initialRV.
+ * Message 2, the acceptor's answer, sealed to the invite's ephemeral KEM key and dropped at initialRV.
  * initialRV binds it to one invite, so it cannot be replayed against another; the acceptor's identity
  * signs everything else.
  */
 export interface RMOHalfKX {
-  readonly identity: PublicIdentity; // the acceptor's, full form: the full KX is sealed to its KEM key
+  readonly identity: PublicIdentity; // the acceptor's, full form: its KEM key seals later reset invites
   readonly ephemeralKey: Bytes; // X25519: the acceptor's half of the key exchange and Bob's first ratchet key
+  readonly kemKey: Bytes; // ephemeral ML-KEM-1024 public key: the full KX (or a refusal) is sealed to it
   readonly initialRV: RendezvousPoint;
   readonly step3RV: RendezvousPoint; // where the full KX goes
   readonly resetRV: RendezvousPoint; // where the inviter asks the acceptor for a ratchet reset
@@ -39,11 +41,12 @@ export interface RMOHalfKX {
 }
 
 /**
- * Message 3, the inviter's answer, sealed to the acceptor's KEM key and dropped at step3RV. It carries
- * no identity: the acceptor already holds the inviter's (from the invite) and checks the signature
- * against it. step3RV binds it to one half KX.
+ * Message 3, the inviter's answer, sealed to the half KX's ephemeral KEM key and dropped at step3RV.
+ * It carries the inviter's full identity (the invite has only the compact one, to stay small), which
+ * must be the invite's; the acceptor checks the signature against it. step3RV binds it to one half KX.
  */
 export interface RMOFullKX {
+  readonly identity: PublicIdentity; // the inviter's, full form
   readonly ephemeralKey: Bytes; // X25519: the inviter's half of the key exchange
   readonly step3RV: RendezvousPoint;
   readonly signature: Bytes;
@@ -55,7 +58,7 @@ export type KXRefusalReason = keyof typeof KX_REFUSAL_REASONS;
 
 /**
  * Message 3 in place of the full KX: the inviter will not answer this half KX (its invite was spent by
- * another acceptor). Sealed to the acceptor's KEM key, dropped at step3RV, signed by the inviter's
+ * another acceptor). Sealed to the half KX's ephemeral KEM key, dropped at step3RV, signed by the inviter's
  * identity. step3RV and the half KX's ephemeral key (both fresh for each half KX) bind it to the one
  * half KX it answers, so it cannot be replayed against another exchange.
  */
@@ -72,13 +75,19 @@ function writeHalfBody(w: Writer, m: Omit<RMOHalfKX, 'signature'>): Writer {
     .u8(RMO_HALF_KX_VERSION)
     .bytes(encodePublicIdentity(m.identity))
     .fixed(m.ephemeralKey, X25519_KEY_BYTES)
+    .fixed(m.kemKey, MlKem1024.publicKeyBytes)
     .fixed(m.initialRV, RENDEZVOUS_POINT_BYTES)
     .fixed(m.step3RV, RENDEZVOUS_POINT_BYTES)
     .fixed(m.resetRV, RENDEZVOUS_POINT_BYTES);
 }
 
 function writeFullBody(w: Writer, m: Omit<RMOFullKX, 'signature'>): Writer {
-  return w.u8(RMO_FULL_KX_VERSION).fixed(m.ephemeralKey, X25519_KEY_BYTES).fixed(m.step3RV, RENDEZVOUS_POINT_BYTES);
+  if (m.identity.kemKey === null) fail('INVALID_ARGUMENT', 'a full KX must carry the full public identity (with its KEM key)');
+  return w
+    .u8(RMO_FULL_KX_VERSION)
+    .bytes(encodePublicIdentity(m.identity))
+    .fixed(m.ephemeralKey, X25519_KEY_BYTES)
+    .fixed(m.step3RV, RENDEZVOUS_POINT_BYTES);
 }
 
 function writeRefusedBody(w: Writer, m: Omit<RMOKXRefused, 'signature'>): Writer {
@@ -94,7 +103,7 @@ export function signHalfKX(self: Identity, m: Omit<RMOHalfKX, 'signature'>): RMO
 }
 
 export function signFullKX(self: Identity, m: Omit<RMOFullKX, 'signature'>): RMOFullKX {
-  return { ...m, signature: identitySign(self, FULL_KX_CONTEXT, writeFullBody(new Writer(80), m).finish()) };
+  return { ...m, signature: identitySign(self, FULL_KX_CONTEXT, writeFullBody(new Writer(2048), m).finish()) };
 }
 
 export function signKXRefused(self: Identity, m: Omit<RMOKXRefused, 'signature'>): RMOKXRefused {
@@ -106,7 +115,7 @@ export function encodeRMOHalfKX(m: RMOHalfKX): Bytes {
 }
 
 export function encodeRMOFullKX(m: RMOFullKX): Bytes {
-  return writeFullBody(new Writer(160), m).fixed(m.signature, SIGNATURE_BYTES).finish();
+  return writeFullBody(new Writer(2048), m).fixed(m.signature, SIGNATURE_BYTES).finish();
 }
 
 export function encodeRMOKXRefused(m: RMOKXRefused): Bytes {
@@ -125,6 +134,7 @@ export function decodeRMOHalfKX(bytes: Bytes): RMOHalfKX {
   const identity = decodePublicIdentity(r.bytes(MAX_IDENTITY_BYTES));
   if (identity.kemKey === null) fail('MALFORMED', 'half KX: the identity lacks its KEM key (compact form)');
   const ephemeralKey = r.fixed(X25519_KEY_BYTES);
+  const kemKey = r.fixed(MlKem1024.publicKeyBytes);
   const initialRV = r.fixed(RENDEZVOUS_POINT_BYTES);
   const step3RV = r.fixed(RENDEZVOUS_POINT_BYTES);
   const resetRV = r.fixed(RENDEZVOUS_POINT_BYTES);
@@ -135,20 +145,26 @@ export function decodeRMOHalfKX(bytes: Bytes): RMOHalfKX {
     fail('MALFORMED', 'half KX: rendezvous points are not distinct');
   if (!identityVerify(identity, HALF_KX_CONTEXT, bytes.subarray(0, bytes.length - SIGNATURE_BYTES), signature))
     fail('BAD_SIGNATURE', 'half KX: signature does not verify');
-  return { identity, ephemeralKey, initialRV, step3RV, resetRV, signature };
+  return { identity, ephemeralKey, kemKey, initialRV, step3RV, resetRV, signature };
 }
 
-/** The validating decoder. The full KX names no signer, so the caller says who must have signed it: the inviter. */
+/**
+ * The validating decoder: a full identity with a good self-signature that is the invite's (`inviter`,
+ * either form, as the caller knows it), and a signature by it.
+ */
 export function decodeRMOFullKX(bytes: Bytes, inviter: PublicIdentity): RMOFullKX {
   const r = new Reader(bytes, 'full KX');
   r.version(RMO_FULL_KX_VERSION);
+  const identity = decodePublicIdentity(r.bytes(MAX_IDENTITY_BYTES));
+  if (identity.kemKey === null) fail('MALFORMED', 'full KX: the identity lacks its KEM key (compact form)');
   const ephemeralKey = r.fixed(X25519_KEY_BYTES);
   const step3RV = r.fixed(RENDEZVOUS_POINT_BYTES);
   const signature = r.fixed(SIGNATURE_BYTES);
   r.end();
-  if (!identityVerify(inviter, FULL_KX_CONTEXT, bytes.subarray(0, bytes.length - SIGNATURE_BYTES), signature))
+  if (!sameIdentity(identity, inviter)) fail('IDENTITY_MISMATCH', 'full KX: the identity is not the inviter\'s');
+  if (!identityVerify(identity, FULL_KX_CONTEXT, bytes.subarray(0, bytes.length - SIGNATURE_BYTES), signature))
     fail('BAD_SIGNATURE', 'full KX: signature does not verify against the inviter');
-  return { ephemeralKey, step3RV, signature };
+  return { identity, ephemeralKey, step3RV, signature };
 }
 
 /** The validating decoder: a known reason, and a signature by `inviter` (the refusal names no signer either). */

@@ -25,8 +25,10 @@ function sealKey(sharedSecret: Bytes): Bytes {
 
 /**
  * Seals and also returns the KEM shared secret, which the key exchange mixes into the session key
- * so that it stays secret against a quantum adversary. Throws MALFORMED when the recipient's KEM key
- * fails the FIPS 203 input check (a self-signed identity can carry one).
+ * so that it stays secret against a quantum adversary. The key exchange seals to ephemeral keys only
+ * (forward secrecy, docs/protocol.md); the node seals reset and introduction invites to identity keys.
+ * Throws MALFORMED when the recipient's KEM key fails the FIPS 203 input check (an invite or a half
+ * KX can carry one: their signatures do not prove the key valid).
  */
 export function sealWithSecret(recipientKemPublicKey: Bytes, plaintext: Bytes, rng: Rng): { sealed: Bytes; secret: Bytes } {
   let kem;

@@ -332,6 +332,9 @@ export class KeyExchange {
     const self = this.ctx.store.identity();
     const invite = decodeInvite(open(self.kem.secretKey, sealed));
     if (fingerprint(invite.identity) !== target) fail('IDENTITY_MISMATCH', `the introduced invite is not from the identity ${mediator.alias ?? 'the mediator'} named`);
+    // Crossed, and ours already completed (their half KX overtook this invite): answering it would leave
+    // an acceptor waiting at an invite its inviter dropped.
+    if (this.ctx.cipher.hasSession(target)) return;
     const ours = this.store.pending().find((p) => p.peer === target && p.role === 'inviter');
     if (ours) {
       if (fingerprint(self.public) < target) return; // ours wins the tiebreak; theirs is dropped

@@ -11,7 +11,7 @@ export function registerKeyExchange(program: Command): void {
     .description('make an invite: a string (or file) to give to one person; their answer completes a session')
     .option('-t, --ttl <hours>', 'how long the invite stays valid', '24')
     .option('-o, --out <file>', 'write the invite to a file instead of printing it')
-    .option('--qr', 'also print the invite as a QR code (needs a wide terminal: ~170 columns)')
+    .option('--qr', 'also print the invite as a QR code (needs a wide terminal: ~175 columns)')
     .action(
       action(async (api, g, opts: { ttl: string; out?: string; qr?: boolean }) => {
         const hours = Number(opts.ttl);
