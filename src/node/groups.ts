@@ -169,6 +169,16 @@ export class Groups {
     this.messaging.deliverText(from, m, { id: g.id, name: g.name }, now);
   };
 
+  /**
+   * A group we joined whose admin is `admin` (one that lists `peer`, if any): the admin's
+   * introductions to its members go ahead without asking the user, who joined the group.
+   */
+  joinedGroupOf(admin: string, peer: string): string | undefined {
+    if (admin === this.selfFp()) return undefined;
+    const run = this.store.all().filter((g) => g.joined && g.admin === admin);
+    return (run.find((g) => this.membersOf(g).members.includes(peer)) ?? run[0])?.id;
+  }
+
   private selfFp(): string {
     return fingerprint(this.ctx.self());
   }
