@@ -170,13 +170,13 @@ export class Groups {
   };
 
   /**
-   * A group we joined whose admin is `admin` (one that lists `peer`, if any): the admin's
-   * introductions to its members go ahead without asking the user, who joined the group.
+   * A group we joined, run by `admin`, that lists `peer`: the admin's introductions to its members go
+   * ahead without asking the user, who joined the group. (A member list always reaches a member
+   * before the introductions it causes: both come from the admin, in order on one ratchet.)
    */
   joinedGroupOf(admin: string, peer: string): string | undefined {
     if (admin === this.selfFp()) return undefined;
-    const run = this.store.all().filter((g) => g.joined && g.admin === admin);
-    return (run.find((g) => this.membersOf(g).members.includes(peer)) ?? run[0])?.id;
+    return this.store.all().find((g) => g.joined && g.admin === admin && this.membersOf(g).members.includes(peer))?.id;
   }
 
   private selfFp(): string {

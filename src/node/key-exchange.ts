@@ -72,7 +72,7 @@ export interface IntroductionRequest {
   readonly expiresAt: number;
 }
 
-/** The joined group (its id) whose admin is `admin`, if any: an introduction by it needs no consent. */
+/** A group we joined (its id) run by `admin` that lists `peer`, if any: an introduction by the admin needs no consent. */
 export type GroupOfAdmin = (admin: string, peer: string) => string | undefined;
 
 /**
