@@ -217,13 +217,24 @@ async function scenario(s: Scenario): Promise<void> {
   await s.run('carol', ['introduce', 'bob', fp.dave.slice(0, 16)], 4); // no contact named bob at carol
   await s.run('carol', ['introduce', fp.bob.slice(0, 16), fp.bob.slice(0, 16)], 2);
   await s.run('carol', ['introduce', fp.bob.slice(0, 16), fp.dave.slice(0, 16)]);
+  // Neither asked for it: each consents (bob first, so that dave's invite has not reached him yet in either mode).
+  const oneRequest = (l: { id: string }[][]) => l[0]?.length === 1;
+  const forBob = (await s.until<{ id: string }[]>('bob', ['kx', 'requests'], oneRequest, ['bob']))[0]![0]!;
+  const forDave = (await s.until<{ id: string }[]>('dave', ['kx', 'requests'], oneRequest, ['dave']))[0]![0]!;
+  await s.run('dave', ['kx', 'accept', 'ffffff'], 2);
+  await s.run('bob', ['kx', 'accept', forBob.id.slice(0, 8)]);
+  await s.run('dave', ['kx', 'accept', forDave.id]);
   const hasContact = (f: string) => (l: { fingerprint: string }[][]) => l[0]?.some((c) => c.fingerprint === f) ?? false;
-  await s.until('bob', ['contacts', 'ls'], hasContact(fp.dave), ['bob', 'dave', 'carol', 'bob', 'dave']);
+  await s.until('bob', ['contacts', 'ls'], hasContact(fp.dave), ['carol', 'bob', 'dave', 'bob']);
   await s.until('dave', ['kx', 'ls'], noKx, ['dave']);
   await s.until('dave', ['contacts', 'ls'], hasContact(fp.bob));
   await s.run('alice', ['mediate', fp.carol.slice(0, 16), fp.dave.slice(0, 16)], 2); // a full fingerprint is needed
   await s.run('alice', ['mediate', fp.carol.slice(0, 16), fp.dave]);
-  await s.until('alice', ['contacts', 'ls'], hasContact(fp.dave), ['carol', 'dave', 'carol', 'alice', 'dave', 'alice']);
+  // Alice asked; dave, the target, consents.
+  const fromAlice = (await s.until<{ id: string }[]>('dave', ['kx', 'requests'], oneRequest, ['carol', 'dave']))[0]![0]!;
+  await s.run('dave', ['kx', 'accept', fromAlice.id]);
+  await s.run('dave', ['kx', 'requests']);
+  await s.until('alice', ['contacts', 'ls'], hasContact(fp.dave), ['carol', 'alice', 'dave', 'alice']);
   await s.until('dave', ['kx', 'ls'], noKx, ['dave']);
   await s.run('dave', ['send', fp.alice.slice(0, 16), 'hi', 'alice,', 'dave', 'here']);
   assert.deepEqual((await s.until<{ text: string; from: string }>('alice', ['receive'], (l) => l.length > 0)).map((m) => [m.text, m.from]), [['hi alice, dave here', fp.dave]]);

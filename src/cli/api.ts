@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { fail } from '../errors.js';
-import type { ContactWithSafetyNumber } from '../node/index.js';
+import { type ContactWithSafetyNumber, nameOf } from '../node/index.js';
+import type { Met } from '../store/index.js';
 import { type NodeService, validateRelayUrl } from './node-service.js';
 
 /**
@@ -39,6 +40,8 @@ const ContactView = z.object({
   trusted: z.boolean(),
   keyChangedAt: time.nullable(),
   safetyNumber: z.string(),
+  /** How we met (null: before this was recorded); `via`: the mediator's fingerprint or the group id; `text`: for people. */
+  met: z.object({ how: z.enum(['bundle', 'message', 'invite', 'introduction', 'group']), via: z.string().nullable(), text: z.string() }).nullable(),
 });
 const MessageState = z.enum(['queued', 'sent', 'delivered', 'received', 'failed']);
 /** `failure`: why a failed message failed. */
@@ -66,6 +69,17 @@ const HistoryEntry = z.object({
   failure: z.string().nullable(),
 });
 const PendingKx = z.object({ rv: hex64, role: z.enum(['inviter', 'acceptor']), peer: hex64.nullable(), createdAt: time, expiresAt: time });
+/** An introduction waiting for the user's consent (`kx accept` / `kx decline`). */
+const IntroductionRequest = z.object({
+  id: z.string(),
+  kind: z.enum(['invite-request', 'introduced']),
+  mediator: hex64,
+  mediatorAlias: alias,
+  peer: hex64,
+  inviteArrived: z.boolean(),
+  receivedAt: time,
+  expiresAt: time,
+});
 const Group = z.object({ id: z.string(), name: z.string(), admin: hex64, joined: z.boolean(), version: z.number().int() });
 const GroupMember = z.object({ fingerprint: hex64, alias, admin: z.boolean(), reachable: z.boolean(), introductionAttempts: z.number().int() });
 const Pending = z.object({ pending: z.number().int() });
@@ -197,25 +211,25 @@ export const API = {
     description: 'contacts with their safety numbers',
     params: none,
     result: z.array(ContactView),
-    handler: (s) => s.node.contacts.list().map(contactView),
+    handler: (s) => s.node.contacts.list().map((c) => contactView(s, c)),
   }),
   setAlias: method({
     description: 'names a contact (null removes the name)',
     params: z.strictObject({ contact: ref, alias: z.string().nullable() }),
     result: ContactView,
-    handler: (s, p) => contactView(s.node.contacts.setAlias(p.contact, p.alias)),
+    handler: (s, p) => contactView(s, s.node.contacts.setAlias(p.contact, p.alias)),
   }),
   setVerified: method({
     description: 'marks a contact verified (or not) after comparing safety numbers',
     params: z.strictObject({ contact: ref, verified: z.boolean() }),
     result: ContactView,
-    handler: (s, p) => contactView(s.node.contacts.setVerified(p.contact, p.verified)),
+    handler: (s, p) => contactView(s, s.node.contacts.setVerified(p.contact, p.verified)),
   }),
   setTrusted: method({
     description: 'trusts a contact (or not); trusting acknowledges a changed identity key',
     params: z.strictObject({ contact: ref, trusted: z.boolean() }),
     result: ContactView,
-    handler: (s, p) => contactView(s.node.contacts.setTrusted(p.contact, p.trusted)),
+    handler: (s, p) => contactView(s, s.node.contacts.setTrusted(p.contact, p.trusted)),
   }),
   send: method({
     description: 'sends a text to a contact or discovered peer, waiting up to waitMs for a relay to accept it; with an id, a retry returns the stored message instead of sending again',
@@ -308,6 +322,24 @@ export const API = {
     result: z.object({ rv: hex64, peer: hex64 }),
     handler: (s, p) => queued(s, () => s.node.kx.reset(p.contact, p.via ?? undefined)),
   }),
+  kxRequests: method({
+    description: "introductions waiting for the user's consent",
+    params: none,
+    result: z.array(IntroductionRequest),
+    handler: (s) => s.node.kx.requests(),
+  }),
+  kxAccept: method({
+    description: 'consents to an introduction (its id, or a prefix of at least 6 hex digits): its key exchange goes ahead',
+    params: z.strictObject({ id: z.string() }),
+    result: IntroductionRequest,
+    handler: (s, p) => queued(s, () => s.node.kx.acceptRequest(p.id)),
+  }),
+  kxDecline: method({
+    description: 'declines an introduction (its id, or a prefix of at least 6 hex digits); the mediator is told',
+    params: z.strictObject({ id: z.string() }),
+    result: IntroductionRequest,
+    handler: (s, p) => queued(s, () => s.node.kx.declineRequest(p.id)),
+  }),
   introduce: method({
     description: 'as a mediator, introduces two contacts met by invite: b invites a through us',
     params: z.strictObject({ a: ref, b: ref }),
@@ -364,8 +396,9 @@ export const METHODS = Object.keys(API) as Method[];
 export type Params<M extends Method> = z.input<(typeof API)[M]['params']>;
 export type Result<M extends Method> = z.output<(typeof API)[M]['result']>;
 
-function contactView(c: ContactWithSafetyNumber): z.input<typeof ContactView> {
+function contactView(s: NodeService, c: ContactWithSafetyNumber): z.input<typeof ContactView> {
   return {
+    met: c.met && { how: c.met.how, via: 'via' in c.met ? c.met.via : null, text: metText(s, c.met) },
     fingerprint: c.fingerprint,
     alias: c.alias,
     nostrPubkey: c.nostrPubkey,
@@ -374,4 +407,14 @@ function contactView(c: ContactWithSafetyNumber): z.input<typeof ContactView> {
     keyChangedAt: c.keyChangedAt,
     safetyNumber: c.safetyNumber,
   };
+}
+
+/** "introduction via bob", "group friends", "invite", ... */
+function metText(s: NodeService, met: Met): string {
+  if (met.how === 'introduction') {
+    const mediator = s.node.contacts.get(met.via);
+    return `introduction via ${mediator ? nameOf(mediator) : met.via.slice(0, 16)}`;
+  }
+  if (met.how === 'group') return `group ${s.node.groups.summary(met.via)?.name ?? met.via.slice(0, 8)}`;
+  return met.how;
 }

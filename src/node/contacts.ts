@@ -1,6 +1,6 @@
 import { fail } from '../errors.js';
 import { formatSafetyNumber, type PublicIdentity, safetyNumber } from '../identity/index.js';
-import { type Contact, ContactsStore, type IdentityObservation } from '../store/index.js';
+import { type Contact, ContactsStore, type IdentityObservation, type Met } from '../store/index.js';
 import type { NodeContext } from './context.js';
 
 export type ContactWithSafetyNumber = Contact & { readonly safetyNumber: string };
@@ -83,20 +83,23 @@ export class Contacts {
     return this.withSafetyNumber(this.store.get(c.fingerprint)!);
   }
 
-  /** The user chose to write to `identity` (a discovered peer): a contact, trusted from the start. */
+  /** The user chose to write to `identity` (a discovered peer, through its bundle): a contact, trusted from the start. */
   addChosen(identity: PublicIdentity): Contact {
-    return this.store.add(identity, this.ctx.clock());
+    return this.store.add(identity, { how: 'bundle' }, true, this.ctx.clock());
   }
 
   /**
-   * A key exchange completed with `identity`. The invite went out of band, to someone chosen: the
-   * contact is trusted from the start and keeps both reset mailboxes. Call inside a transaction.
+   * A key exchange completed with `identity`, and keeps both reset mailboxes. `met`: how it started,
+   * null for a ratchet reset (which changes neither trust nor how we met). An invite went out of
+   * band, to someone chosen: trusted from the start. A mediator (or group admin) chose for us: never
+   * trusted. The first key exchange with a contact records how we met. Call inside a transaction.
    */
-  addFromKeyExchange(identity: PublicIdentity, resetRv: string, peerResetRv: string, now: number): Contact {
-    const contact = this.store.add(identity, now);
+  addFromKeyExchange(identity: PublicIdentity, resetRv: string, peerResetRv: string, met: Met | null, now: number): Contact {
+    const contact = this.store.add(identity, met ?? { how: 'invite' }, met?.how === 'invite', now);
     // Met through a bundle first: the bundle carried the compact identity; keep the KEM key the exchange brought.
     if (!contact.identity.kemKey) this.store.setFullIdentity(identity, now);
-    this.store.setTrusted(contact.fingerprint, true, now);
+    if (met?.how === 'invite') this.store.setTrusted(contact.fingerprint, true, now);
+    if (met && contact.resetRv === null) this.store.setMet(contact.fingerprint, met, now);
     this.store.setResetRvs(contact.fingerprint, resetRv, peerResetRv, now);
     return this.store.get(contact.fingerprint)!;
   }

@@ -169,6 +169,16 @@ export class Groups {
     this.messaging.deliverText(from, m, { id: g.id, name: g.name }, now);
   };
 
+  /**
+   * A group we joined, run by `admin`, that lists `peer`: the admin's introductions to its members go
+   * ahead without asking the user, who joined the group. (A member list always reaches a member
+   * before the introductions it causes: both come from the admin, in order on one ratchet.)
+   */
+  joinedGroupOf(admin: string, peer: string): string | undefined {
+    if (admin === this.selfFp()) return undefined;
+    return this.store.all().find((g) => g.joined && g.admin === admin && this.membersOf(g).members.includes(peer))?.id;
+  }
+
   private selfFp(): string {
     return fingerprint(this.ctx.self());
   }

@@ -3,6 +3,7 @@ export * from './events.js';
 export * from './app-message.js';
 export * from './data-dir.js';
 export type { Contacts, ContactWithSafetyNumber } from './contacts.js';
+export { nameOf } from './contacts.js';
 export type { Bundles, Peer } from './bundles.js';
 export type { Messaging } from './messaging.js';
 export type { Outbox } from './outbox.js';

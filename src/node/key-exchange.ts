@@ -1,6 +1,6 @@
 import { fromHex, toHex } from '../crypto/index.js';
 import { fail } from '../errors.js';
-import { fingerprint, sameIdentity } from '../identity/index.js';
+import { decodePublicIdentity, encodePublicIdentity, fingerprint, type PublicIdentity, sameIdentity } from '../identity/index.js';
 import {
   acceptInvite,
   createInvite,
@@ -24,7 +24,7 @@ import {
   seal,
 } from '../kx/index.js';
 import { decodeRendezvousEvent, type Event, KIND_RENDEZVOUS, RENDEZVOUS_TAG, rendezvousEvent } from '../nostr/events.js';
-import { type Contact, KxStore, type SpentInvite, type StoredPendingKx } from '../store/index.js';
+import { type Contact, decodeMet, encodeMet, type KxRequest, KxStore, type Met, type SpentInvite, type StoredPendingKx } from '../store/index.js';
 import type { Bundles } from './bundles.js';
 import { type Contacts, nameOf } from './contacts.js';
 import type { NodeContext } from './context.js';
@@ -40,6 +40,10 @@ const RESET_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 export const MEDIATION_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 /** A spent invite refuses at most this many other half KXs: each refusal is an event we post. */
 export const MAX_REFUSALS_PER_INVITE = 32;
+/** Introductions waiting for the user's consent, at most this many per mediator: the rest are refused. */
+export const MAX_REQUESTS_PER_MEDIATOR = 16;
+/** An introduction waiting for the user's consent is forgotten (at maintenance) after this. */
+export const REQUEST_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** What the acceptor is told when the inviter refused its half KX. */
 const REFUSAL_TEXT: Record<KXRefusalReason, string> = {
@@ -53,6 +57,23 @@ export interface PendingKeyExchange {
   readonly createdAt: number;
   readonly expiresAt: number;
 }
+
+/** An introduction that waits for the user: `rrelay kx accept|decline <id>`. */
+export interface IntroductionRequest {
+  readonly id: string;
+  /** `invite-request`: we would invite `peer`; `introduced`: we would answer `peer`'s invite. */
+  readonly kind: KxRequest['kind'];
+  readonly mediator: string;
+  readonly mediatorAlias: string | null;
+  readonly peer: string;
+  /** True once the peer's invite came (an `introduced` one): accepting answers it at once. */
+  readonly inviteArrived: boolean;
+  readonly receivedAt: number;
+  readonly expiresAt: number;
+}
+
+/** A group we joined (its id) run by `admin` that lists `peer`, if any: an introduction by the admin needs no consent. */
+export type GroupOfAdmin = (admin: string, peer: string) => string | undefined;
 
 /**
  * The invite key exchange on the node (Bison Relay-style): invites, the half and full KX at
@@ -68,6 +89,7 @@ export class KeyExchange {
     private readonly bundles: Bundles,
     private readonly messaging: Messaging,
     private readonly outbox: Outbox,
+    private readonly groupOf: GroupOfAdmin,
   ) {
     this.store = new KxStore(ctx.db, ctx.settings);
   }
@@ -76,7 +98,7 @@ export class KeyExchange {
 
   /** Step 1: an invite to hand over out of band. Its key exchange waits at the invite's initial RV. */
   createInvite(ttlMs: number): { invite: string; rv: string; expiresAt: number } {
-    const { invite, rv } = this.ctx.transaction(() => this.startInviter(null, ttlMs, this.ctx.clock()));
+    const { invite, rv } = this.ctx.transaction(() => this.startInviter(null, ttlMs, { how: 'invite' }, this.ctx.clock()));
     return { invite: inviteToString(invite), rv, expiresAt: invite.expiresAt };
   }
 
@@ -84,7 +106,7 @@ export class KeyExchange {
   acceptInvite(text: string): { peer: string; rv: string } {
     const invite = inviteFromString(text.trim());
     const peer = fingerprint(invite.identity);
-    const rv = this.ctx.transaction(() => this.startAcceptor(invite, peer, this.ctx.clock()));
+    const rv = this.ctx.transaction(() => this.startAcceptor(invite, peer, { how: 'invite' }, this.ctx.clock()));
     return { peer, rv };
   }
 
@@ -139,7 +161,7 @@ export class KeyExchange {
     if (stored.peer !== null && stored.peer !== peer) fail('IDENTITY_MISMATCH', 'the answer to a ratchet reset comes from another identity than the contact');
     this.ctx.transaction(() => {
       this.ctx.cipher.installSession(done.session);
-      const contact = this.contacts.addFromKeyExchange(done.session.peer, rvHex(done.resetRV), rvHex(done.peerResetRV), now);
+      const contact = this.contacts.addFromKeyExchange(done.session.peer, rvHex(done.resetRV), rvHex(done.peerResetRV), decodeMet(stored.met), now);
       this.forget(rv);
       // An invite handed out of band may reach others too: keep hearing them, to tell them it is spent.
       if (pending.role === 'inviter' && stored.peer === null) this.store.addSpent(stored, peer, now);
@@ -209,7 +231,7 @@ export class KeyExchange {
       fail('INVALID_ARGUMENT', `a key exchange with ${nameOf(contact)} is already under way (\`rrelay kx ls\`)`);
     const now = this.ctx.clock();
     const rv = this.ctx.transaction(() => {
-      const { invite, rv } = this.startInviter(contact.fingerprint, RESET_TTL_MS, now);
+      const { invite, rv } = this.startInviter(contact.fingerprint, RESET_TTL_MS, null, now);
       const sealed = seal(kemKey, encodeInvite(invite), this.ctx.rng);
       // Transitive reset: the mediator carries the sealed invite and cannot read it.
       if (via) this.store.rememberRequest(this.messaging.sendControl(via, { type: 'reset-via', peer: contact.fingerprint, sealed }), { rv });
@@ -241,12 +263,17 @@ export class KeyExchange {
     const self = this.ctx.store.identity();
     const invite = decodeInvite(open(self.kem.secretKey, sealed));
     if (!sameIdentity(invite.identity, contact.identity)) fail('IDENTITY_MISMATCH', `reset request signed by an identity other than ${nameOf(contact)}'s`);
+    // A mediator (or a relay) replaying an old reset invite would block the real resets: each is answered once.
+    const inviteRv = rvHex(invite.initialRV);
+    if (this.store.resetAnswered(inviteRv)) fail('INVALID_ARGUMENT', 'replayed reset request: this reset invite was answered already');
+    if (invite.expiresAt < now) fail('INVALID_ARGUMENT', 'expired reset request');
     const ongoing = this.store.pending().filter((p) => p.peer === contact.fingerprint);
     if (ongoing.some((p) => p.role === 'acceptor')) fail('INVALID_ARGUMENT', 'duplicate reset request: one from this contact is already being answered');
     const ours = ongoing.find((p) => p.role === 'inviter');
     if (ours && fingerprint(self.public) < contact.fingerprint) fail('INVALID_ARGUMENT', 'crossed reset: ours wins the tiebreak (lower fingerprint), theirs is dropped');
     if (ours) this.forget(ours.rv); // crossed, and theirs wins: ours is dropped
-    this.startAcceptor(invite, contact.fingerprint, now);
+    this.startAcceptor(invite, contact.fingerprint, null, now);
+    this.store.addAnsweredReset(inviteRv, invite.expiresAt);
   }
 
   // Introductions (auto-KX)
@@ -302,23 +329,107 @@ export class KeyExchange {
     this.store.allowForward(target.fingerprint, from.fingerprint, now + MEDIATION_TTL_MS);
   };
 
+  /** `from` tells us to expect `target`'s invite: welcome if we asked for it or `from` runs a group of ours, else it waits for the user. */
   readonly onIntroduced: AppMessageHandler<'introduced'> = (from, m, now) => {
-    this.store.expectIntroduction(fingerprint(m.target), from.fingerprint, now, now + MEDIATION_TTL_MS);
+    const target = fingerprint(m.target);
+    if (this.ctx.cipher.hasSession(target)) return;
+    const met = this.consented(from, target, now);
+    if (met) this.store.expectIntroduction(target, from.fingerprint, now, now + MEDIATION_TTL_MS);
+    else this.holdForConsent(from, m.id, 'introduced', m.target, now);
   };
 
-  /** We are the target: invite the requester, sealed to it, back through the mediator. */
+  /** We are the target: invite the requester, sealed to it, back through the mediator, once the user consents. */
   readonly onInviteRequest: AppMessageHandler<'invite-request'> = (from, m, now) => {
     const requester = fingerprint(m.requester);
     if (this.ctx.cipher.hasSession(requester)) return; // crossed, and a session exists already
     if (this.store.pending().some((p) => p.peer === requester)) return; // already under way
-    const { invite } = this.startInviter(requester, MEDIATION_TTL_MS, now);
-    const sealed = seal(m.requester.kemKey!, encodeInvite(invite), this.ctx.rng);
-    this.messaging.sendControl(from, { type: 'transitive', peer: requester, sealed });
+    if (!m.requester.kemKey) return fail('INVALID_ARGUMENT', 'an introduction needs the full identity of whom to invite');
+    const met = this.consented(from, requester, now);
+    if (met) this.inviteIntroduced(from, m.requester, met, now);
+    else this.holdForConsent(from, m.id, 'invite-request', m.requester, now);
   };
 
-  /** An invite sealed to a third party: ours if we asked `from` for `peer`, else one to pass on if we mediate. */
+  /** Invites `requester`, sealed to it, through `mediator`. Call inside a transaction. */
+  private inviteIntroduced(mediator: Contact, requester: PublicIdentity, met: Met, now: number): void {
+    const peer = fingerprint(requester);
+    const { invite } = this.startInviter(peer, MEDIATION_TTL_MS, met, now);
+    const sealed = seal(requester.kemKey!, encodeInvite(invite), this.ctx.rng);
+    this.messaging.sendControl(mediator, { type: 'transitive', peer, sealed });
+  }
+
+  /**
+   * How an introduction of `peer` by `mediator` meets it, when it needs no consent: we asked
+   * `mediator` for it (`mediate`), or `mediator` is the admin of a group we joined.
+   */
+  private consented(mediator: Contact, peer: string, now: number): Met | undefined {
+    const group = this.groupOf(mediator.fingerprint, peer);
+    if (group) return { how: 'group', via: group };
+    if (this.store.mediatorFor(peer, now) === mediator.fingerprint) return { how: 'introduction', via: mediator.fingerprint };
+    return undefined;
+  }
+
+  /** An introduction nobody asked for: it waits for the user, at most MAX_REQUESTS_PER_MEDIATOR per mediator. */
+  private holdForConsent(mediator: Contact, id: string, kind: KxRequest['kind'], identity: PublicIdentity, now: number): void {
+    const peer = fingerprint(identity);
+    if (this.store.requestFor(mediator.fingerprint, peer)) return; // asked again: it waits already
+    if (this.store.requestsFrom(mediator.fingerprint) >= MAX_REQUESTS_PER_MEDIATOR)
+      fail('INVALID_ARGUMENT', `${MAX_REQUESTS_PER_MEDIATOR} introductions by ${nameOf(mediator)} wait for the user already`);
+    this.store.addRequest({ id, kind, mediator: mediator.fingerprint, peer, identity: encodePublicIdentity(identity), sealed: null, receivedAt: now, expiresAt: now + REQUEST_TTL_MS });
+    this.ctx.afterCommit(() =>
+      this.ctx.log(`${nameOf(mediator)} introduces ${peer.slice(0, 16)}: \`rrelay kx requests\`, then \`rrelay kx accept ${id.slice(0, 8)}\` or \`decline\``),
+    );
+  }
+
+  /** Introductions waiting for the user. */
+  requests(): IntroductionRequest[] {
+    return this.store.requests().map((r) => this.viewOf(r));
+  }
+
+  /** The user consents to an introduction: it goes ahead as if asked for; the contact is met "via" the mediator, untrusted. */
+  acceptRequest(ref: string): IntroductionRequest {
+    const r = this.requestByRef(ref);
+    const mediator = this.contacts.get(r.mediator) ?? fail('NO_SESSION', 'the mediator of this introduction is no contact any more');
+    const met: Met = { how: 'introduction', via: mediator.fingerprint };
+    const now = this.ctx.clock();
+    this.ctx.transaction(() => {
+      this.store.deleteRequest(r.id);
+      if (this.ctx.cipher.hasSession(r.peer)) return;
+      if (r.kind === 'invite-request') return this.inviteIntroduced(mediator, decodePublicIdentity(r.identity), met, now);
+      this.store.expectIntroduction(r.peer, mediator.fingerprint, now, now + MEDIATION_TTL_MS);
+      if (r.sealed) this.acceptIntroduction(mediator, r.peer, r.sealed, met, now);
+    });
+    return this.viewOf(r);
+  }
+
+  /** The user declines an introduction: it is forgotten, and the mediator told (a `refused` of its message). */
+  declineRequest(ref: string): IntroductionRequest {
+    const r = this.requestByRef(ref);
+    const mediator = this.contacts.get(r.mediator);
+    this.ctx.transaction(() => {
+      this.store.deleteRequest(r.id);
+      if (mediator) this.messaging.sendControl(mediator, { type: 'refused', refusedId: r.id, refusedType: r.kind, reason: 'the introduction was declined' });
+    });
+    return this.viewOf(r);
+  }
+
+  private requestByRef(ref: string): KxRequest {
+    const hits = this.store.requests().filter((r) => ref.length >= 6 && r.id.startsWith(ref.toLowerCase()));
+    if (hits.length !== 1)
+      fail('INVALID_ARGUMENT', hits.length ? `"${ref}" matches ${hits.length} introductions: give more digits` : `no introduction waits as "${ref}": see \`rrelay kx requests\``);
+    return hits[0]!;
+  }
+
+  private viewOf(r: KxRequest): IntroductionRequest {
+    const { id, kind, mediator, peer, receivedAt, expiresAt } = r;
+    return { id, kind, mediator, mediatorAlias: this.contacts.get(mediator)?.alias ?? null, peer, inviteArrived: r.sealed !== null, receivedAt, expiresAt };
+  }
+
+  /** An invite sealed to a third party: ours if we asked `from` for `peer` (or it waits for our consent), else one to pass on if we mediate. */
   readonly onTransitive: AppMessageHandler<'transitive'> = (from, m, now) => {
-    if (this.store.mediatorFor(m.peer, now) === from.fingerprint) return this.acceptIntroduction(from, m.peer, m.sealed, now);
+    if (this.store.mediatorFor(m.peer, now) === from.fingerprint)
+      return this.acceptIntroduction(from, m.peer, m.sealed, this.consented(from, m.peer, now)!, now);
+    const waiting = this.store.requestFor(from.fingerprint, m.peer);
+    if (waiting?.kind === 'introduced') return this.store.setRequestSealed(waiting.id, m.sealed);
     const to = this.contacts.get(m.peer);
     if (!to || !this.store.takeForward(from.fingerprint, m.peer, now)) return fail('INVALID_ARGUMENT', `unsolicited introduction from ${nameOf(from)}: nobody asked for it`);
     this.messaging.sendControl(to, { type: 'transitive', peer: from.fingerprint, sealed: m.sealed });
@@ -328,7 +439,7 @@ export class KeyExchange {
    * We asked `mediator` for `target`, and here is target's invite. Crossed auto-KXs (each side
    * inviting the other) keep the one whose inviter has the lower fingerprint, on both sides.
    */
-  private acceptIntroduction(mediator: Contact, target: string, sealed: Uint8Array, now: number): void {
+  private acceptIntroduction(mediator: Contact, target: string, sealed: Uint8Array, met: Met, now: number): void {
     const self = this.ctx.store.identity();
     const invite = decodeInvite(open(self.kem.secretKey, sealed));
     if (fingerprint(invite.identity) !== target) fail('IDENTITY_MISMATCH', `the introduced invite is not from the identity ${mediator.alias ?? 'the mediator'} named`);
@@ -340,26 +451,26 @@ export class KeyExchange {
       if (fingerprint(self.public) < target) return; // ours wins the tiebreak; theirs is dropped
       this.forget(ours.rv);
     }
-    this.startAcceptor(invite, target, now);
+    this.startAcceptor(invite, target, met, now);
     this.store.forgetIntroduction(target);
   }
 
   // The two ends of a key exchange
 
   /** Makes an invite and stores its pending KX, waiting at the initial RV. `peer`: whom it is for, when known. Call inside a transaction. */
-  private startInviter(peer: string | null, ttlMs: number, now: number): { invite: OOBPublicIdentityInvite; rv: string } {
+  private startInviter(peer: string | null, ttlMs: number, met: Met | null, now: number): { invite: OOBPublicIdentityInvite; rv: string } {
     const { invite, pending } = createInvite(this.ctx.store.identity(), this.ctx.rng, now, ttlMs);
     const rv = rvHex(pending.initialRV);
-    this.store.add({ rv, role: 'inviter', record: encodePendingKX(pending), peer, createdAt: now, expiresAt: pending.expiresAt });
+    this.store.add({ rv, role: 'inviter', record: encodePendingKX(pending), peer, createdAt: now, expiresAt: pending.expiresAt, met: met && encodeMet(met) });
     this.ctx.afterCommit(() => this.subscribe());
     return { invite, rv };
   }
 
   /** Answers an invite: stores the acceptor's pending KX and queues the half KX. Call inside a transaction. */
-  private startAcceptor(invite: OOBPublicIdentityInvite, peer: string, now: number): string {
+  private startAcceptor(invite: OOBPublicIdentityInvite, peer: string, met: Met | null, now: number): string {
     const { pending, send } = acceptInvite(this.ctx.store.identity(), invite, this.ctx.rng, now);
     const rv = rvHex(pending.step3RV);
-    this.store.add({ rv, role: 'acceptor', record: encodePendingKX(pending), peer, createdAt: now, expiresAt: pending.expiresAt + KX_GRACE_MS });
+    this.store.add({ rv, role: 'acceptor', record: encodePendingKX(pending), peer, createdAt: now, expiresAt: pending.expiresAt + KX_GRACE_MS, met: met && encodeMet(met) });
     this.queueRendezvous(send);
     this.ctx.afterCommit(() => this.subscribe());
     return rv;

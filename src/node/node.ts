@@ -117,7 +117,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
       routes: () => this.appRoutes,
       groupOf: (id) => this.groups.summary(id),
     });
-    this.kx = new KeyExchange(ctx, this.contacts, this.bundles, this.messaging, this.outbox);
+    this.kx = new KeyExchange(ctx, this.contacts, this.bundles, this.messaging, this.outbox, (admin, peer) => this.groups.joinedGroupOf(admin, peer));
     this.groups = new Groups(ctx, this.contacts, this.bundles, this.messaging, this.kx);
 
     this.eventRoutes = {

@@ -16,6 +16,30 @@ export interface Contact {
   /** Our mailbox for this contact's ratchet-reset requests, and theirs for ours (hex RVs, from a key exchange). */
   readonly resetRv: string | null;
   readonly peerResetRv: string | null;
+  /** How we met: null for contacts stored before this was recorded. */
+  readonly met: Met | null;
+}
+
+/**
+ * How a contact was met: through its bundle, a message from it, an invite handed over out of band,
+ * an introduction by a mediator (`via`: its fingerprint), or the admin of a group (`via`: the group id).
+ * Stored as `how` or `how:via` (contacts.met, pending_kx.met).
+ */
+export type Met =
+  | { readonly how: 'bundle' | 'message' | 'invite' }
+  | { readonly how: 'introduction'; readonly via: string }
+  | { readonly how: 'group'; readonly via: string };
+
+export function encodeMet(m: Met): string {
+  return 'via' in m ? `${m.how}:${m.via}` : m.how;
+}
+
+export function decodeMet(s: string | null): Met | null {
+  if (s === null) return null;
+  const [how, via] = s.split(':');
+  if ((how === 'introduction' || how === 'group') && via) return { how, via };
+  if (how === 'bundle' || how === 'message' || how === 'invite') return { how };
+  return null;
 }
 
 /** What "identity seen" did to the contacts: the caller warns loudly on `key-changed`. */
@@ -38,8 +62,8 @@ export class ContactsStore {
       byPrefix: "SELECT * FROM contacts WHERE fingerprint LIKE ? || '%'",
       all: 'SELECT * FROM contacts ORDER BY coalesce(alias, fingerprint)',
       resetRvs: 'SELECT reset_rv FROM contacts WHERE reset_rv IS NOT NULL',
-      insert: `INSERT INTO contacts (fingerprint, identity, nostr_pubkey, alias, verified, trusted, created_at, updated_at)
-        VALUES (?, ?, ?, NULL, 0, ?, ?, ?)`,
+      insert: `INSERT INTO contacts (fingerprint, identity, nostr_pubkey, alias, verified, trusted, met, created_at, updated_at)
+        VALUES (?, ?, ?, NULL, 0, ?, ?, ?, ?)`,
       replaceIdentity: `UPDATE contacts SET fingerprint = ?, identity = ?, verified = 0, key_changed_at = ?, updated_at = ?
         WHERE fingerprint = ?`,
       setAlias: 'UPDATE contacts SET alias = ?, updated_at = ? WHERE fingerprint = ?',
@@ -47,6 +71,7 @@ export class ContactsStore {
       setTrusted: 'UPDATE contacts SET trusted = ?, key_changed_at = NULL, updated_at = ? WHERE fingerprint = ?',
       setResetRvs: 'UPDATE contacts SET reset_rv = ?, peer_reset_rv = ?, updated_at = ? WHERE fingerprint = ?',
       setIdentity: 'UPDATE contacts SET identity = ?, updated_at = ? WHERE fingerprint = ?',
+      setMet: 'UPDATE contacts SET met = ?, updated_at = ? WHERE fingerprint = ?',
     });
   }
 
@@ -99,17 +124,21 @@ export class ContactsStore {
     const byFp = this.get(fp);
     if (byFp) return { kind: 'known', contact: byFp };
     if (source === 'bundle') return { kind: 'unknown' };
-    this.q.insert.run(fp, blob(encodePublicIdentity(identity)), nostr, 0, now, now);
+    this.q.insert.run(fp, blob(encodePublicIdentity(identity)), nostr, 0, 'message', now, now);
     return { kind: 'new', contact: this.get(fp)! };
   }
 
-  /** Adds a contact on purpose (the user chose it): trusted from the start. An existing one is returned as it is. */
-  add(identity: PublicIdentity, now: number): Contact {
+  /** Adds a contact met as `met`, trusted or not. An existing one is returned as it is. */
+  add(identity: PublicIdentity, met: Met, trusted: boolean, now: number): Contact {
     const fp = fingerprint(identity);
     const existing = this.get(fp);
     if (existing) return existing;
-    this.q.insert.run(fp, blob(encodePublicIdentity(identity)), Buffer.from(identity.nostrKey).toString('hex'), 1, now, now);
+    this.q.insert.run(fp, blob(encodePublicIdentity(identity)), Buffer.from(identity.nostrKey).toString('hex'), trusted ? 1 : 0, encodeMet(met), now, now);
     return this.get(fp)!;
+  }
+
+  setMet(fingerprint: string, met: Met, now: number): void {
+    this.q.setMet.run(encodeMet(met), now, fingerprint);
   }
 
   setAlias(fingerprint: string, alias: string | null, now: number): void {
@@ -154,5 +183,6 @@ function toContact(r: Row | undefined): Contact | undefined {
     createdAt: r.created_at as number,
     resetRv: (r.reset_rv as string | null) ?? null,
     peerResetRv: (r.peer_reset_rv as string | null) ?? null,
+    met: decodeMet((r.met as string | null) ?? null),
   };
 }

@@ -12,6 +12,24 @@ export interface StoredPendingKx {
   readonly peer: string | null;
   readonly createdAt: number;
   readonly expiresAt: number;
+  /** How its completion meets the peer (`Met`, encoded); null for a ratchet reset. */
+  readonly met: string | null;
+}
+
+/**
+ * An introduction waiting for the user's consent, by the id of the message that carried it:
+ * `invite-request` (the mediator asks us to invite `peer`) or `introduced` (it tells us to expect
+ * `peer`'s invite, `sealed` once it came).
+ */
+export interface KxRequest {
+  readonly id: string;
+  readonly kind: 'invite-request' | 'introduced';
+  readonly mediator: string;
+  readonly peer: string;
+  readonly identity: Bytes;
+  readonly sealed: Bytes | null;
+  readonly receivedAt: number;
+  readonly expiresAt: number;
 }
 
 /** Pending key exchanges, introductions we expect, and the sealed answers we agreed to carry as a mediator. */
@@ -25,7 +43,7 @@ export class KxStore {
     this.q = prepareAll(db, {
       all: 'SELECT * FROM pending_kx ORDER BY created_at',
       byRv: 'SELECT * FROM pending_kx WHERE rv = ?',
-      insert: 'INSERT INTO pending_kx (rv, role, record, peer, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?)',
+      insert: 'INSERT INTO pending_kx (rv, role, record, peer, created_at, expires_at, met) VALUES (?, ?, ?, ?, ?, ?, ?)',
       delete: 'DELETE FROM pending_kx WHERE rv = ?',
       expire: 'DELETE FROM pending_kx WHERE expires_at < ?',
       mediation: 'SELECT mediator FROM pending_mediations WHERE target = ? AND expires_at >= ?',
@@ -39,6 +57,18 @@ export class KxStore {
       refusals: 'SELECT count(*) AS n FROM kx_refusals WHERE invite_rv = ?',
       refused: 'SELECT 1 FROM kx_refusals WHERE step3_rv = ?',
       addRefusal: 'INSERT INTO kx_refusals (step3_rv, invite_rv, refused_at) VALUES (?, ?, ?)',
+      requests: 'SELECT * FROM kx_requests ORDER BY received_at, id',
+      request: 'SELECT * FROM kx_requests WHERE id = ?',
+      requestFor: 'SELECT * FROM kx_requests WHERE mediator = ? AND peer = ?',
+      requestsFrom: 'SELECT count(*) AS n FROM kx_requests WHERE mediator = ?',
+      addRequest: `INSERT INTO kx_requests (id, kind, mediator, peer, identity, sealed, received_at, expires_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      setRequestSealed: 'UPDATE kx_requests SET sealed = ? WHERE id = ?',
+      deleteRequest: 'DELETE FROM kx_requests WHERE id = ?',
+      expireRequests: 'DELETE FROM kx_requests WHERE expires_at < ?',
+      answeredReset: 'SELECT 1 FROM answered_resets WHERE rv = ?',
+      addAnsweredReset: 'INSERT OR IGNORE INTO answered_resets (rv, expires_at) VALUES (?, ?)',
+      expireAnsweredResets: 'DELETE FROM answered_resets WHERE expires_at < ?',
     });
   }
 
@@ -52,16 +82,64 @@ export class KxStore {
   }
 
   add(p: StoredPendingKx): void {
-    this.q.insert.run(p.rv, p.role, blob(p.record), p.peer, p.createdAt, p.expiresAt);
+    this.q.insert.run(p.rv, p.role, blob(p.record), p.peer, p.createdAt, p.expiresAt, p.met);
   }
 
   delete(rv: string): boolean {
     return this.q.delete.run(rv).changes > 0;
   }
 
-  /** Drops key exchanges that expired before `before`, and spent invites expired by then (with their refusals); returns how many. */
+  /**
+   * Drops key exchanges that expired before `before`, and spent invites expired by then (with their
+   * refusals); returns how many. Also drops the introductions nobody answered and the answered reset
+   * invites that expired (a replay of one is refused by its own expiry from then on).
+   */
   expire(before: number): number {
+    this.q.expireRequests.run(before);
+    this.q.expireAnsweredResets.run(before);
     return this.q.expire.run(before).changes + this.q.expireSpent.run(before).changes;
+  }
+
+  // Introductions waiting for the user's consent.
+
+  requests(): KxRequest[] {
+    return (this.q.requests.all() as Row[]).map(toRequest);
+  }
+
+  request(id: string): KxRequest | undefined {
+    const r = this.q.request.get(id) as Row | undefined;
+    return r && toRequest(r);
+  }
+
+  requestFor(mediator: string, peer: string): KxRequest | undefined {
+    const r = this.q.requestFor.get(mediator, peer) as Row | undefined;
+    return r && toRequest(r);
+  }
+
+  requestsFrom(mediator: string): number {
+    return (this.q.requestsFrom.get(mediator) as { n: number }).n;
+  }
+
+  addRequest(r: KxRequest): void {
+    this.q.addRequest.run(r.id, r.kind, r.mediator, r.peer, blob(r.identity), r.sealed && blob(r.sealed), r.receivedAt, r.expiresAt);
+  }
+
+  setRequestSealed(id: string, sealed: Bytes): void {
+    this.q.setRequestSealed.run(blob(sealed), id);
+  }
+
+  deleteRequest(id: string): void {
+    this.q.deleteRequest.run(id);
+  }
+
+  // Reset invites we answered, by their initial RV, until they expire: a replayed one is refused.
+
+  resetAnswered(rv: string): boolean {
+    return this.q.answeredReset.get(rv) !== undefined;
+  }
+
+  addAnsweredReset(rv: string, expiresAt: number): void {
+    this.q.addAnsweredReset.run(rv, expiresAt);
   }
 
   // Invites answered by one acceptor, still listened to until they expire, so that a later acceptor is told.
@@ -164,6 +242,20 @@ function toPendingKx(r: Row): StoredPendingKx {
     record: bytesOf(r.record),
     peer: r.peer as string | null,
     createdAt: r.created_at as number,
+    expiresAt: r.expires_at as number,
+    met: (r.met as string | null) ?? null,
+  };
+}
+
+function toRequest(r: Row): KxRequest {
+  return {
+    id: r.id as string,
+    kind: r.kind as KxRequest['kind'],
+    mediator: r.mediator as string,
+    peer: r.peer as string,
+    identity: bytesOf(r.identity),
+    sealed: r.sealed == null ? null : bytesOf(r.sealed),
+    receivedAt: r.received_at as number,
     expiresAt: r.expires_at as number,
   };
 }

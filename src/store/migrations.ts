@@ -244,4 +244,26 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (signed_prekey_id, base_key)
   );
   `,
+  // 9: consent before an introduction (issue 10): introductions nobody asked for wait for the user;
+  // how each contact was met (and each key exchange will meet it); reset invites already answered.
+  `
+  CREATE TABLE kx_requests (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('invite-request', 'introduced')),
+    mediator TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    identity BLOB NOT NULL,
+    sealed BLOB,
+    received_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    UNIQUE (mediator, peer)
+  );
+  CREATE INDEX kx_requests_age ON kx_requests (expires_at);
+  ALTER TABLE pending_kx ADD COLUMN met TEXT;
+  ALTER TABLE contacts ADD COLUMN met TEXT;
+  CREATE TABLE answered_resets (
+    rv TEXT PRIMARY KEY,
+    expires_at INTEGER NOT NULL
+  );
+  `,
 ];

@@ -35,7 +35,7 @@ describe('contacts, alone', () => {
     assert.equal(observed.kind, 'new');
     assert.equal(contacts.get(observed.kind === 'new' ? observed.contact.fingerprint : '')?.trusted, false);
     assert.equal(contacts.observe(bob.public, 'bundle', clock.now).kind, 'known');
-    const c = ctx.transaction(() => contacts.addFromKeyExchange(bob.public, 'aa'.repeat(32), 'bb'.repeat(32), clock.now));
+    const c = ctx.transaction(() => contacts.addFromKeyExchange(bob.public, 'aa'.repeat(32), 'bb'.repeat(32), { how: 'invite' }, clock.now));
     assert.equal(c.trusted, true);
     assert.equal(c.resetRv, 'aa'.repeat(32));
     assert.equal(contacts.byResetRv('aa'.repeat(32))?.fingerprint, c.fingerprint);
@@ -46,7 +46,7 @@ describe('contacts, alone', () => {
     const met = contacts.addChosen(compactPublicIdentity(bob.public));
     assert.equal(met.identity.kemKey, null);
     assert.throws(() => contacts.assertMetByInvite(met, 'x'), /met through a bundle/);
-    const c = ctx.transaction(() => contacts.addFromKeyExchange(bob.public, 'aa'.repeat(32), 'bb'.repeat(32), clock.now));
+    const c = ctx.transaction(() => contacts.addFromKeyExchange(bob.public, 'aa'.repeat(32), 'bb'.repeat(32), { how: 'invite' }, clock.now));
     assert.equal(c.fingerprint, met.fingerprint);
     assert.deepEqual(c.identity.kemKey, bob.public.kemKey);
     assert.doesNotThrow(() => contacts.assertMetByInvite(c, 'x'));

@@ -293,10 +293,16 @@ describe('introductions (auto-KX through a mediator)', () => {
     await back;
   }
 
+  /** Each of `nodes` consents to the introduction that waits for it (test/node/consent.test.ts tests the consent itself). */
+  async function consent(...nodes: import('../../src/node/index.js').RatchetNode[]) {
+    for (const n of nodes) n.kx.acceptRequest((await eventually(() => n.kx.requests()[0], 'an introduction to consent to')).id);
+  }
+
   it('a mediator introduces two of its contacts, who then message each other', async (t) => {
     const { alice, bob, carol } = await triangle(t);
     const done = Promise.all([nextEvent(bob, 'kx'), nextEvent(carol, 'kx')]);
     alice.kx.introduce(bob.whoami().fingerprint, carol.whoami().fingerprint);
+    await consent(bob, carol);
     const [[b], [c]] = await done;
     assert.equal(b.peer, carol.whoami().fingerprint);
     assert.equal(c.peer, bob.whoami().fingerprint);
@@ -323,6 +329,7 @@ describe('introductions (auto-KX through a mediator)', () => {
     const { alice, bob, carol } = await triangle(t);
     const met = Promise.all([nextEvent(bob, 'kx'), nextEvent(carol, 'kx')]);
     alice.kx.introduce(bob.whoami().fingerprint, carol.whoami().fingerprint);
+    await consent(carol, bob);
     await met;
     const carolFp = carol.whoami().fingerprint;
     const bobFp = bob.whoami().fingerprint;

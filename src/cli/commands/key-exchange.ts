@@ -81,6 +81,35 @@ export function registerKeyExchange(program: Command): void {
         for (const p of list) process.stdout.write(`${p.rv.slice(0, 16)}  ${p.role}  ${p.peer ? shortFp(p.peer) : '(waiting for an answer)'}  expires ${new Date(p.expiresAt).toISOString()}\n`);
       }),
     );
+  kx.command('requests')
+    .description("introductions waiting for your consent (nobody you asked, and no admin of a group you joined, made them)")
+    .action(
+      action(async (api, g) => {
+        const list = await api.call('kxRequests');
+        if (g.json) return printJson(list);
+        if (list.length === 0) return void process.stdout.write('no introductions wait for you\n');
+        for (const r of list)
+          process.stdout.write(
+            `${r.id.slice(0, 12)}  ${r.mediatorAlias ?? shortFp(r.mediator)} introduces ${shortFp(r.peer)}  expires ${new Date(r.expiresAt).toISOString()}\n`,
+          );
+      }),
+    );
+  kx.command('accept <id>')
+    .description('consent to an introduction (its id, or a prefix of at least 6 hex digits): the key exchange goes ahead; the contact is not trusted')
+    .action(
+      action(async (api, g, id: string) => {
+        const r = await api.call('kxAccept', { id });
+        out(g, r, `accepted: the key exchange with ${shortFp(r.peer)} goes ahead through ${r.mediatorAlias ?? shortFp(r.mediator)}`);
+      }),
+    );
+  kx.command('decline <id>')
+    .description('decline an introduction (its id, or a prefix of at least 6 hex digits); the mediator is told')
+    .action(
+      action(async (api, g, id: string) => {
+        const r = await api.call('kxDecline', { id });
+        out(g, r, `declined the introduction of ${shortFp(r.peer)} by ${r.mediatorAlias ?? shortFp(r.mediator)}`);
+      }),
+    );
   kx.command('cancel <rv>')
     .description('cancel a pending key exchange (its RV, or a prefix of at least 8 hex digits)')
     .action(

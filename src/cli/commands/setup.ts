@@ -99,7 +99,7 @@ export function registerSetup(program: Command): void {
         if (list.length === 0) return void process.stdout.write('no contacts yet\n');
         for (const c of list) {
           const flags = [c.verified ? 'verified' : 'unverified', c.trusted ? 'trusted' : 'untrusted', c.keyChangedAt ? 'KEY CHANGED' : ''].filter(Boolean);
-          process.stdout.write(`${c.alias ?? '-'}  ${c.fingerprint}  [${flags.join(', ')}]\n    safety number: ${c.safetyNumber}\n`);
+          process.stdout.write(`${c.alias ?? '-'}  ${c.fingerprint}  [${flags.join(', ')}]\n    met: ${c.met?.text ?? 'not recorded'}\n    safety number: ${c.safetyNumber}\n`);
         }
       }),
     );
