@@ -30,6 +30,7 @@ Everything is kept in an encrypted SQLite database in the data directory.
 Environment:
   RRELAY_PASSPHRASE  the passphrase, for scripts (otherwise you are asked)
   RRELAY_DATA_DIR    the data directory (otherwise $XDG_DATA_HOME/rrelay)
+  RRELAY_SCRYPT_LOG2N  scrypt cost of a store made by init, log2 N (default 17)
 
 Exit codes:
   0 ok, 1 failure, 2 bad usage or input, 3 wrong passphrase, 4 unknown contact or no

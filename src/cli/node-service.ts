@@ -49,7 +49,8 @@ export class NodeService {
   /** `rrelay init`: a new identity, with its relays. */
   static async init(opts: { dataDir: string; passphrase: string; relays: readonly string[] }): Promise<z.infer<typeof Whoami>> {
     const { RatchetNode } = await loadNode();
-    return RatchetNode.init({ dataDir: opts.dataDir, passphrase: opts.passphrase, relays: opts.relays });
+    const { kdfFromEnv } = await import('../store/database.js');
+    return RatchetNode.init({ dataDir: opts.dataDir, passphrase: opts.passphrase, relays: opts.relays, kdf: kdfFromEnv() });
   }
 
   /** The daemon: connects now and logs what the node reports. Later `connect`s reuse this start. */

@@ -17,6 +17,20 @@ export const DEFAULT_KDF: KdfParams = { N: 1 << 17 };
 /** What a salt file without a header (16 bytes, written before issue 10) was derived with. */
 export const LEGACY_KDF: KdfParams = { N: 1 << 15 };
 
+/**
+ * The cost a new store is created with: $RRELAY_SCRYPT_LOG2N (10..22) when set, else DEFAULT_KDF. The
+ * test suites set it low so each CLI process does not spend half a second unlocking; an existing store
+ * ignores it and uses the cost stored beside its salt.
+ */
+export function kdfFromEnv(env: NodeJS.ProcessEnv = process.env): KdfParams {
+  const raw = env.RRELAY_SCRYPT_LOG2N;
+  if (raw === undefined || raw === '') return DEFAULT_KDF;
+  const log2 = Number(raw);
+  if (!Number.isInteger(log2) || log2 < MIN_LOG2_N || log2 > MAX_LOG2_N)
+    fail('INVALID_ARGUMENT', `RRELAY_SCRYPT_LOG2N must be an integer from ${MIN_LOG2_N} to ${MAX_LOG2_N}, got "${raw}"`);
+  return { N: 2 ** log2 };
+}
+
 const SALT_BYTES = 16;
 const SALT_FILE_VERSION = 1;
 /** log2 N bounds a salt file may name: below is too weak even for tests, above needs more memory than we allow. */

@@ -5,7 +5,7 @@ import { describe, it } from 'node:test';
 import { utf8 } from '../../src/crypto/index.js';
 import { lockDataDir, paths } from '../../src/node/data-dir.js';
 import { decodePreKeyBundle, encodePreKeyBundle } from '../../src/prekeys/index.js';
-import { decodeSaltFile, encodeSaltFile, LEGACY_KDF, openDatabase } from '../../src/store/index.js';
+import { decodeSaltFile, DEFAULT_KDF, encodeSaltFile, kdfFromEnv, LEGACY_KDF, openDatabase } from '../../src/store/index.js';
 import { makeParty, TEST_KDF, TestClock, tempDir } from '../helpers.js';
 
 const mode = (path: string) => statSync(path).mode & 0o777;
@@ -72,6 +72,9 @@ describe('data at rest', () => {
     assert.deepEqual(decodeSaltFile(new Uint8Array(readFileSync(`${fresh}.salt`))).kdf, TEST_KDF);
     openDatabase({ path: fresh, passphrase: 'new', kdf: { N: 1 << 12 } }).close(); // the stored cost wins
     assert.throws(() => encodeSaltFile({ salt: new Uint8Array(16), kdf: { N: 3000 } }), /power of two/);
+    assert.deepEqual(kdfFromEnv({}), DEFAULT_KDF);
+    assert.deepEqual(kdfFromEnv({ RRELAY_SCRYPT_LOG2N: '12' }), { N: 1 << 12 });
+    assert.throws(() => kdfFromEnv({ RRELAY_SCRYPT_LOG2N: '9' }), /from 10 to 22/);
   });
 
   it('leaves no byte of a consumed one-time private key in the database file or its WAL (no passphrase)', (t) => {

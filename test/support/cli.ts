@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TEST_KDF } from '../helpers.js';
 import { startTestRelay } from './relay.js';
 
 export const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -16,7 +17,12 @@ export interface CliResult {
   readonly json: unknown[];
 }
 
-export const cliEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({ ...process.env, RRELAY_PASSPHRASE: 'test passphrase', ...extra });
+export const cliEnv = (extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
+  ...process.env,
+  RRELAY_PASSPHRASE: 'test passphrase',
+  RRELAY_SCRYPT_LOG2N: String(Math.log2(TEST_KDF.N)),
+  ...extra,
+});
 
 function parseLines(stdout: string): unknown[] {
   return stdout
