@@ -67,11 +67,8 @@ export class HeldBack {
   }
 
   private initialPositionOf(event: Event): Position | null {
-    try {
-      return this.ctx.cipher.peekInitialPosition(decodeMessageEvent(event, this.ctx.selfNostr));
-    } catch {
-      return null;
-    }
+    const envelope = this.envelopeOf(event);
+    return envelope && this.ctx.cipher.peekInitialPosition(envelope);
   }
 
   /** Where the receiving chain of `sender`'s active session stands: `epoch` changes whenever positions must be read anew. */
@@ -85,13 +82,17 @@ export class HeldBack {
   }
 
   private positionOf(peer: string, event: Event): Position | null {
-    let envelope: Uint8Array;
+    const envelope = this.envelopeOf(event);
+    return envelope && this.ctx.cipher.peekPosition(peer, envelope);
+  }
+
+  /** The envelope a held event carries, or null when it is no message to us (it will be refused when tried). */
+  private envelopeOf(event: Event): Uint8Array | null {
     try {
-      envelope = decodeMessageEvent(event, this.ctx.selfNostr);
+      return decodeMessageEvent(event, this.ctx.selfNostr);
     } catch {
       return null;
     }
-    return this.ctx.cipher.peekPosition(peer, envelope);
   }
 
   /** A held-back event, read back from the store. */

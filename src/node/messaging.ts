@@ -1,7 +1,7 @@
 import { fail, isRatchetRelayError } from '../errors.js';
 import { RETRY_LIMITS } from '../limits.js';
 import { toHex } from '../crypto/index.js';
-import { budgetedCreatedAt, decodeMessageEvent, type Event, KIND_MESSAGE, messageEvent, reasonOf, type SecondBudget } from '../nostr/events.js';
+import { budgetedCreatedAt, decodeMessageEvent, type Event, KIND_MESSAGE, messageEvent, reasonOf, recipientOf, type SecondBudget } from '../nostr/events.js';
 import { decodeEnvelope, type Envelope, type RetryReason } from '../session/index.js';
 import { type Contact, MessagesStore, type OutboxEntry, type StoredMessage } from '../store/index.js';
 import { type AppMessage, decodeAppMessage, encodeAppMessage } from './app-message.js';
@@ -67,11 +67,15 @@ export class Messaging {
   ) {
     this.store = new MessagesStore(ctx.db, ctx.settings);
     this.heldBack = new HeldBack(ctx, contacts, (event) => this.receive(event), isRetryable);
-    this.retryRequests = new RetryRequests(ctx, contacts, {
-      publish: (envelope, recipient) => this.publish(envelope, recipient, 'control', null),
-      resend: (contact, m) =>
-        this.sendApp(contact, m.groupId === null ? { type: 'text', id: m.id, sentAt: m.sentAt, text: m.body } : { type: 'group-text', id: m.id, sentAt: m.sentAt, groupId: m.groupId, text: m.body }, 'message'),
-    });
+    this.retryRequests = new RetryRequests(
+      ctx,
+      contacts,
+      {
+        publish: (envelope, recipient) => this.publish(envelope, recipient, 'control', null),
+        resend: (contact, m) => this.sendApp(contact, textMessage(m.id, m.sentAt, m.body, m.groupId), 'message'),
+      },
+      this.store,
+    );
   }
 
   /** For tests and measurements: retry requests sent, and sessions started again at a peer's request. */
@@ -130,7 +134,7 @@ export class Messaging {
   /** Stores an outgoing text (or one member's copy of a group message) and queues it. Call inside a transaction. */
   queueText(contact: Contact, id: string, sentAt: number, text: string, groupId: string | null): void {
     this.store.insert({ id, peer: contact.fingerprint, direction: 'out', body: text, sentAt, receivedAt: null, state: 'queued', groupId });
-    this.sendApp(contact, groupId === null ? { type: 'text', id, sentAt, text } : { type: 'group-text', id, sentAt, groupId, text }, 'message');
+    this.sendApp(contact, textMessage(id, sentAt, text, groupId), 'message');
   }
 
   /** Encrypts an application message to a contact with a session and queues its event. Call inside a transaction. */
@@ -162,7 +166,7 @@ export class Messaging {
 
   /** The outbox hook: every relay refused an event of ours for good. A message fails with the reason; anything else is logged. */
   onRefusedByRelays(entry: OutboxEntry, event: Event, reason: string): void {
-    const peer = this.contacts.byNostr(event.tags.find((t) => t[0] === 'p')?.[1] ?? '')?.fingerprint;
+    const peer = this.contacts.byNostr(recipientOf(event) ?? '')?.fingerprint;
     if (entry.purpose === 'message' && entry.messageId && peer && this.store.markFailed(peer, entry.messageId, reason)) {
       const failed = { peer, ids: [entry.messageId], reason };
       this.ctx.afterCommit(() => this.ctx.events.emit('failed', failed));
@@ -411,6 +415,11 @@ export class Messaging {
       group: m.groupId ? this.wiring.groupOf(m.groupId) : null,
     };
   }
+}
+
+/** A text as it goes out: to a contact, or one member's copy of a group message. */
+function textMessage(id: string, sentAt: number, text: string, groupId: string | null): AppMessage {
+  return groupId === null ? { type: 'text', id, sentAt, text } : { type: 'group-text', id, sentAt, groupId, text };
 }
 
 type DistributiveOmit<T, K extends PropertyKey> = T extends unknown ? Omit<T, K> : never;

@@ -3,7 +3,7 @@ import { type ErrorCode, fail, isRatchetRelayError } from '../errors.js';
 import { type PublicIdentity, sameIdentity } from '../identity/index.js';
 import { RETRY_LIMITS } from '../limits.js';
 import { decodeRetryRequest, encodeEnvelope, encodeRetryRequest, type RetryReason, UNKNOWN_BASE_KEY } from '../session/index.js';
-import { type Contact, MessagesStore, RetryRequestsStore, type StoredMessage } from '../store/index.js';
+import { type Contact, type MessagesStore, RetryRequestsStore, type StoredMessage } from '../store/index.js';
 import { type Contacts, nameOf } from './contacts.js';
 import type { NodeContext } from './context.js';
 
@@ -27,16 +27,16 @@ export interface RetryWiring {
  */
 export class RetryRequests {
   private readonly requests: RetryRequestsStore;
-  private readonly messages: MessagesStore;
   readonly stats = { sessionsRetried: 0, requestsSent: 0 };
 
   constructor(
     private readonly ctx: NodeContext,
     private readonly contacts: Contacts,
     private readonly wiring: RetryWiring,
+    /** Messaging's history, whose undelivered messages go again. */
+    private readonly messages: MessagesStore,
   ) {
     this.requests = new RetryRequestsStore(ctx.db);
-    this.messages = new MessagesStore(ctx.db, ctx.settings);
   }
 
   /** Why a new session cures this failure of a first message, or null when it does not. */

@@ -163,10 +163,15 @@ export function decodeBundleEvent(e: Event): BundleEventContent {
   return { kind: 'bundle', bundle, bytes, fingerprint: fingerprint(bundle.identity) };
 }
 
+/** The Nostr key a message event is addressed to (its `p` tag). */
+export function recipientOf(e: Event): string | undefined {
+  return tag(e, 'p');
+}
+
 /** The envelope bytes of a (verified) message event addressed to `self`. */
 export function decodeMessageEvent(e: Event, self: string): Bytes {
   if (e.kind !== KIND_MESSAGE) fail('MALFORMED', 'not a message event');
-  if (tag(e, 'p') !== self) fail('MALFORMED', 'message event is not addressed to us');
+  if (recipientOf(e) !== self) fail('MALFORMED', 'message event is not addressed to us');
   return decodeBase64Content(e.content, 'message event');
 }
 

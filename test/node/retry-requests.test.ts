@@ -17,14 +17,17 @@ function party(seed: string, clock: TestClock) {
   const contacts = new Contacts(ctx);
   const published: { envelope: Uint8Array; to: string }[] = [];
   const resent: string[] = [];
-  const retry = new RetryRequests(ctx, contacts, {
-    publish: (envelope, to) => published.push({ envelope, to }),
-    resend: (_contact, m) => resent.push(m.id),
-  });
+  const messages = new MessagesStore(ctx.db, ctx.settings);
+  const retry = new RetryRequests(
+    ctx,
+    contacts,
+    { publish: (envelope, to) => published.push({ envelope, to }), resend: (_contact, m) => resent.push(m.id) },
+    messages,
+  );
   const failed: NodeEvents['failed'][0][] = [];
   events.on('failed', (f) => failed.push(f));
   const identity = ctx.store.identity();
-  return { ctx, contacts, retry, published, resent, failed, identity, nostr: toHex(identity.public.nostrKey), messages: new MessagesStore(ctx.db, ctx.settings) };
+  return { ctx, contacts, retry, published, resent, failed, identity, nostr: toHex(identity.public.nostrKey), messages };
 }
 
 /** Alice started a session from Bob's bundle and sent three messages into it, which Bob could not read. */
