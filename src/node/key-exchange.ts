@@ -116,11 +116,9 @@ export class KeyExchange {
 
   /** Cancels a pending key exchange by its RV (or a unique prefix of at least 8 hex digits). */
   cancel(ref: string): string {
-    const hits = this.store.pending().filter((p) => ref.length >= 8 && p.rv.startsWith(ref.toLowerCase()));
-    if (hits.length !== 1)
-      fail('INVALID_ARGUMENT', hits.length ? `"${ref}" matches ${hits.length} key exchanges: give more digits` : `no pending key exchange matches "${ref}": see \`rrelay kx ls\``);
-    this.ctx.transaction(() => this.forget(hits[0]!.rv));
-    return hits[0]!.rv;
+    const { rv } = oneByPrefix(this.store.pending(), (p) => p.rv, ref, 8, 'key exchanges', `no pending key exchange matches "${ref}": see \`rrelay kx ls\``);
+    this.ctx.transaction(() => this.forget(rv));
+    return rv;
   }
 
   /** Drops the key exchanges that expired (at maintenance). */
@@ -413,10 +411,7 @@ export class KeyExchange {
   }
 
   private requestByRef(ref: string): KxRequest {
-    const hits = this.store.requests().filter((r) => ref.length >= 6 && r.id.startsWith(ref.toLowerCase()));
-    if (hits.length !== 1)
-      fail('INVALID_ARGUMENT', hits.length ? `"${ref}" matches ${hits.length} introductions: give more digits` : `no introduction waits as "${ref}": see \`rrelay kx requests\``);
-    return hits[0]!;
+    return oneByPrefix(this.store.requests(), (r) => r.id, ref, 6, 'introductions', `no introduction waits as "${ref}": see \`rrelay kx requests\``);
   }
 
   private viewOf(r: KxRequest): IntroductionRequest {
@@ -485,4 +480,11 @@ export class KeyExchange {
   private queueRendezvous(send: KXSend): void {
     this.outbox.enqueue(rendezvousEvent(rvHex(send.rv), send.payload, this.ctx.rng, this.ctx.clock()), 'control', null);
   }
+}
+
+/** The one item whose hex id starts with `ref` (at least `minDigits` of it); else a usage error that says how many matched. */
+function oneByPrefix<T>(items: readonly T[], idOf: (t: T) => string, ref: string, minDigits: number, plural: string, none: string): T {
+  const hits = items.filter((t) => ref.length >= minDigits && idOf(t).startsWith(ref.toLowerCase()));
+  if (hits.length !== 1) fail('INVALID_ARGUMENT', hits.length ? `"${ref}" matches ${hits.length} ${plural}: give more digits` : none);
+  return hits[0]!;
 }
