@@ -91,19 +91,32 @@ export interface BrokenEndpoint {
 }
 
 export async function startBrokenEndpoint(mode: 'tarpit' | 'close' | 'reset' | 'http'): Promise<BrokenEndpoint> {
-  const sockets = new Set<Socket>();
-  let connections = 0;
-  const server = createServer((socket) => {
-    connections++;
-    sockets.add(socket);
-    socket.on('close', () => sockets.delete(socket));
-    socket.on('error', () => {});
+  return listenTcp((socket) => {
     if (mode === 'close') socket.end();
     else if (mode !== 'tarpit')
       socket.once('data', () => {
         if (mode === 'reset') socket.resetAndDestroy();
         else socket.end('HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nno');
       });
+  });
+}
+
+/**
+ * A TCP listener on 127.0.0.1 with a `ws://` URL, counting the connections it accepts; `close`
+ * destroys them and every socket handed to `track` (a proxy's upstream ones) before it stops.
+ */
+export async function listenTcp(onConnection: (socket: Socket, track: (s: Socket) => void) => void): Promise<BrokenEndpoint> {
+  const sockets = new Set<Socket>();
+  const track = (s: Socket) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  };
+  let connections = 0;
+  const server = createServer((socket) => {
+    connections++;
+    track(socket);
+    socket.on('error', () => {});
+    onConnection(socket, track);
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   return {

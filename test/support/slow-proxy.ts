@@ -1,4 +1,5 @@
-import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
+import { connect } from 'node:net';
+import { type BrokenEndpoint, listenTcp } from './evil-relay.js';
 
 /**
  * A TCP proxy in front of a relay that holds each connection for `delayMs` before passing it on: a
@@ -6,17 +7,12 @@ import { type AddressInfo, connect, createServer, type Socket } from 'node:net';
  * against it holds its data directory for that long before it is up. `connections` counts the
  * connections it was offered.
  */
-export async function startSlowProxy(upstreamPort: number, delayMs: number): Promise<{ url: string; connections(): number; close(): Promise<void> }> {
-  const open = new Set<Socket>();
-  let offered = 0;
-  const server = createServer((client) => {
-    offered++;
-    open.add(client);
-    client.on('error', () => {});
+export function startSlowProxy(upstreamPort: number, delayMs: number): Promise<BrokenEndpoint> {
+  return listenTcp((client, track) => {
     client.pause();
     const timer = setTimeout(() => {
       const upstream = connect(upstreamPort, '127.0.0.1');
-      open.add(upstream);
+      track(upstream);
       upstream.on('error', () => client.destroy());
       client.on('close', () => upstream.destroy());
       upstream.on('close', () => client.destroy());
@@ -25,14 +21,4 @@ export async function startSlowProxy(upstreamPort: number, delayMs: number): Pro
     }, delayMs);
     client.on('close', () => clearTimeout(timer));
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  return {
-    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    connections: () => offered,
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const s of open) s.destroy();
-        server.close(() => resolve());
-      }),
-  };
 }
