@@ -1,4 +1,4 @@
-import { type Bytes, type Rng } from '../crypto/index.js';
+import { type Bytes, constantTimeEqual, type Rng } from '../crypto/index.js';
 import { fail } from '../errors.js';
 import { fingerprint, type PublicIdentity, sameIdentity } from '../identity/index.js';
 import type { PreKeyConfig, RatchetConfig } from '../limits.js';
@@ -13,7 +13,7 @@ import {
 } from '../prekeys/index.js';
 import { peekMessagePosition, type RatchetEnv } from '../ratchet/index.js';
 import { decodeMessageEnvelope } from './envelope.js';
-import { acceptSession, decryptInSession, decryptWithAny, encryptInSession, findByBaseKey, initiateSession, respondSession, type SessionState } from './session.js';
+import { decryptInSession, decryptWithAny, encryptInSession, findByBaseKey, initiateSession, respondSession, type SessionState } from './session.js';
 import type { PqxdhHeader, ResponderPreKeys } from '../pqxdh/index.js';
 import type { ProtocolStore } from './store.js';
 
@@ -40,6 +40,9 @@ export interface Decrypted {
  * delivery of its plaintext commit together or not at all.
  */
 export class SessionCipher {
+  /** The responder session of the last `peekInitialPosition`, for the accept that follows it. */
+  private peeked: { header: PqxdhHeader; session: SessionState } | undefined;
+
   constructor(
     private readonly store: ProtocolStore,
     private readonly env: CipherEnv,
@@ -91,10 +94,19 @@ export class SessionCipher {
       if (this.store.acceptedFirstMessage(header.signedPreKeyId, header.ephemeralKey)) return null;
       const now = this.env.clock();
       const fresh = respondSession(this.store.identity(), header, this.responderKeys(header, now), now);
+      // The accept that usually follows this peek at once reuses its PQXDH instead of running it again.
+      this.peeked = { header, session: fresh };
       return peekMessagePosition(fresh.ratchet, envelope.message, fresh.associatedData);
     } catch {
       return null;
     }
+  }
+
+  /** The session the last peek derived, if it was for this very header; used at most once. */
+  private takePeeked(header: PqxdhHeader): SessionState | undefined {
+    const p = this.peeked;
+    this.peeked = undefined;
+    return p && samePqxdhHeader(p.header, header) ? p.session : undefined;
   }
 
   /** Our pre-keys that a PQXDH header names; throws when one is unknown, expired or spent. */
@@ -154,7 +166,10 @@ export class SessionCipher {
           if (this.store.acceptedFirstMessage(header.signedPreKeyId, header.ephemeralKey))
             fail('DUPLICATE_MESSAGE', 'this initial message was already accepted');
           const otkId = header.oneTimePreKeyId;
-          const r = acceptSession(this.store.identity(), header, this.responderKeys(header, env.now), envelope.message, env);
+          // Checked again now, whatever was peeked: a key may have been used or expired since.
+          const keys = this.responderKeys(header, env.now);
+          const fresh = this.takePeeked(header) ?? respondSession(this.store.identity(), header, keys, env.now);
+          const r = decryptInSession({ ...fresh, createdAt: env.now }, envelope.message, env);
           if (otkId !== null) this.store.consumeOneTimePreKey(otkId, env.now);
           this.store.recordFirstMessage(header.signedPreKeyId, header.ephemeralKey, env.now);
           this.store.saveSession(peer, null, r.state, true);
@@ -190,3 +205,14 @@ export class SessionCipher {
 }
 
 export type { SessionState };
+
+function samePqxdhHeader(a: PqxdhHeader, b: PqxdhHeader): boolean {
+  return (
+    a.signedPreKeyId === b.signedPreKeyId &&
+    a.kyberPreKeyId === b.kyberPreKeyId &&
+    a.oneTimePreKeyId === b.oneTimePreKeyId &&
+    constantTimeEqual(a.ephemeralKey, b.ephemeralKey) &&
+    constantTimeEqual(a.kemCiphertext, b.kemCiphertext) &&
+    sameIdentity(a.identity, b.identity)
+  );
+}
