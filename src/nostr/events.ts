@@ -110,12 +110,12 @@ export function messageEvent(envelope: Bytes, recipientNostrKey: string, nostrSe
   return signEvent(KIND_MESSAGE, [['p', recipientNostrKey]], Buffer.from(envelope).toString('base64'), nostrSecret, nowMs);
 }
 
-/** A secp256k1 key made for one event and thrown away: no two events are linked by their author. */
-export function throwawayKey(rng: (n: number) => Bytes): { secret: Bytes; pubkey: Bytes } {
+/** A secp256k1 secret key made for one event and thrown away: no two events are linked by their author. */
+export function throwawayKey(rng: (n: number) => Bytes): Bytes {
   let secret: Bytes;
   do secret = rng(32);
   while (!isValidSecret(secret));
-  return { secret, pubkey: Secp256k1Schnorr.publicKeyOf(secret) };
+  return secret;
 }
 
 /**
@@ -131,8 +131,8 @@ export function jitteredCreatedAt(nowMs: number, rng: (n: number) => Bytes): num
 }
 
 /** An event signed by a throwaway key, its payload padded (`padFrame`), its created_at jittered. */
-function throwawayEvent(kind: number, tags: string[][], key: { secret: Bytes }, payload: Bytes, rng: (n: number) => Bytes, nowMs: number): Event {
-  return signEvent(kind, tags, Buffer.from(padFrame(payload)).toString('base64'), key.secret, jitteredCreatedAt(nowMs, rng));
+function throwawayEvent(kind: number, tags: string[][], secret: Bytes, payload: Bytes, rng: (n: number) => Bytes, nowMs: number): Event {
+  return signEvent(kind, tags, Buffer.from(padFrame(payload)).toString('base64'), secret, jitteredCreatedAt(nowMs, rng));
 }
 
 /**
@@ -153,8 +153,8 @@ export function mailboxEvent(tag: string, envelope: Bytes, rng: (n: number) => B
  * throwaway-signed, padded. `seal` gets the throwaway public key, which the sealed signature covers.
  */
 export function inboxEvent(recipientNostrKey: string, seal: (throwawayPubkey: Bytes) => Bytes, rng: (n: number) => Bytes, nowMs: number): Event {
-  const key = throwawayKey(rng);
-  return throwawayEvent(KIND_MESSAGE, [['p', recipientNostrKey]], key, seal(key.pubkey), rng, nowMs);
+  const secret = throwawayKey(rng);
+  return throwawayEvent(KIND_MESSAGE, [['p', recipientNostrKey]], secret, seal(Secp256k1Schnorr.publicKeyOf(secret)), rng, nowMs);
 }
 
 function isValidSecret(k: Bytes): boolean {

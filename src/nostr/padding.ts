@@ -12,7 +12,7 @@ const HEADER_BYTES = 5;
  * The only sizes (bytes, before base64) a padded frame comes in, so that a relay learns a
  * message's size class and nothing finer. 1 KiB: a normal text of a few hundred characters, a
  * receipt of a few ids, every control message; 4 KiB: a first (pre-key) message or a retry request,
- * sealed (≈2.5–3.4 KB); 16 KiB: a long text, a receipt for up to 256 ids (≈4.3 KB); 70 KiB: the
+ * sealed (≈2.4–2.5 KB); 16 KiB: a long text, a receipt for up to 256 ids (≈4.3 KB); 70 KiB: the
  * largest message (a 64 KiB text in a sealed pre-key envelope, ≈68 KB), whose base64 (95,576
  * bytes) with the event around it still fits MAX_EVENT_BYTES (98,304).
  */
