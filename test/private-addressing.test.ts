@@ -14,6 +14,7 @@ import {
   MAX_EVENT_BYTES,
   rendezvousEvent,
 } from '../src/nostr/events.js';
+import { mailboxFilters } from '../src/node/mailboxes.js';
 import { MAX_PADDED_PAYLOAD, PADDING_BUCKETS, padFrame, unpadFrame } from '../src/nostr/padding.js';
 import { receiveTags, sendTag } from '../src/ratchet/index.js';
 import { openSealedEnvelope, sealEnvelope } from '../src/session/index.js';
@@ -158,6 +159,17 @@ describe('mailbox tags', () => {
       }),
       { numRuns: 40 },
     );
+  });
+});
+
+describe('the mailbox subscription', () => {
+  it('splits its tags over filters of at most 256, each tag in exactly one', () => {
+    const tags = Array.from({ length: 600 }, (_, i) => i.toString(16).padStart(64, '0'));
+    const filters = mailboxFilters(tags);
+    assert.deepEqual(filters.map((f) => f['#z']!.length), [256, 256, 88]);
+    assert.deepEqual(filters.flatMap((f) => f['#z']!), tags);
+    assert.ok(filters.every((f) => f.kinds?.length === 1 && f.kinds[0] === 40001));
+    assert.deepEqual(mailboxFilters([]), []);
   });
 });
 

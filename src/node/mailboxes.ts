@@ -1,3 +1,4 @@
+import type { Filter } from 'nostr-tools/filter';
 import { PRIVACY_LIMITS } from '../limits.js';
 import { KIND_MESSAGE, RENDEZVOUS_TAG } from '../nostr/events.js';
 import { receiveTags } from '../ratchet/index.js';
@@ -5,6 +6,13 @@ import type { Contacts } from './contacts.js';
 import type { NodeContext } from './context.js';
 
 export const SUB_MAILBOXES = 'rr-mailboxes';
+
+/** The filters of the mailbox subscription: kind 40001 by `#z`, at most `tagsPerFilter` tags each (relays bound a filter's size). */
+export function mailboxFilters(tags: readonly string[], perFilter: number = PRIVACY_LIMITS.tagsPerFilter): Filter[] {
+  const filters: Filter[] = [];
+  for (let i = 0; i < tags.length; i += perFilter) filters.push({ kinds: [KIND_MESSAGE], [`#${RENDEZVOUS_TAG}`]: tags.slice(i, i + perFilter) });
+  return filters;
+}
 
 /**
  * The mailbox tags messages to us can arrive on, and the one relay subscription that follows them.
@@ -64,10 +72,7 @@ export class Mailboxes {
     if (!relays || this.ctx.closed || key === this.subscribed) return;
     this.subscribed = key;
     if (tags.length === 0) return relays.unsubscribe(SUB_MAILBOXES);
-    const filters = [];
-    for (let i = 0; i < tags.length; i += PRIVACY_LIMITS.tagsPerFilter)
-      filters.push({ kinds: [KIND_MESSAGE], [`#${RENDEZVOUS_TAG}`]: tags.slice(i, i + PRIVACY_LIMITS.tagsPerFilter) });
-    relays.subscribe(SUB_MAILBOXES, filters);
+    relays.subscribe(SUB_MAILBOXES, mailboxFilters(tags));
   }
 
   close(): void {
