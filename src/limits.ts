@@ -90,3 +90,5 @@ export const RETRY_LIMITS = {
   /** How long a request is remembered, so that a session is asked to retry once. */
   rememberMs: 30 * 24 * 60 * 60 * 1000,
 } as const;
+
+export const PRIVACY_LIMITS = { createdAtJitterS: 300 } as const;
