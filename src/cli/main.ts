@@ -40,7 +40,8 @@ Environment:
 
 Exit codes:
   0 ok, 1 failure, 2 bad usage or input, 3 wrong passphrase, 4 unknown contact or no
-  session, 5 store busy or damaged, 75 queued but no relay accepted it yet, 76 outcome
+  session, 5 store busy or damaged (or a daemon running with other --proxy or
+  --addressing), 75 queued but no relay accepted it yet, 76 outcome
   unknown: the daemon went away during send (see \`rrelay messages\`; retry with the
   same --id to send at most once)`,
   )

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import type { WebSocket } from 'ws';
 import { PRIVACY_LIMITS } from '../../src/limits.js';
 import { validateProxyUrl } from '../../src/nostr/proxy.js';
 import { DEFAULT_RELAY_TIMING, proxyAgent } from '../../src/nostr/relay-set.js';
 import type { RatchetNode } from '../../src/node/index.js';
-import { eventually, meet, testNodes } from '../support/nodes.js';
+import { eventually, FAST_TIMING, meet, nextEvent, testNodes } from '../support/nodes.js';
+import { startRelayProxy } from '../support/ok-dropping-proxy.js';
 import { type AcceptedConnection, startTestRelay } from '../support/relay.js';
 import { freePort, startMicrosocks } from '../support/socks.js';
 
@@ -92,6 +94,44 @@ describe('relay cursors with back-dated and future-dated events', () => {
     assert.ok((cursor(bob) ?? 0) <= nowS(), 'the persisted cursor is not ahead of the clock either');
     await bob.start();
     await eventually(() => received(bob, 'ordinary'), 'the ordinary message after reconnect');
+  });
+});
+
+describe('the cursor and the two lanes', () => {
+  it('does not move while one lane is down, though the other reads on', async (t) => {
+    const relay = await startTestRelay();
+    t.after(() => relay.stop());
+    // Bob reaches the relay through a proxy that can drop his identity lane and keep it out.
+    let accepting = true;
+    let identityLane: WebSocket | undefined;
+    const proxy = await startRelayProxy(relay.url, {
+      accept: () => accepting,
+      fromClient: (text, client) => {
+        if (text.startsWith('["REQ"') && text.includes('"#p"')) identityLane = client;
+      },
+    });
+    t.after(() => proxy.close());
+    const nodes = testNodes(t);
+    // No margin: a cursor moved past an unread event would lose it. Bob's and carol's clocks are set below.
+    let ahead = 0;
+    const bob = await nodes.open('bob', [proxy.url], { clock: () => Date.now() + ahead, timing: { ...FAST_TIMING, relay: { ...FAST_TIMING?.relay, sinceMarginS: 0 } } });
+    const alice = await nodes.open('alice', [relay.url]);
+    await meet(alice, bob);
+    const before = await eventually(() => cursor(bob) ?? undefined, 'bob’s cursor');
+    accepting = false;
+    identityLane!.terminate();
+    await eventually(() => (bob.status().relays[0]!.connected ? undefined : true), 'bob’s identity lane down');
+    alice.messaging.send(bob.whoami().fingerprint, 'while the inbox is away');
+    assert.equal(await alice.drain(20_000), 0);
+    // Later seconds than alice's message: carol's bundle, read live on bob's anonymous lane.
+    ahead = 3 * S;
+    const carol = await nodes.open('carol', [relay.url], { clock: () => Date.now() + ahead });
+    const seen = nextEvent(bob, 'bundle', (b) => b.fingerprint === carol.whoami().fingerprint);
+    await carol.start();
+    await seen;
+    assert.equal(cursor(bob), before, 'the cursor waits for the identity lane');
+    accepting = true;
+    await eventually(() => received(bob, 'while the inbox is away'), 'the message once the identity lane is back');
   });
 });
 
