@@ -54,7 +54,7 @@ export async function openApi(g: GlobalOptions): Promise<ApiClient> {
     const rpc = await connectRpc(paths(dataDir).socket);
     if (rpc) {
       try {
-        await sameAsDaemon(await rpc.call('settings'), given);
+        if (Object.keys(given).length > 0) await sameAsDaemon(await rpc.call('settings'), given);
       } catch (e) {
         await rpc.close();
         throw e;
