@@ -108,8 +108,8 @@ describe('daemon JSON-RPC', () => {
     const alice = await nodes.open('alice', [one.url]);
     const bob = await nodes.open('bob', [two.url]);
     await Promise.all([alice.start(), bob.start()]);
-    await alice.start(); // idempotent: still one connection
-    assert.equal(one.clients(), 1);
+    await alice.start(); // idempotent: still one connection per lane
+    assert.equal(one.clients(), 2);
     assert.equal(alice.addRelay(two.url), true);
     assert.equal(alice.addRelay(two.url), false);
     // alice's bundle reaches the new relay (what it missed), bob starts a session from it, and the
@@ -122,8 +122,8 @@ describe('daemon JSON-RPC', () => {
     assert.equal(alice.removeRelay(two.url), true);
     assert.equal(alice.removeRelay(two.url), false);
     assert.deepEqual(alice.status().relays.map((r) => r.url), [one.url]);
-    await eventually(() => (two.clients() === 1 ? true : undefined), 'alice leaves the removed relay; bob stays');
-    assert.equal(one.clients(), 1);
+    await eventually(() => (two.clients() === 2 ? true : undefined), 'alice leaves the removed relay; bob stays');
+    assert.equal(one.clients(), 2);
   });
 
   it('lists every method of the table in docs/protocol.md', () => {
@@ -146,14 +146,15 @@ describe('rrelay through a running daemon', () => {
     const { relay, daemons, A } = await twoDataDirs(t);
     await json(['init', ...A, '--relay', relay.url]);
     daemons.push(await start(['daemon', ...A, '--json'], /"daemon":"running"/));
-    await eventually(() => (relay.clients() === 1 ? true : undefined), 'the daemon connects');
+    // One connection per lane (identity, anonymous).
+    await eventually(() => (relay.clients() === 2 ? true : undefined), 'the daemon connects');
     assert.deepEqual(await json(['publish', ...A]), { published: true, pending: 0 });
     await json(['invite', 'create', ...A]);
     const sent = await rrelay(['send', ...A, 'nobody', 'hi']);
     assert.equal(sent.code, 4);
-    assert.equal(relay.clients(), 1, 'still one connection: no second relay set was opened');
+    assert.equal(relay.clients(), 2, 'still one connection per lane: no second relay set was opened');
     await json(['publish', ...A]);
-    assert.equal(relay.clients(), 1);
+    assert.equal(relay.clients(), 2);
   });
 
   it('resets a session through the daemon (an absent --via is not null)', async (t) => {
@@ -179,14 +180,14 @@ describe('rrelay through a running daemon', () => {
     await json(['init', ...A, '--relay', relay.url]);
     daemons.push(await start(['daemon', ...A, '--json'], /"daemon":"running"/));
     assert.deepEqual(await json(['relays', 'add', ...A, second.url]), { url: second.url, added: true });
-    await eventually(() => (second.clients() === 1 ? true : undefined), 'the daemon connects to the added relay');
+    await eventually(() => (second.clients() === 2 ? true : undefined), 'the daemon connects to the added relay (both lanes)');
     const connected = async (url: string) => (await json<{ relays: { url: string; connected: boolean }[] }>(['status', ...A])).relays.find((r) => r.url === url)?.connected;
     await eventually(async () => ((await connected(second.url)) ? true : undefined), 'status shows the added relay connected');
     assert.deepEqual(await json(['relays', 'rm', ...A, second.url]), { url: second.url, removed: true });
     await eventually(() => (second.clients() === 0 ? true : undefined), 'the daemon drops the removed relay');
     assert.equal(await connected(second.url), undefined, 'status no longer lists it');
     assert.equal(await connected(relay.url), true);
-    assert.equal(relay.clients(), 1);
+    assert.equal(relay.clients(), 2);
     const again = await rrelay(['relays', 'rm', ...A, second.url]);
     assert.equal(again.code, 2);
     assert.match(again.stderr, /not a configured relay/);

@@ -21,7 +21,8 @@ const alias = z.string().nullable();
 const time = z.number(); // milliseconds since the epoch
 
 export const Whoami = z.object({ fingerprint: hex64, npub: z.string(), nostrPubkey: hex64, createdAt: time });
-const RelayStatus = z.object({ url: z.string(), connected: z.boolean(), failures: z.number().int(), lastSeen: z.number().nullable() });
+/** `connected`: both lanes (identity, anonymous); `error`: why a lane that is down last failed. */
+const RelayStatus = z.object({ url: z.string(), connected: z.boolean(), failures: z.number().int(), lastSeen: z.number().nullable(), error: z.string().nullable() });
 const Status = z.object({
   whoami: Whoami,
   relays: z.array(RelayStatus),
@@ -159,6 +160,12 @@ export const API = {
     params: none,
     result: Status,
     handler: (s) => ({ ...s.node.status(), daemon: s.daemon }),
+  }),
+  settings: method({
+    description: 'how this node connects and addresses messages: `proxy` (null: directly) and `addressing`, as `--proxy` and `--addressing` set them',
+    params: none,
+    result: z.object({ proxy: z.string().nullable(), addressing: z.enum(['private', 'seed']) }),
+    handler: (s) => s.settings,
   }),
   relays: method({
     description: 'the configured relays',

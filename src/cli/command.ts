@@ -5,6 +5,7 @@ import { EXIT, exit, exitWithError, printJson, readPassphrase } from './io.js';
 import { type ApiClient, LocalApi } from './dispatch.js';
 import { NodeService } from './node-service.js';
 import { connectRpc } from './rpc.js';
+import { readSettings, sameSettings, type Settings, settingsArgs, settingsGiven, writeSettings } from './settings.js';
 
 // What every command shares: global options, the API (a daemon, or the node in this process), output.
 
@@ -15,6 +16,8 @@ export interface GlobalOptions {
   dataDir?: string;
   json?: boolean;
   verbose?: boolean;
+  proxy?: string;
+  addressing?: string;
 }
 
 export function globals(cmd: Command): GlobalOptions {
@@ -44,20 +47,52 @@ const BUSY_POLL_MS = 100;
  */
 export async function openApi(g: GlobalOptions): Promise<ApiClient> {
   const dataDir = dataDirOf(g);
+  const given = settingsGiven(g);
   const deadline = Date.now() + BUSY_WAIT_MS;
   let passphrase: string | undefined;
   for (;;) {
     const rpc = await connectRpc(paths(dataDir).socket);
-    if (rpc) return rpc;
+    if (rpc) {
+      try {
+        if (Object.keys(given).length > 0) await sameAsDaemon(await rpc.call('settings'), given);
+      } catch (e) {
+        await rpc.close();
+        throw e;
+      }
+      return rpc;
+    }
     passphrase ??= await readPassphrase();
     const log = logger(g);
     try {
-      return new LocalApi(await NodeService.open({ dataDir, passphrase, log, daemon: false }), log);
+      return new LocalApi(await openWithSettings(dataDir, given, (settings) => NodeService.open({ dataDir, passphrase: passphrase!, log, daemon: false, settings })), log);
     } catch (e) {
       if (!(e instanceof DataDirBusy) || Date.now() >= deadline) throw busyAfterWaiting(e);
     }
     await new Promise((r) => setTimeout(r, BUSY_POLL_MS));
   }
+}
+
+/**
+ * Opens the node with the data directory's settings, changed by what the command line gave; once it
+ * opened (and so holds the directory), keeps the change for later commands and the daemon.
+ */
+export async function openWithSettings<T>(dataDir: string, given: Partial<Settings>, open: (settings: Settings) => Promise<T>): Promise<T> {
+  const saved = readSettings(dataDir);
+  const settings = { ...saved, ...given };
+  const opened = await open(settings);
+  if (!sameSettings(saved, settings)) writeSettings(dataDir, settings);
+  return opened;
+}
+
+/** A running daemon connects as it started: a command asking for something else must not seem to get it. */
+async function sameAsDaemon(running: Settings, given: Partial<Settings>): Promise<void> {
+  const differs = (Object.keys(given) as (keyof Settings)[]).filter((k) => given[k] !== running[k]);
+  if (differs.length === 0) return;
+  const now = settingsArgs(Object.fromEntries(differs.map((k) => [k, running[k]])));
+  throw new RatchetRelayError(
+    'STORE',
+    `the running daemon uses ${now}: stop it and start it again with \`rrelay ${settingsArgs(given)} daemon\` to change that (it is then kept for every later command)`,
+  );
 }
 
 function busyAfterWaiting(e: unknown): unknown {

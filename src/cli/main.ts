@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
-import { Command, CommanderError } from 'commander';
+import { Command, CommanderError, Option } from 'commander';
 import { registerGroups } from './commands/groups.js';
 import { registerKeyExchange } from './commands/key-exchange.js';
 import { registerMessages } from './commands/messages.js';
@@ -27,6 +27,12 @@ Getting started:
 
 Everything is kept in an encrypted SQLite database in the data directory.
 
+Privacy: each relay gets two connections, one for what names this identity (its
+inbox, its bundle) and one for everything else. Without a proxy a relay still sees
+your IP address on both; with --proxy through Tor each connection takes its own
+circuit. --proxy and --addressing, given once, are kept in <data-dir>/settings.json;
+a running daemon must be restarted to change them (docs/protocol.md, "Connections").
+
 Environment:
   RRELAY_PASSPHRASE  the passphrase, for scripts (otherwise you are asked)
   RRELAY_DATA_DIR    the data directory (otherwise $XDG_DATA_HOME/rrelay)
@@ -34,7 +40,8 @@ Environment:
 
 Exit codes:
   0 ok, 1 failure, 2 bad usage or input, 3 wrong passphrase, 4 unknown contact or no
-  session, 5 store busy or damaged, 75 queued but no relay accepted it yet, 76 outcome
+  session, 5 store busy or damaged (or a daemon running with other --proxy or
+  --addressing), 75 queued but no relay accepted it yet, 76 outcome
   unknown: the daemon went away during send (see \`rrelay messages\`; retry with the
   same --id to send at most once)`,
   )
@@ -42,6 +49,13 @@ Exit codes:
   .option('-d, --data-dir <dir>', 'data directory (default: $RRELAY_DATA_DIR or $XDG_DATA_HOME/rrelay)')
   .option('--json', 'machine-readable output: one JSON object per line')
   .option('-v, --verbose', 'log relay and node activity to stderr')
+  .option('--proxy <url>', 'reach relays only through this SOCKS5 proxy: socks5h://host:port (Tor: socks5h://127.0.0.1:9050), or `none` for direct connections; kept for later commands and the daemon')
+  .addOption(
+    new Option('--addressing <mode>', 'private (default): messages under rotating mailbox tags, signed by throwaway keys; seed: the seed format (p tag, signed by this node\'s key) for peers that speak only that; kept for later commands and the daemon').choices([
+      'private',
+      'seed',
+    ]),
+  )
   .showHelpAfterError('(run `rrelay --help` for usage)')
   .configureHelp({ showGlobalOptions: true })
   .exitOverride();

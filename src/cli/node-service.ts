@@ -3,6 +3,7 @@ import { fail } from '../errors.js';
 import type { NodeEvents, RatchetNode } from '../node/index.js';
 import { ackPoints } from './acks.js';
 import type { FollowEvent, Whoami } from './api.js';
+import { DEFAULT_SETTINGS, type Settings } from './settings.js';
 
 // The node behind the table: its lifecycle
 
@@ -39,11 +40,15 @@ export class NodeService {
   constructor(
     readonly node: RatchetNode,
     readonly daemon: boolean,
+    /** What the node runs with: `--proxy` and `--addressing`. */
+    readonly settings: Settings = DEFAULT_SETTINGS,
   ) {}
 
-  static async open(opts: { dataDir: string; passphrase: string; log: (line: string) => void; daemon: boolean }): Promise<NodeService> {
+  static async open(opts: { dataDir: string; passphrase: string; log: (line: string) => void; daemon: boolean; settings: Settings }): Promise<NodeService> {
     const { RatchetNode } = await loadNode();
-    return new NodeService(await RatchetNode.open({ dataDir: opts.dataDir, passphrase: opts.passphrase, log: opts.log }), opts.daemon);
+    const { proxy, addressing } = opts.settings;
+    const node = await RatchetNode.open({ dataDir: opts.dataDir, passphrase: opts.passphrase, log: opts.log, addressing, ...(proxy === null ? {} : { proxy }) });
+    return new NodeService(node, opts.daemon, opts.settings);
   }
 
   /** `rrelay init`: a new identity, with its relays. */

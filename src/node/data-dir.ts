@@ -16,6 +16,8 @@ export const paths = (dataDir: string) => ({
   lock: join(dataDir, 'node.lock'),
   socket: join(dataDir, 'rrelay.sock'),
   relayDb: join(dataDir, 'relay.db'),
+  /** `--proxy` and `--addressing`, kept for later commands and the daemon (src/cli/settings.ts). */
+  settings: join(dataDir, 'settings.json'),
 });
 
 /** Creates the data directory 0700, or tightens an existing one to 0700 (with a warning). */

@@ -5,6 +5,7 @@ import { fail, isRatchetRelayError } from '../errors.js';
 import type { PublicIdentity } from '../identity/index.js';
 import type { PreKeyConfig, RatchetConfig } from '../limits.js';
 import { type Event, initNostr, KIND_BUNDLE, KIND_MESSAGE, KIND_RENDEZVOUS, reasonOf } from '../nostr/events.js';
+import { validateProxyUrl } from '../nostr/proxy.js';
 import { RelaySet, type RelayStatus, type RelayTiming } from '../nostr/relay-set.js';
 import { SessionCipher } from '../session/index.js';
 import { type KdfParams, openDatabase, RelayList, SqliteProtocolStore } from '../store/index.js';
@@ -45,6 +46,12 @@ export interface NodeOptions {
   readonly ratchet?: Partial<RatchetConfig>;
   /** How our message events are addressed (see `Addressing`); `private` unless told otherwise. A node reads both. */
   readonly addressing?: Addressing;
+  /**
+   * Every relay connection goes through this SOCKS5 proxy (Tor, say): `socks5h://host:port` (relay
+   * names resolved by the proxy) or `socks5://host:port`. Each connection uses its own random SOCKS
+   * credentials, so that Tor puts the identity and anonymous lanes on separate circuits.
+   */
+  readonly proxy?: string;
 }
 
 export interface NodeStatus {
@@ -178,6 +185,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
 
   /** Opens an initialized data directory. Holds its lock until close(). */
   static async open(options: NodeOptions): Promise<RatchetNode> {
+    if (options.proxy !== undefined) options = { ...options, proxy: validateProxyUrl(options.proxy) };
     if (!existsSync(paths(options.dataDir).db)) fail('STORE', `no identity in ${options.dataDir}: run \`rrelay init\` first`);
     const unlock = await lockDataDir(options.dataDir);
     try {
@@ -274,13 +282,16 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
       clock: this.ctx.clock,
       log: this.ctx.log,
       timing: this.timing.relay,
+      identityPubkey: this.ctx.selfNostr,
+      proxy: this.options.proxy,
     });
     this.ctx.relays = relays;
     for (const url of urls) this.relayList.add(url, this.ctx.clock());
     await relays.start();
     this.maintain();
     relays.subscribe(SUB_BUNDLES, [BUNDLE_FILTER]);
-    relays.subscribe(SUB_MESSAGES, [messageFilter(this.ctx.selfNostr)]);
+    // The inbox names the node's key: on the identity lane, away from every anonymous subscription.
+    relays.subscribe(SUB_MESSAGES, [messageFilter(this.ctx.selfNostr)], 'identity');
     this.messaging.mailboxes.subscribe();
     this.kx.subscribe();
     this.maintenanceTimer = setInterval(() => this.maintain(), this.timing.maintenanceEveryMs);
@@ -352,7 +363,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
       whoami: this.whoami(),
       relays:
         this.ctx.relays?.status() ??
-        this.relayUrls().map((url) => ({ url, connected: false, failures: 0, lastSeen: stored.find((r) => r.url === url)?.lastSeenAt ?? null })),
+        this.relayUrls().map((url) => ({ url, connected: false, failures: 0, lastSeen: stored.find((r) => r.url === url)?.lastSeenAt ?? null, error: null })),
       outboxPending: this.outbox.pending(),
       oneTimePreKeys: this.ctx.store.loadPreKeyState().oneTime.length,
       published: this.bundles.isPublished(),

@@ -1,8 +1,19 @@
+import { randomBytes } from 'node:crypto';
 import { AbstractRelay, type Subscription } from 'nostr-tools/abstract-relay';
 import type { Filter } from 'nostr-tools/filter';
+import { SocksProxyAgent } from 'socks-proxy-agent';
 import WebSocket from 'ws';
 import { checkIncomingEvent, type Event, MAX_EVENT_BYTES } from './events.js';
 import { peekEventFrame } from './frame.js';
+
+/**
+ * Each relay gets two connections, so that no connection ties the node's key to what it reads or
+ * sends anonymously: `identity` carries what is signed by or names the node's Nostr key (its inbox
+ * subscription, its bundle and seed-format publishes), `anonymous` everything else (docs/protocol.md,
+ * "Connections").
+ */
+export type Lane = 'identity' | 'anonymous';
+export const LANES: readonly Lane[] = ['identity', 'anonymous'];
 
 export interface RelaySetOptions {
   /** Called once per verified event that matched a subscription; `relay` is the URL it came from. */
@@ -11,6 +22,7 @@ export interface RelaySetOptions {
   readonly onReject?: (reason: string, relay: string) => void;
   /** Lets the owner skip events it has already processed without parsing them. */
   readonly alreadyHave?: (id: string) => boolean;
+  /** A relay is connected once both its lanes are; it is disconnected as soon as either drops. */
   readonly onStatus?: (relay: string, connected: boolean) => void;
   /** Called once a subscription's stored events have all been read (to the relay's empty answer) and handed over. */
   readonly onBacklogDone?: (relay: string, subscription: string) => void;
@@ -19,6 +31,10 @@ export interface RelaySetOptions {
   readonly clock?: () => number;
   readonly log?: (line: string) => void;
   readonly timing?: Partial<RelayTiming>;
+  /** The node's Nostr key: events it signed are published on the identity lane, all others on the anonymous one. */
+  readonly identityPubkey?: string;
+  /** Every connection goes through this SOCKS5 proxy (a URL `validateProxyUrl` accepted), never directly. */
+  readonly proxy?: string;
 }
 
 export interface RelayTiming {
@@ -52,9 +68,13 @@ export const DEFAULT_RELAY_TIMING: RelayTiming = {
 
 export interface RelayStatus {
   readonly url: string;
+  /** Both lanes are connected. */
   readonly connected: boolean;
+  /** Failed connects in a row, of the lane that failed most. */
   readonly failures: number;
   readonly lastSeen: number | null;
+  /** Why a lane that is down last failed (it names the lane, and the proxy if there is one); null while both are up. */
+  readonly error: string | null;
 }
 
 export interface PublishResult {
@@ -65,6 +85,7 @@ export interface PublishResult {
 interface WantedSubscription {
   readonly key: string;
   readonly filters: Filter[];
+  readonly lane: Lane;
 }
 
 /** A bound on paging back through one relay's stored events (at 500 a page: half a million events). */
@@ -123,8 +144,20 @@ function closeSubscription(sub: Subscription | undefined): void {
   sub.close();
 }
 
-/** One relay: its own socket, reconnect schedule and subscriptions. Nothing here touches another relay. */
-class RelayLink {
+/**
+ * The agent for one relay connection through `proxy` (a URL `validateProxyUrl` accepted). Each gets
+ * a fresh random SOCKS username and password: Tor's IsolateSOCKSAuth (on by default) then never
+ * puts two connections, the identity and the anonymous lane of one relay say, on one circuit.
+ */
+export function proxyAgent(proxy: string): SocksProxyAgent {
+  const u = new URL(proxy);
+  u.username = randomBytes(12).toString('hex');
+  u.password = randomBytes(12).toString('hex');
+  return new SocksProxyAgent(u);
+}
+
+/** One lane of one relay: its own socket, reconnect schedule and subscriptions. */
+class LaneLink {
   private relay: AbstractRelay | undefined;
   private readonly subs = new Map<string, Subscription>();
   /** Per subscription id on this connection (pages included): where its event frames are counted. */
@@ -135,20 +168,21 @@ class RelayLink {
   private stopped = false;
   /** Failed connects and sessions in a row; a session that lasts `stableSessionMs` ends the run. */
   failures = 0;
+  /** Why the last connection failed or ended; null while connected. */
+  error: string | null = null;
   /** When the current connection opened (clock ms), or null while there is none. */
   private openedAt: number | null = null;
-  /** The cursor: every stored event older than this (created_at, seconds) has been read. */
-  seen: number | null;
-  /** The newest created_at this relay handed over; it becomes `seen` once no backlog is left unread. */
-  private newest: number | null = null;
   /** Subscriptions whose stored events are not all read yet (on this connection). */
-  private readonly reading = new Set<string>();
+  readonly reading = new Set<string>();
+  private readonly url: string;
+  private readonly set: RelaySet;
 
   constructor(
-    readonly url: string,
-    private readonly set: RelaySet,
+    private readonly link: RelayLink,
+    readonly lane: Lane,
   ) {
-    this.seen = set.options.lastSeen(url);
+    this.url = link.url;
+    this.set = link.set;
   }
 
   get connected(): boolean {
@@ -159,14 +193,19 @@ class RelayLink {
     if (this.stopped) return;
     const timing = this.set.timing;
     const maxPayload = timing.maxMessageBytes;
+    const proxy = this.set.options.proxy;
+    // With a proxy, the socket is made by the agent, through the proxy, and never directly.
+    const agent = proxy === undefined ? undefined : proxyAgent(proxy);
+    let socketError: string | undefined;
     class BoundedWebSocket extends WebSocket {
       constructor(address: string) {
         // Bound every relay message: ws closes the socket on a larger frame instead of buffering it.
-        super(address, { maxPayload });
+        super(address, { maxPayload, agent });
         // nostr-tools removes its error handler and then closes a socket that is still connecting
         // (connect timeout, close()): ws reports that as an 'error' event, which with no listener
-        // would end the process. nostr-tools' own handler, while set, reports the rest.
-        this.on('error', () => {});
+        // would end the process. nostr-tools' own handler, while set, reports the rest. The error
+        // is kept for the status: nostr-tools says only "connection failed".
+        this.on('error', (e) => (socketError = e.message));
       }
     }
     let relay: AbstractRelay;
@@ -177,7 +216,8 @@ class RelayLink {
         enablePing: true,
       });
     } catch (e) {
-      this.set.log(`${this.url}: ${String(e)}; not connecting`);
+      this.error = `${this.lane} lane: ${String(e)}; not connecting`;
+      this.set.log(`${this.url}: ${this.error}`);
       return;
     }
     relay.publishTimeout = timing.publishTimeoutMs;
@@ -185,7 +225,9 @@ class RelayLink {
     // nostr-tools leaves this timer running after close(); keep it short.
     relay.pingTimeout = Math.min(timing.pingEveryMs, 5000);
     relay.onnotice = (msg) => this.set.log(`${this.url}: NOTICE ${msg.slice(0, 200)}`);
-    relay.onclose = () => this.lost('connection closed');
+    // Why, as far as the socket said: nostr-tools says only "connection failed" or "closed".
+    const why = (what: string, otherwise = '') => `${what}${proxy === undefined ? '' : ` through the proxy ${proxy}`}${socketError === undefined ? otherwise : `: ${socketError}`}`;
+    relay.onclose = () => this.lost(why(this.openedAt === null ? 'cannot connect' : 'connection closed'));
     // nostr-tools binds this at connect: every frame passes `frame` first.
     const parse = relay._onmessage.bind(relay);
     relay._onmessage = (ev) => this.frame(ev.data, parse);
@@ -193,14 +235,15 @@ class RelayLink {
     try {
       await relay.connect({ timeout: timing.connectTimeoutMs });
     } catch (e) {
-      this.lost(`cannot connect: ${String(e)}`);
+      this.lost(why('cannot connect', `: ${String(e)}`));
       return;
     }
     if (this.stopped) return relay.close();
     this.openedAt = this.set.clock();
-    this.set.log(`${this.url}: connected`);
-    this.set.options.onStatus?.(this.url, true);
-    for (const want of this.set.wanted.values()) this.subscribe(want);
+    this.error = null;
+    this.set.log(`${this.url}: ${this.lane} lane connected`);
+    for (const want of this.set.wanted.values()) if (want.lane === this.lane) this.subscribe(want);
+    this.link.laneChanged();
   }
 
   /**
@@ -217,7 +260,7 @@ class RelayLink {
       this.set.options.onReject?.(`event frame of ${data.length} characters exceeds ${MAX_PARSED_FRAME}`, this.url);
     } else if (!sink || peek.id === null || !this.set.options.alreadyHave?.(peek.id)) return parse({ data } as MessageEvent);
     sink?.(peek.id, peek.createdAt);
-    this.advanceSeen();
+    this.link.advanceSeen();
   }
 
   private gate(event: unknown): boolean {
@@ -234,7 +277,8 @@ class RelayLink {
     this.sinks.clear();
     this.eosed.clear();
     this.reading.clear();
-    this.set.options.onStatus?.(this.url, false);
+    this.error = `${this.lane} lane: ${reason}`;
+    this.link.laneChanged();
     const t = this.set.timing;
     // A relay that drops every connection at once (a frame over the cap, say) backs off as one that refuses it.
     if (this.openedAt !== null && this.set.clock() - this.openedAt >= t.stableSessionMs) this.failures = 0;
@@ -243,7 +287,7 @@ class RelayLink {
     this.failures++;
     const backoff = Math.min(t.reconnectMaxMs, t.reconnectBaseMs * 2 ** Math.min(this.failures - 1, 16));
     const delay = backoff / 2 + Math.random() * (backoff / 2);
-    this.set.log(`${this.url}: ${reason}; retrying in ${Math.round(delay)} ms`);
+    this.set.log(`${this.url}: ${this.lane} lane: ${reason}; retrying in ${Math.round(delay)} ms`);
     this.reconnectTimer = setTimeout(() => void this.connect(), delay);
   }
 
@@ -254,7 +298,8 @@ class RelayLink {
     this.reading.add(want.key);
     this.eosed.delete(want.key);
     const margin = this.set.timing.sinceMarginS;
-    const since = this.seen === null ? undefined : Math.max(0, this.seen - margin);
+    const seen = this.link.seen;
+    const since = seen === null ? undefined : Math.max(0, seen - margin);
     const filters = want.filters.map((f) => (since === undefined || (f.since ?? 0) > since ? f : { ...f, since }));
     const stored = (f: Filter, until?: number): Filter => ({ ...f, ...(until === undefined ? {} : { until }), limit: Math.min(f.limit ?? PAGE_LIMIT, PAGE_LIMIT) });
     // Stored events come newest first and a relay caps each answer: page back with `until` to the
@@ -277,7 +322,7 @@ class RelayLink {
       }
       const have = this.set.options.alreadyHave;
       for (const e of events) if (!have?.(e.id)) this.deliver(e, want.key);
-      this.advanceSeen();
+      this.link.advanceSeen();
       if (how === 'done') this.set.options.onBacklogDone?.(this.url, want.key);
     };
     /**
@@ -286,7 +331,7 @@ class RelayLink {
      */
     const track = (id: string, answer: Answer, keep: (event: Event) => void) => {
       const sink: FrameSink = (eventId, createdAt) => {
-        if (createdAt !== null) this.handedOver(createdAt);
+        if (createdAt !== null) this.link.handedOver(createdAt);
         if (!backlog) return;
         answer.count++;
         if (eventId === null || !read.has(eventId)) answer.fresh++;
@@ -302,7 +347,7 @@ class RelayLink {
         },
         oninvalidevent: (raw: unknown) => {
           sink(idOf(raw), createdAtOf(raw));
-          this.advanceSeen();
+          this.link.advanceSeen();
         },
         untrack: () => this.sinks.get(id) === sink && this.sinks.delete(id),
       };
@@ -372,31 +417,15 @@ class RelayLink {
   /** Hands one verified event over. */
   private deliver(event: Event, key: string): void {
     this.set.options.onEvent(event, this.url, key);
-    this.advanceSeen();
-  }
-
-  /** The relay handed over an event of this created_at: it raises the newest read, never past our own clock. */
-  private handedOver(createdAt: number): void {
-    const at = Math.min(createdAt, Math.floor(this.set.clock() / 1000));
-    if (this.newest === null || at > this.newest) this.newest = at;
-  }
-
-  /**
-   * The cursor (`since` on the next connection) moves up to the newest event read only while no
-   * subscription on this relay has stored events left unread: everything older than the newest
-   * event is then known to have been read. Never while disconnected: what was left unread when the
-   * connection was lost is known again only once every subscription is back.
-   */
-  private advanceSeen(): void {
-    if (!this.connected || this.reading.size > 0 || this.newest === null) return;
-    if (this.seen === null || this.newest > this.seen) this.seen = this.newest;
+    this.link.advanceSeen();
   }
 
   unsubscribe(key: string): void {
     closeSubscription(this.subs.get(key));
     this.subs.delete(key);
+    this.eosed.delete(key);
     this.reading.delete(key);
-    this.advanceSeen();
+    this.link.advanceSeen();
   }
 
   async publish(event: Event): Promise<void> {
@@ -414,6 +443,92 @@ class RelayLink {
       releaseTimers(relay);
       relay.close();
     }
+  }
+}
+
+/** One relay: its two lanes and the cursor they share. Nothing here touches another relay. */
+class RelayLink {
+  readonly lanes: Readonly<Record<Lane, LaneLink>>;
+  /** The cursor: every stored event older than this (created_at, seconds) has been read, on both lanes. */
+  seen: number | null;
+  /** The newest created_at this relay handed over on either lane; it becomes `seen` once no backlog is left unread. */
+  private newest: number | null = null;
+  /** What `onStatus` last said. */
+  private reported = false;
+
+  constructor(
+    readonly url: string,
+    readonly set: RelaySet,
+  ) {
+    // A stored cursor ahead of our clock (an older version, a clock set back) must not skip what comes until then.
+    const stored = set.options.lastSeen(url);
+    this.seen = stored === null ? null : Math.min(stored, Math.floor(set.clock() / 1000));
+    this.lanes = { identity: new LaneLink(this, 'identity'), anonymous: new LaneLink(this, 'anonymous') };
+  }
+
+  /** Both lanes are up. */
+  get connected(): boolean {
+    return LANES.every((l) => this.lanes[l].connected);
+  }
+
+  get anyConnected(): boolean {
+    return LANES.some((l) => this.lanes[l].connected);
+  }
+
+  connect(): Promise<void[]> {
+    return Promise.all(LANES.map((l) => this.lanes[l].connect()));
+  }
+
+  /** A lane connected or dropped: tells the owner when the relay as a whole did. */
+  laneChanged(): void {
+    const now = this.connected;
+    if (now !== this.reported) {
+      this.reported = now;
+      this.set.options.onStatus?.(this.url, now);
+    }
+    this.advanceSeen();
+  }
+
+  /**
+   * The relay handed over an event of this created_at: it raises the newest read, never past our own
+   * clock, so that an event dated in the future (relays take some up to 15 min ahead) cannot move
+   * the cursor past events that are still to come.
+   */
+  handedOver(createdAt: number): void {
+    const at = Math.min(createdAt, Math.floor(this.set.clock() / 1000));
+    if (this.newest === null || at > this.newest) this.newest = at;
+  }
+
+  /**
+   * The cursor (`since` on the next connection) moves up to the newest event read only while no
+   * subscription on this relay, on either lane, has stored events left unread: everything older than
+   * the newest event is then known to have been read. Never while a lane that has subscriptions is
+   * disconnected: what was left unread when it was lost is known again only once every subscription
+   * is back.
+   */
+  advanceSeen(): void {
+    if (this.newest === null || !this.anyConnected) return;
+    for (const l of LANES) {
+      const lane = this.lanes[l];
+      if (lane.reading.size > 0 || (!lane.connected && this.set.hasWanted(l))) return;
+    }
+    if (this.seen === null || this.newest > this.seen) this.seen = this.newest;
+  }
+
+  status(): RelayStatus {
+    const lanes = LANES.map((l) => this.lanes[l]);
+    const down = lanes.filter((l) => !l.connected);
+    return {
+      url: this.url,
+      connected: down.length === 0,
+      failures: Math.max(...lanes.map((l) => l.failures)),
+      lastSeen: this.seen,
+      error: down.map((l) => l.error).find((e) => e !== null) ?? (down.length > 0 ? `${down.map((l) => l.lane).join(' and ')} not connected yet` : null),
+    };
+  }
+
+  stop(): void {
+    for (const l of LANES) this.lanes[l].stop();
   }
 }
 
@@ -437,7 +552,6 @@ export class RelaySet {
     this.options.log?.(line);
   }
 
-  /** Connects to every relay; resolves once each has connected or failed its first attempt. */
   /**
    * Connects to every relay. Resolves as soon as one is connected (or all have had their first
    * try): a relay that stalls its handshake must not hold up the others; it keeps trying on its own.
@@ -471,15 +585,30 @@ export class RelaySet {
     return true;
   }
 
-  subscribe(key: string, filters: Filter[]): void {
-    const want = { key, filters };
+  /** Subscribes on every relay, on one lane: `identity` only for what names the node's key (its inbox). */
+  subscribe(key: string, filters: Filter[], lane: Lane = 'anonymous'): void {
+    const before = this.wanted.get(key);
+    if (before && before.lane !== lane) this.unsubscribe(key);
+    const want = { key, filters, lane };
     this.wanted.set(key, want);
-    for (const l of this.links.values()) l.subscribe(want);
+    for (const l of this.links.values()) l.lanes[lane].subscribe(want);
   }
 
   unsubscribe(key: string): void {
+    const want = this.wanted.get(key);
     this.wanted.delete(key);
-    for (const l of this.links.values()) l.unsubscribe(key);
+    if (want) for (const l of this.links.values()) l.lanes[want.lane].unsubscribe(key);
+  }
+
+  /** Whether any subscription is wanted on `lane`. */
+  hasWanted(lane: Lane): boolean {
+    for (const w of this.wanted.values()) if (w.lane === lane) return true;
+    return false;
+  }
+
+  /** The lane an event goes out on: the identity lane for what the node's key signed, else the anonymous one. */
+  laneOf(event: Event): Lane {
+    return this.options.identityPubkey !== undefined && event.pubkey === this.options.identityPubkey ? 'identity' : 'anonymous';
   }
 
   /**
@@ -488,7 +617,8 @@ export class RelaySet {
    */
   publish(event: Event): { first: Promise<string | null>; all: Promise<PublishResult> } {
     const links = [...this.links.values()];
-    const each = links.map((l) => l.publish(event).then(() => l.url));
+    const lane = this.laneOf(event);
+    const each = links.map((l) => l.lanes[lane].publish(event).then(() => l.url));
     const first = Promise.any(each).catch(() => null);
     const all = Promise.allSettled(each).then((results) => {
       const out: PublishResult = { accepted: [], rejected: [] };
@@ -502,37 +632,40 @@ export class RelaySet {
     return { first, all };
   }
 
-  /** True once every connected relay has sent all its stored events for every subscription. */
+  /** True once every connected lane of every relay has sent all its stored events for each of its subscriptions. */
   caughtUp(): boolean {
-    for (const l of this.links.values()) {
-      if (!l.connected) continue;
-      for (const key of this.wanted.keys()) if (!l.eosed.has(key)) return false;
-    }
+    for (const l of this.links.values())
+      for (const want of this.wanted.values()) {
+        const lane = l.lanes[want.lane];
+        if (lane.connected && !lane.eosed.has(want.key)) return false;
+      }
     return true;
   }
 
+  /** Both lanes of the relay are connected. */
   isConnected(url: string): boolean {
     return this.links.get(url)?.connected ?? false;
   }
 
-  /** Publishes to one relay only (one that missed the event while it was away). */
+  /** Publishes to one relay only (one that missed the event while it was away), on the event's lane. */
   async publishTo(url: string, event: Event): Promise<boolean> {
     try {
-      await this.links.get(url)?.publish(event);
+      await this.links.get(url)?.lanes[this.laneOf(event)].publish(event);
       return this.links.has(url);
     } catch {
       return false;
     }
   }
 
+  /** Relays with at least one lane connected: something can be published. */
   connectedCount(): number {
     let n = 0;
-    for (const l of this.links.values()) if (l.connected) n++;
+    for (const l of this.links.values()) if (l.anyConnected) n++;
     return n;
   }
 
   status(): RelayStatus[] {
-    return [...this.links.values()].map((l) => ({ url: l.url, connected: l.connected, failures: l.failures, lastSeen: l.seen }));
+    return [...this.links.values()].map((l) => l.status());
   }
 
   lastSeen(url: string): number | null {

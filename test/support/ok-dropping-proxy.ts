@@ -8,21 +8,27 @@ export interface RelayProxy {
 
 /**
  * A WebSocket proxy in front of a real relay. `fromRelay` passes each relay frame on (or not) with
- * `forward`, when it likes; `fromClient` sees each client frame before it goes up.
+ * `forward`, when it likes; `fromClient` sees each client frame, and its connection, before it goes
+ * up; while `accept` says no, a new client is dropped at once.
  */
 export async function startRelayProxy(
   upstreamUrl: string,
-  hooks: { fromRelay?: (text: string, forward: (text: string) => void) => void; fromClient?: (text: string) => void },
+  hooks: {
+    fromRelay?: (text: string, forward: (text: string) => void) => void;
+    fromClient?: (text: string, client: WebSocket) => void;
+    accept?: () => boolean;
+  },
 ): Promise<RelayProxy> {
   const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
   await new Promise<void>((r) => wss.once('listening', () => r()));
   wss.on('connection', (client) => {
+    if (hooks.accept?.() === false) return client.terminate();
     const upstream = new WebSocket(upstreamUrl);
     const queued: string[] = [];
     upstream.on('open', () => queued.splice(0).forEach((m) => upstream.send(m)));
     client.on('message', (data) => {
       const text = String(data);
-      hooks.fromClient?.(text);
+      hooks.fromClient?.(text, client);
       if (upstream.readyState === WebSocket.OPEN) upstream.send(text);
       else queued.push(text);
     });

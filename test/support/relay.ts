@@ -11,6 +11,22 @@ export interface TestRelay {
   start(): Promise<void>;
   /** How many WebSocket clients are connected now (0 while stopped). */
   clients(): number;
+  /** Every WebSocket connection it accepted, open or closed: where it came from and the text frames the client sent. */
+  accepted(): readonly AcceptedConnection[];
+}
+
+export interface AcceptedConnection {
+  readonly remoteAddress: string | undefined;
+  readonly frames: string[];
+}
+
+/** Watches the relay's connections from the server side, as the relay operator could. */
+function watch(relay: NostrRelay, log: AcceptedConnection[]): void {
+  (relay.wss as WebSocketServer).on('connection', (ws, req) => {
+    const c: AcceptedConnection = { remoteAddress: req.socket.remoteAddress, frames: [] };
+    log.push(c);
+    ws.on('message', (data, isBinary) => isBinary || c.frames.push(String(data)));
+  });
 }
 
 async function listen(port: number): Promise<NostrRelay> {
@@ -27,7 +43,9 @@ async function listen(port: number): Promise<NostrRelay> {
 
 /** Starts snstr's ephemeral relay on 127.0.0.1 (its fixed host) with a free port. */
 export async function startTestRelay(): Promise<TestRelay> {
+  const log: AcceptedConnection[] = [];
   let running: NostrRelay | undefined = await listen(0);
+  watch(running, log);
   // Read now: once closed, snstr's url reports the port it was constructed with (0).
   const port = Number(new URL(running.url).port);
   return {
@@ -39,10 +57,13 @@ export async function startTestRelay(): Promise<TestRelay> {
       await relay?.close();
     },
     async start() {
-      running ??= await listen(port);
+      if (running) return;
+      running = await listen(port);
+      watch(running, log);
     },
     clients() {
       return running?.wss.clients.size ?? 0;
     },
+    accepted: () => log,
   };
 }

@@ -3,7 +3,8 @@ import { ensureDataDir, paths } from '../../node/data-dir.js';
 import { EXIT, readPassphrase, usage } from '../io.js';
 import { NodeService } from '../node-service.js';
 import { serveRpc, stopRpc } from '../rpc.js';
-import { dataDirOf, logger, out, standalone, untilInterrupted } from '../command.js';
+import { dataDirOf, logger, openWithSettings, out, standalone, untilInterrupted } from '../command.js';
+import { settingsGiven } from '../settings.js';
 
 /** Long-running commands: the daemon, the embedded relay, the demo. */
 export function registerServe(program: Command): void {
@@ -22,9 +23,10 @@ export function registerServe(program: Command): void {
           process.once('SIGTERM', now);
         });
         const dataDir = dataDirOf(g);
+        const given = settingsGiven(g);
         const passphrase = await readPassphrase();
         const log = (line: string) => process.stderr.write(`[${new Date().toISOString()}] ${line}\n`);
-        const service = await NodeService.open({ dataDir, passphrase, log: g.verbose ? log : () => {}, daemon: true });
+        const service = await openWithSettings(dataDir, given, (settings) => NodeService.open({ dataDir, passphrase, log: g.verbose ? log : () => {}, daemon: true, settings }));
         try {
           const me = await service.startDaemon(log);
           if (stopping) return;

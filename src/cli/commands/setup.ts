@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { EXIT, printJson, readPassphrase } from '../io.js';
 import { NodeService, validateRelayUrl } from '../node-service.js';
 import { action, DEFAULT_RELAY, dataDirOf, out, standalone } from '../command.js';
+import { readSettings, settingsGiven, writeSettings } from '../settings.js';
 
 /** Identity, relays, the bundle, peers, contacts and status. */
 export function registerSetup(program: Command): void {
@@ -13,8 +14,10 @@ export function registerSetup(program: Command): void {
       standalone(async (g, opts: { relay?: string[] }) => {
         const dataDir = dataDirOf(g);
         const relays = (opts.relay ?? [DEFAULT_RELAY]).map(validateRelayUrl);
+        const given = settingsGiven(g);
         const passphrase = await readPassphrase({ confirm: true });
         const me = await NodeService.init({ dataDir, passphrase, relays });
+        if (Object.keys(given).length > 0) writeSettings(dataDir, { ...readSettings(dataDir), ...given });
         out(
           g,
           { ...me, dataDir, relays },
@@ -147,7 +150,7 @@ export function registerSetup(program: Command): void {
           `outbox:     ${s.outboxPending} pending`,
           `contacts:   ${s.contacts}; discovered peers: ${s.peers}`,
           'relays:',
-          ...s.relays.map((r) => `  ${r.url}  ${s.daemon ? (r.connected ? 'connected' : `disconnected (${r.failures} failures)`) : ''}`),
+          ...s.relays.map((r) => `  ${r.url}  ${s.daemon ? (r.connected ? 'connected' : `disconnected (${r.failures} failures${r.error ? `; ${r.error}` : ''})`) : ''}`),
         ];
         process.stdout.write(`${lines.join('\n')}\n`);
       }),
