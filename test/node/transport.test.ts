@@ -40,9 +40,12 @@ describe('relay connections: two lanes per relay', () => {
     // The anonymous lane: everything else she reads, and nothing that names her key.
     const all = relay.accepted();
     assert.equal(all.length, 4, 'two connections per node');
-    const anonymous = all.filter((c) => c !== identity && !c.frames.some((f) => f.includes(bob.selfNostr)) && reqs(c).some((r) => JSON.stringify(r).includes('"#d"')));
-    assert.equal(anonymous.length, 2, 'each node reads bundles on its anonymous lane');
+    // The identity lanes are the two that read an inbox (`#p`); the other two are anonymous.
+    const anonymous = all.filter((c) => !reqs(c).some((r) => JSON.stringify(r.slice(2)).includes('"#p"')));
+    assert.equal(anonymous.length, 2, 'one anonymous lane per node');
+    for (const c of anonymous) assert.ok(reqs(c).some((r) => JSON.stringify(r).includes('"#d"')), 'bundles are read on the anonymous lane');
     for (const c of anonymous) assert.ok(c.frames.every((f) => !f.includes(key)), 'no frame on the anonymous lane names her key');
+    assert.ok(anonymous.some((c) => c.frames.some((f) => f.startsWith('["EVENT"') && f.includes(`["p","${bob.selfNostr}"]`))), 'her sealed first message goes out on an anonymous lane');
     assert.deepEqual(alice.status().relays.map((r) => [r.url, r.connected, r.error]), [[relay.url, true, null]], 'one status line per relay');
   });
 });
@@ -115,7 +118,8 @@ describe('the cursor and the two lanes', () => {
     // No margin: a cursor moved past an unread event would lose it. Bob's and carol's clocks are set below.
     let ahead = 0;
     const bob = await nodes.open('bob', [proxy.url], { clock: () => Date.now() + ahead, timing: { ...FAST_TIMING, relay: { ...FAST_TIMING?.relay, sinceMarginS: 0 } } });
-    const alice = await nodes.open('alice', [relay.url]);
+    // Seed addressing: her events are not back-dated by the jitter, which a margin of 0 could not catch.
+    const alice = await nodes.open('alice', [relay.url], { addressing: 'seed' });
     await meet(alice, bob);
     const before = await eventually(() => cursor(bob) ?? undefined, 'bob’s cursor');
     accepting = false;
