@@ -90,3 +90,17 @@ export const RETRY_LIMITS = {
   /** How long a request is remembered, so that a session is asked to retry once. */
   rememberMs: 30 * 24 * 60 * 60 * 1000,
 } as const;
+
+/** Private addressing (docs/protocol.md, "Private addressing"). */
+export const PRIVACY_LIMITS = {
+  /**
+   * A throwaway-signed event's created_at is now minus a uniform [0, this] seconds: in the past only,
+   * which no common relay refuses, and below the relays' `since` margin (600 s), so a reconnect
+   * still catches every event.
+   */
+  createdAtJitterS: 300,
+  /** Mailbox tags per relay subscription filter: more are split over several filters. */
+  tagsPerFilter: 256,
+  /** Mailbox subscription changes within this are sent to relays as one. */
+  resubscribeDebounceMs: 50,
+} as const;

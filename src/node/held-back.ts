@@ -1,7 +1,8 @@
 import { toHex } from '../crypto/index.js';
 import { HELD_BACK_LIMITS } from '../limits.js';
-import { decodeMessageEvent, type Event, reasonOf } from '../nostr/events.js';
+import { type Event, reasonOf } from '../nostr/events.js';
 import { type DroppedHeldBack, HeldBackStore } from '../store/index.js';
+import type { Arrival } from './arrivals.js';
 import type { Contacts } from './contacts.js';
 import type { NodeContext } from './context.js';
 
@@ -25,6 +26,8 @@ export class HeldBack {
     /** Decrypts and delivers one event in one transaction, or throws with state unchanged. */
     private readonly receive: (event: Event) => void,
     private readonly isRetryable: (e: unknown) => boolean,
+    /** Who sent an event and what it carries (throws when it cannot tell). */
+    private readonly arrivalOf: (event: Event) => Arrival,
   ) {
     this.heldStore = new HeldBackStore(ctx.db, HELD_BACK_LIMITS, (sender) => !contacts.byNostr(sender));
     this.dropped(this.heldStore.trim());
@@ -51,14 +54,14 @@ export class HeldBack {
     for (const s of sender === undefined ? [...this.held.keys()] : [sender]) this.wake(s, true);
   }
 
-  /** Whether `event` is waiting already. */
-  has(event: Event): boolean {
-    return this.held.get(event.pubkey)?.events.has(event.id) ?? false;
+  /** Whether `event` of `sender` is waiting already. */
+  has(event: Event, sender: string): boolean {
+    return this.held.get(sender)?.events.has(event.id) ?? false;
   }
 
   /** Whether `event` is a message of its sender's session (or of the one it starts) later than the next one expected. */
-  aheadOfChain(event: Event): boolean {
-    const chain = this.chainOf(event.pubkey);
+  aheadOfChain(event: Event, sender: string): boolean {
+    const chain = this.chainOf(sender);
     const at = chain && this.positionOf(chain.peer, event);
     if (at) return at.chain === 0 ? at.n > chain!.nr : at.n > 0;
     // A session not accepted yet starts from its first message, so that those after it are not skipped.
@@ -89,7 +92,7 @@ export class HeldBack {
   /** The envelope a held event carries, or null when it is no message to us (it will be refused when tried). */
   private envelopeOf(event: Event): Uint8Array | null {
     try {
-      return decodeMessageEvent(event, this.ctx.selfNostr);
+      return this.arrivalOf(event).envelopeBytes;
     } catch {
       return null;
     }
@@ -101,10 +104,10 @@ export class HeldBack {
     return json === undefined ? undefined : (JSON.parse(json) as Event);
   }
 
-  /** Keeps `event` in the store and the index; logs what the bounds drop for it. */
-  hold(event: Event, reason: string, reported: boolean): void {
-    const dropped = this.heldStore.hold({ eventId: event.id, sender: event.pubkey, event: JSON.stringify(event), heldAt: this.ctx.clock(), reason });
-    this.index(event.id, event.pubkey, reported, event);
+  /** Keeps `event` of `sender` (the arrival's, not the event's author) in the store and the index; logs what the bounds drop for it. */
+  hold(event: Event, sender: string, reason: string, reported: boolean): void {
+    const dropped = this.heldStore.hold({ eventId: event.id, sender, event: JSON.stringify(event), heldAt: this.ctx.clock(), reason });
+    this.index(event.id, sender, reported, event);
     this.dropped(dropped);
   }
 

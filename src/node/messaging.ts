@@ -1,15 +1,19 @@
 import { fail, isRatchetRelayError } from '../errors.js';
 import { RETRY_LIMITS } from '../limits.js';
-import { toHex } from '../crypto/index.js';
-import { budgetedCreatedAt, decodeMessageEvent, type Event, KIND_MESSAGE, messageEvent, reasonOf, recipientOf, type SecondBudget } from '../nostr/events.js';
-import { decodeEnvelope, type Envelope, type RetryReason } from '../session/index.js';
+import { type Bytes, toHex } from '../crypto/index.js';
+import { fingerprint, type PublicIdentity } from '../identity/index.js';
+import { budgetedCreatedAt, type Event, inboxEvent, KIND_MESSAGE, mailboxEvent, messageEvent, reasonOf, type SecondBudget } from '../nostr/events.js';
+import { sendTag } from '../ratchet/index.js';
+import { decodeEnvelope, type RetryReason, sealEnvelope } from '../session/index.js';
 import { type Contact, MessagesStore, type OutboxEntry, type StoredMessage } from '../store/index.js';
 import { type AppMessage, decodeAppMessage, encodeAppMessage } from './app-message.js';
 import type { Bundles } from './bundles.js';
 import { type Contacts, nameOf } from './contacts.js';
 import type { NodeContext } from './context.js';
 import type { ReceivedMessage, SentMessage } from './events.js';
+import { type Arrival, Arrivals } from './arrivals.js';
 import { HeldBack } from './held-back.js';
+import { Mailboxes } from './mailboxes.js';
 import { RetryRequests } from './retry-requests.js';
 import type { Outbox } from './outbox.js';
 
@@ -23,7 +27,15 @@ const RECEIPTS_CURSOR = 'receipts_queued_up_to';
 const OWED_RECEIPTS_PER_START = 10_000;
 const MESSAGE_ID = /^[0-9a-f]{32}$/;
 
-/** The subscription for messages addressed to us (kind 40001, `p` = our Nostr key). */
+/**
+ * How our message events are addressed. `private` (the default): a first (pre-key) message or a
+ * retry request goes sealed to the recipient's inbox, everything else to a mailbox tag of the
+ * session, each event signed by a throwaway key, padded and its time jittered. `seed`: the seed's
+ * format, signed by our Nostr key with the recipient's `p` tag. A node reads both.
+ */
+export type Addressing = 'private' | 'seed';
+
+/** The subscription for messages addressed to us (kind 40001, `p` = our Nostr key): our inbox, and seed-format events. */
 export const messageFilter = (selfNostr: string) => ({ kinds: [KIND_MESSAGE], '#p': [selfNostr] });
 
 /** Acts on one application message from `from`, inside the transaction of the decrypt that carried it. */
@@ -44,6 +56,9 @@ export class Messaging {
   private readonly store: MessagesStore;
   private readonly heldBack: HeldBack;
   private readonly retryRequests: RetryRequests;
+  private readonly arrivals: Arrivals;
+  /** The mailbox tags we listen on, following every session's ratchet. */
+  readonly mailboxes: Mailboxes;
   /** For tests and measurements: decrypts tried, whether they succeeded or not. */
   readonly stats = { decryptAttempts: 0 };
   private readonly pendingReceipts = new Map<string, { contact: Contact; ids: string[] }>();
@@ -64,9 +79,12 @@ export class Messaging {
       /** A group's id and name, for a stored group message. */
       readonly groupOf: (id: string) => { id: string; name: string } | null;
     },
+    private readonly addressing: Addressing = 'private',
   ) {
     this.store = new MessagesStore(ctx.db, ctx.settings);
-    this.heldBack = new HeldBack(ctx, contacts, (event) => this.receive(event), isRetryable);
+    this.mailboxes = new Mailboxes(ctx, contacts);
+    this.arrivals = new Arrivals(ctx, (tag) => this.mailboxes.ownerOf(tag));
+    this.heldBack = new HeldBack(ctx, contacts, (event) => this.receive(event), isRetryable, (event) => this.arrivals.of(event));
     this.retryRequests = new RetryRequests(
       ctx,
       contacts,
@@ -139,14 +157,34 @@ export class Messaging {
 
   /** Encrypts an application message to a contact with a session and queues its event. Call inside a transaction. */
   sendApp(contact: Contact, m: AppMessage, purpose: OutboxEntry['purpose']): void {
-    this.publish(this.ctx.cipher.encrypt(contact.fingerprint, encodeAppMessage(m)), contact.nostrPubkey, purpose, m.id);
+    this.publish(this.ctx.cipher.encrypt(contact.fingerprint, encodeAppMessage(m)), contact.identity, purpose, m.id);
   }
 
-  private publish(envelope: Uint8Array, recipientNostr: string, purpose: OutboxEntry['purpose'], messageId: string | null): void {
-    // A bounded number of our events per created_at second, so a relay's capped answers can page past each second.
-    const next = budgetedCreatedAt(this.createdAtBudget, this.ctx.clock());
-    this.createdAtBudget = next.budget;
-    this.outbox.enqueue(messageEvent(envelope, recipientNostr, this.ctx.store.identity().nostr.privateKey, next.createdAtMs), purpose, messageId);
+  /** Queues the event of an envelope to `recipient`, addressed as this node's `addressing` says. Inside a transaction. */
+  private publish(envelope: Bytes, recipient: PublicIdentity, purpose: OutboxEntry['purpose'], messageId: string | null): void {
+    this.outbox.enqueue(this.messageEventOf(envelope, recipient), purpose, messageId);
+  }
+
+  private messageEventOf(envelope: Bytes, recipient: PublicIdentity): Event {
+    const recipientNostr = toHex(recipient.nostrKey);
+    const now = this.ctx.clock();
+    if (this.addressing === 'seed') {
+      // A bounded number of our events per created_at second, so a relay's capped answers can page past each second.
+      const next = budgetedCreatedAt(this.createdAtBudget, now);
+      this.createdAtBudget = next.budget;
+      return messageEvent(envelope, recipientNostr, this.ctx.store.identity().nostr.privateKey, next.createdAtMs);
+    }
+    const rng = this.ctx.rng;
+    if (decodeEnvelope(envelope).type === 'normal') {
+      // Encrypted just now in the active session, whose sending header key names the mailbox. Until
+      // the peer has answered in it (a key exchange's first messages: the hello) the peer may not
+      // listen there yet, but it listens on its inbox: those go sealed, as a pre-key message does.
+      const active = this.ctx.store.loadSessions(fingerprint(recipient))[0];
+      const tag = active?.ratchet.hkr ? sendTag(active.ratchet) : null;
+      if (tag) return mailboxEvent(tag, envelope, rng, now);
+    }
+    const self = this.ctx.store.identity();
+    return inboxEvent(recipientNostr, (throwaway) => sealEnvelope(self, recipient, throwaway, envelope, rng), rng, now);
   }
 
   /** A control message (or a receipt): a fresh id and the current time. Returns the id. Call inside a transaction. */
@@ -166,7 +204,8 @@ export class Messaging {
 
   /** The outbox hook: every relay refused an event of ours for good. A message fails with the reason; anything else is logged. */
   onRefusedByRelays(entry: OutboxEntry, event: Event, reason: string): void {
-    const peer = this.contacts.byNostr(recipientOf(event) ?? '')?.fingerprint;
+    // The stored message names its peer: a mailbox or inbox event does not (or not as a contact's key).
+    const peer = entry.messageId ? this.store.outgoing(entry.messageId)?.peer : undefined;
     if (entry.purpose === 'message' && entry.messageId && peer && this.store.markFailed(peer, entry.messageId, reason)) {
       const failed = { peer, ids: [entry.messageId], reason };
       this.ctx.afterCommit(() => this.ctx.events.emit('failed', failed));
@@ -188,32 +227,36 @@ export class Messaging {
    */
   onMessageEvent(event: Event, relay: string): void {
     const held = this.heldBack;
-    if (held.has(event)) return; // already waiting; its sender's progress retries it
-    if (held.aheadOfChain(event)) {
-      held.hold(event, 'waits for earlier messages of its chain', false);
-      held.wake(event.pubkey, false);
+    // Who sent it: a seal that does not open or verify, an unknown mailbox tag, refuse it here.
+    const arrival = this.arrivals.of(event);
+    const sender = arrival.sender;
+    if (held.has(event, sender)) return; // already waiting; its sender's progress retries it
+    if (held.aheadOfChain(event, sender)) {
+      held.hold(event, sender, 'waits for earlier messages of its chain', false);
+      held.wake(sender, false);
       return;
     }
     try {
       this.receive(event);
     } catch (e) {
       const cure = RetryRequests.reasonFor(e);
-      if (cure && this.ctx.db.open) this.askForRetry(event, cure);
+      if (cure && this.ctx.db.open) this.askForRetry(arrival, cure);
       if (!isRetryable(e) || !this.ctx.db.open) throw e;
       this.ctx.reject(relay, event.id, `${reasonOf(e)} (kept for a retry)`);
-      held.hold(event, reasonOf(e), true);
+      held.hold(event, sender, reasonOf(e), true);
       return;
     }
-    held.release(event.pubkey);
+    held.release(sender);
   }
 
   /** A first message we cannot read, though its sender can cure that: ask for a new session. */
-  private askForRetry(event: Event, reason: RetryReason): void {
+  private askForRetry(arrival: Arrival, reason: RetryReason): void {
+    const envelope = arrival.envelope;
+    if (envelope.type !== 'prekey') return;
     try {
-      const envelope = decodeEnvelope(decodeMessageEvent(event, this.ctx.selfNostr));
-      if (envelope.type === 'prekey') this.retryRequests.request(event.pubkey, envelope.header.identity, envelope.header.ephemeralKey, reason);
+      this.retryRequests.request(arrival.sender, envelope.header.identity, envelope.header.ephemeralKey, reason);
     } catch (e) {
-      this.ctx.log(`could not ask ${event.pubkey.slice(0, 12)} for a new session: ${reasonOf(e)}`);
+      this.ctx.log(`could not ask ${arrival.sender.slice(0, 12)} for a new session: ${reasonOf(e)}`);
     }
   }
 
@@ -262,23 +305,19 @@ export class Messaging {
   /** Decrypts and delivers one event, all in one transaction; throws (state unchanged) when it cannot. */
   private receive(event: Event): void {
     this.stats.decryptAttempts++;
-    const envelopeBytes = decodeMessageEvent(event, this.ctx.selfNostr);
-    const envelope: Envelope = decodeEnvelope(envelopeBytes);
+    const { sender, envelope, envelopeBytes } = this.arrivals.of(event);
     if (envelope.type === 'retry-request') {
       const request = envelope.request;
       return this.ctx.transaction(() => {
         if (this.ctx.seen.has(event.id)) return;
-        this.retryRequests.onRetryRequest(event.pubkey, request);
+        this.retryRequests.onRetryRequest(sender, request);
         this.ctx.seen.mark(event.id, 'retry request', this.ctx.clock());
       });
     }
     let from: string | undefined;
-    if (envelope.type === 'prekey') {
-      // The initial message's identity must be the one that owns the Nostr key that signed the event.
-      if (toHex(envelope.header.identity.nostrKey) !== event.pubkey)
-        fail('IDENTITY_MISMATCH', 'initial message identity does not own the Nostr key that signed the event');
-    } else {
-      const contact = this.contacts.byNostr(event.pubkey);
+    // A pre-key message's identity was checked against its sender when the arrival was read.
+    if (envelope.type === 'normal') {
+      const contact = this.contacts.byNostr(sender);
       if (!contact) fail('NO_SESSION', 'normal message from a Nostr key that is no contact of ours');
       from = contact.fingerprint;
     }

@@ -15,7 +15,7 @@ import { ensureDataDir, lockDataDir, paths } from './data-dir.js';
 import { type NodeEvents, type ReceivedMessage, type Whoami, whoamiOf } from './events.js';
 import { Groups } from './groups.js';
 import { KeyExchange } from './key-exchange.js';
-import { type AppMessageRoutes, messageFilter, Messaging } from './messaging.js';
+import { type Addressing, type AppMessageRoutes, messageFilter, Messaging } from './messaging.js';
 import { Outbox, type OutboxTiming } from './outbox.js';
 
 export interface NodeTiming extends OutboxTiming {
@@ -43,6 +43,8 @@ export interface NodeOptions {
   readonly timing?: Partial<NodeTiming>;
   readonly preKeys?: Partial<PreKeyConfig>;
   readonly ratchet?: Partial<RatchetConfig>;
+  /** How our message events are addressed (see `Addressing`); `private` unless told otherwise. A node reads both. */
+  readonly addressing?: Addressing;
 }
 
 export interface NodeStatus {
@@ -113,10 +115,17 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
       (entry, event, reason) => this.messaging.onRefusedByRelays(entry, event, reason),
     );
     this.bundles = new Bundles(ctx, this.contacts, this.outbox);
-    this.messaging = new Messaging(ctx, this.contacts, this.bundles, this.outbox, {
-      routes: () => this.appRoutes,
-      groupOf: (id) => this.groups.summary(id),
-    });
+    this.messaging = new Messaging(
+      ctx,
+      this.contacts,
+      this.bundles,
+      this.outbox,
+      {
+        routes: () => this.appRoutes,
+        groupOf: (id) => this.groups.summary(id),
+      },
+      options.addressing ?? 'private',
+    );
     this.kx = new KeyExchange(ctx, this.contacts, this.bundles, this.messaging, this.outbox, (admin, peer) => this.groups.joinedGroupOf(admin, peer));
     this.groups = new Groups(ctx, this.contacts, this.bundles, this.messaging, this.kx);
 
@@ -272,6 +281,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     this.maintain();
     relays.subscribe(SUB_BUNDLES, [BUNDLE_FILTER]);
     relays.subscribe(SUB_MESSAGES, [messageFilter(this.ctx.selfNostr)]);
+    this.messaging.mailboxes.subscribe();
     this.kx.subscribe();
     this.maintenanceTimer = setInterval(() => this.maintain(), this.timing.maintenanceEveryMs);
     this.maintenanceTimer.unref();
@@ -284,6 +294,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     if (this.ctx.closed) return;
     clearInterval(this.maintenanceTimer);
     this.messaging.sendReceipts();
+    this.messaging.mailboxes.close();
     this.ctx.closed = true;
     await this.outbox.close();
     const relays = this.ctx.relays;

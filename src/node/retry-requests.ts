@@ -13,8 +13,8 @@ const HOUR_MS = 60 * 60 * 1000;
 const CURABLE = ['ONE_TIME_PREKEY_USED', 'UNKNOWN_PREKEY', 'PREKEY_EXPIRED'] as const satisfies readonly (ErrorCode & RetryReason)[];
 
 export interface RetryWiring {
-  /** Sends an envelope that is no ratchet message (a retry request) to a Nostr key. Inside a transaction. */
-  readonly publish: (envelope: Bytes, recipientNostr: string) => void;
+  /** Sends an envelope that is no ratchet message (a retry request) to an identity. Inside a transaction. */
+  readonly publish: (envelope: Bytes, recipient: PublicIdentity) => void;
   /** Encrypts a stored outgoing message again, in the contact's active session. Inside a transaction. */
   readonly resend: (contact: Contact, m: StoredMessage) => void;
 }
@@ -60,7 +60,7 @@ export class RetryRequests {
       }
       if (!this.requests.record(sender, baseKey ? toHex(baseKey) : `lost@${now}`, now)) return false;
       const request = { baseKey: baseKey ?? UNKNOWN_BASE_KEY, reason, requestedAt: now, bundle: this.ctx.cipher.bundle() };
-      this.wiring.publish(encodeEnvelope({ type: 'retry-request', request: encodeRetryRequest(this.ctx.store.identity(), request, identity) }), sender);
+      this.wiring.publish(encodeEnvelope({ type: 'retry-request', request: encodeRetryRequest(this.ctx.store.identity(), request, identity) }), identity);
       this.stats.requestsSent++;
       return true;
     });

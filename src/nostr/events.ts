@@ -1,10 +1,12 @@
 import { initNostrWasm } from 'nostr-wasm';
 import { type Event, finalizeEvent, setNostrWasm, verifyEvent } from 'nostr-tools/wasm';
 import { z } from 'zod';
-import { type Bytes, toHex } from '../crypto/index.js';
+import { type Bytes, Secp256k1Schnorr, toHex } from '../crypto/index.js';
 import { fail, isRatchetRelayError } from '../errors.js';
 import { fingerprint } from '../identity/index.js';
+import { PRIVACY_LIMITS } from '../limits.js';
 import { decodePreKeyBundle, type PreKeyBundle } from '../prekeys/index.js';
+import { isPaddedFrame, padFrame, unpadFrame } from './padding.js';
 
 export const KIND_BUNDLE = 30078;
 export const BUNDLE_D_TAG = 'radix_prekey_bundle_v1';
@@ -108,15 +110,51 @@ export function messageEvent(envelope: Bytes, recipientNostrKey: string, nostrSe
   return signEvent(KIND_MESSAGE, [['p', recipientNostrKey]], Buffer.from(envelope).toString('base64'), nostrSecret, nowMs);
 }
 
+/** A secp256k1 secret key made for one event and thrown away: no two events are linked by their author. */
+export function throwawayKey(rng: (n: number) => Bytes): Bytes {
+  let secret: Bytes;
+  do secret = rng(32);
+  while (!isValidSecret(secret));
+  return secret;
+}
+
 /**
- * An RV payload: signed by a key made for this one event and thrown away, with no `p` tag, so the
- * relay learns neither sender nor recipient; only the two ends know the RV.
+ * The created_at (ms, for `signEvent`) of a throwaway-signed event: now minus a uniform
+ * [0, PRIVACY_LIMITS.createdAtJitterS] seconds, so that its time does not line it up with the
+ * sender's activity. In the past only: relays refuse events far in the future, none refuses minutes ago.
+ */
+export function jitteredCreatedAt(nowMs: number, rng: (n: number) => Bytes): number {
+  const span = PRIVACY_LIMITS.createdAtJitterS + 1;
+  const b = rng(4);
+  const r = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+  return nowMs - Math.floor((r / 2 ** 32) * span) * 1000;
+}
+
+/** An event signed by a throwaway key, its payload padded (`padFrame`), its created_at jittered. */
+function throwawayEvent(kind: number, tags: string[][], secret: Bytes, payload: Bytes, rng: (n: number) => Bytes, nowMs: number): Event {
+  return signEvent(kind, tags, Buffer.from(padFrame(payload)).toString('base64'), secret, jitteredCreatedAt(nowMs, rng));
+}
+
+/**
+ * An RV payload: signed by a throwaway key, with no `p` tag, so the relay learns neither sender nor
+ * recipient; only the two ends know the RV. Padded like every private event.
  */
 export function rendezvousEvent(rvHex: string, payload: Bytes, rng: (n: number) => Bytes, nowMs: number): Event {
-  let throwaway: Bytes;
-  do throwaway = rng(32);
-  while (!isValidSecret(throwaway));
-  return signEvent(KIND_RENDEZVOUS, [[RENDEZVOUS_TAG, rvHex]], Buffer.from(payload).toString('base64'), throwaway, nowMs);
+  return throwawayEvent(KIND_RENDEZVOUS, [[RENDEZVOUS_TAG, rvHex]], throwawayKey(rng), payload, rng, nowMs);
+}
+
+/** A message to a mailbox: kind 40001, `z` = the mailbox tag and nothing else, throwaway-signed, padded. */
+export function mailboxEvent(tag: string, envelope: Bytes, rng: (n: number) => Bytes, nowMs: number): Event {
+  return throwawayEvent(KIND_MESSAGE, [[RENDEZVOUS_TAG, tag]], throwawayKey(rng), envelope, rng, nowMs);
+}
+
+/**
+ * A sealed envelope to a recipient's inbox: kind 40001, `p` = the recipient's Nostr key,
+ * throwaway-signed, padded. `seal` gets the throwaway public key, which the sealed signature covers.
+ */
+export function inboxEvent(recipientNostrKey: string, seal: (throwawayPubkey: Bytes) => Bytes, rng: (n: number) => Bytes, nowMs: number): Event {
+  const secret = throwawayKey(rng);
+  return throwawayEvent(KIND_MESSAGE, [['p', recipientNostrKey]], secret, seal(Secp256k1Schnorr.publicKeyOf(secret)), rng, nowMs);
 }
 
 function isValidSecret(k: Bytes): boolean {
@@ -130,7 +168,7 @@ export function decodeRendezvousEvent(e: Event): { rv: string; payload: Bytes } 
   if (e.kind !== KIND_RENDEZVOUS) fail('MALFORMED', 'not a rendezvous event');
   const rv = tag(e, RENDEZVOUS_TAG);
   if (!rv || !/^[0-9a-f]{64}$/.test(rv)) fail('MALFORMED', 'rendezvous event: missing or malformed z tag');
-  return { rv, payload: decodeBase64Content(e.content, 'rendezvous event') };
+  return { rv, payload: unpadFrame(decodeBase64Content(e.content, 'rendezvous event')) };
 }
 
 const STRICT_BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
@@ -168,11 +206,30 @@ export function recipientOf(e: Event): string | undefined {
   return tag(e, 'p');
 }
 
-/** The envelope bytes of a (verified) message event addressed to `self`. */
-export function decodeMessageEvent(e: Event, self: string): Bytes {
+/**
+ * What a (verified) message event carries, by its format: a seed-format event (`p` = us, signed by
+ * its sender, content an Envelope v1), a sealed one in our inbox (`p` = us, throwaway-signed,
+ * content a padded SealedEnvelope), or a mailbox event (`z` = a mailbox tag, throwaway-signed,
+ * content a padded Envelope v1). Who sent it is for the caller to find out (see `Arrivals`).
+ */
+export type MessageEventContent =
+  | { readonly format: 'seed'; readonly envelope: Bytes }
+  | { readonly format: 'inbox'; readonly sealed: Bytes }
+  | { readonly format: 'mailbox'; readonly tag: string; readonly envelope: Bytes };
+
+/** The validating decoder of a (verified) message event addressed to `self` or to a mailbox. */
+export function decodeMessageEvent(e: Event, self: string): MessageEventContent {
   if (e.kind !== KIND_MESSAGE) fail('MALFORMED', 'not a message event');
-  if (recipientOf(e) !== self) fail('MALFORMED', 'message event is not addressed to us');
-  return decodeBase64Content(e.content, 'message event');
+  const mailbox = tag(e, RENDEZVOUS_TAG);
+  const recipient = recipientOf(e);
+  if (mailbox !== undefined) {
+    if (recipient !== undefined) fail('MALFORMED', 'message event: both a mailbox tag and a recipient');
+    if (!/^[0-9a-f]{64}$/.test(mailbox)) fail('MALFORMED', 'message event: malformed mailbox tag');
+    return { format: 'mailbox', tag: mailbox, envelope: unpadFrame(decodeBase64Content(e.content, 'message event')) };
+  }
+  if (recipient !== self) fail('MALFORMED', 'message event is not addressed to us');
+  const bytes = decodeBase64Content(e.content, 'message event');
+  return isPaddedFrame(bytes) ? { format: 'inbox', sealed: unpadFrame(bytes) } : { format: 'seed', envelope: bytes };
 }
 
 /** For logs: the reason without a stack. */

@@ -17,7 +17,7 @@ export interface HeldBackBounds extends HeldBackPoolBounds {
 /** An incoming event kept for another try, as stored (format 1: the event's JSON as a relay sent it). */
 export interface HeldBackRow {
   readonly eventId: string;
-  /** The Nostr key that signed the event. */
+  /** The Nostr key of the sender: the event's author (seed format), the sealed identity's, or the mailbox's contact's. */
   readonly sender: string;
   readonly event: string;
   readonly heldAt: number;

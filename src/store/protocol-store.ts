@@ -38,6 +38,8 @@ export class SqliteProtocolStore implements ProtocolStore {
   /** A private key was deleted in the current transaction: the WAL is checkpointed once it commits. */
   private keysErased = false;
   private readonly q;
+  /** Told the peer of every saved session (the node's mailbox tags follow it). */
+  onSessionSaved: ((peer: string) => void) | undefined;
 
   constructor(
     readonly db: Db,
@@ -185,6 +187,7 @@ export class SqliteProtocolStore implements ProtocolStore {
       const others = cached.filter((x) => !constantTimeEqual(x.baseKey, after.baseKey));
       this.sessionCache.set(peer, [after, ...others].slice(0, SESSION_LIMITS.maxSessionsPerPeer));
     } else this.sessionCache.delete(peer);
+    this.onSessionSaved?.(peer);
   }
 
   signedPreKey(id: number): SignedPreKey | undefined {

@@ -31,7 +31,8 @@ describe('bounds by bytes', () => {
     const evil = await startEvilRelay();
     t.after(() => evil.close());
     const nodes = testNodes(t);
-    const alice = await nodes.open('alice', [meeting!.url]);
+    // Seed format: the junk below is made from alice's events, whose content is then a bare envelope.
+    const alice = await nodes.open('alice', [meeting!.url], { addressing: 'seed' });
     let bob = await nodes.open('bob', [meeting!.url], SMALL_SKIP);
     await meet(alice, bob);
     const first = nextEvent(bob, 'message');

@@ -18,7 +18,9 @@ async function offlineBacklog(t: { after(fn: () => Promise<void> | void): void }
   const nodes = testNodes(t);
   let frozen: number | null = null;
   let offset = 0;
-  const alice = await nodes.open('alice', [relayUrl], { clock: () => frozen ?? Date.now() + offset });
+  // The seed format: its created_at is the sender's clock, budgeted per second, which these tests set
+  // (and check with no `since` margin); private addressing jitters it (test/node/private-addressing.test.ts).
+  const alice = await nodes.open('alice', [relayUrl], { clock: () => frozen ?? Date.now() + offset, addressing: 'seed' });
   const bob = await nodes.open('bob', [relayUrl], NO_MARGIN);
   await meet(alice, bob);
   const bobFp = bob.whoami().fingerprint;

@@ -11,12 +11,13 @@ import { startTestRelay } from '../support/relay.js';
 
 useWebSocketImplementation(WebSocket);
 
-async function messageIds(url: string, author: string): Promise<string[]> {
+/** The ids of the message events on a relay to `recipient`'s inbox (a first message is sealed there, signed by a throwaway key). */
+async function messageIds(url: string, recipient: string): Promise<string[]> {
   const relay = await Relay.connect(url);
   try {
     return await new Promise((resolve) => {
       const ids: string[] = [];
-      const sub = relay.subscribe([{ kinds: [KIND_MESSAGE], authors: [author] }], {
+      const sub = relay.subscribe([{ kinds: [KIND_MESSAGE], '#p': [recipient] }], {
         onevent: (e) => ids.push(e.id),
         oneose: () => {
           sub.close();
@@ -45,7 +46,6 @@ describe('the persistent outbox', () => {
     const A = ['--data-dir', nodes.dataDir('alice-cli')];
     const init = await rrelay(['init', ...A, '--relay', proxy.url, '--json']);
     assert.equal(init.code, 0, init.stderr);
-    const aliceNostr = (init.json[0] as { nostrPubkey: string }).nostrPubkey;
 
     // The sender publishes through the proxy: the relay stores and forwards the event, the OK never comes back.
     const received = nextEvent(bob, 'message');
@@ -53,7 +53,7 @@ describe('the persistent outbox', () => {
     const [m] = await received;
     assert.equal(m.text, 'survives a crash');
     assert.equal(await sender.stop('SIGKILL'), null, 'killed before it heard an OK');
-    const [original] = await messageIds(r1.url, aliceNostr);
+    const [original] = await messageIds(r1.url, bob.selfNostr);
     assert.ok(original);
 
     // Restarted against another relay, the sender finds the event still in its outbox and publishes it again.
@@ -65,7 +65,7 @@ describe('the persistent outbox', () => {
     const daemon = await start(['daemon', ...A, '--json'], /"daemon":"running"/, cliEnv());
     t.after(() => daemon.stop().then(() => {}));
     const resent = await eventually(async () => {
-      const ids = await messageIds(r2.url, aliceNostr);
+      const ids = await messageIds(r2.url, bob.selfNostr);
       return ids.length > 0 ? ids : undefined;
     }, 'the resend reaching the second relay');
     assert.deepEqual(resent, [original], 'the very same event, same id');

@@ -21,7 +21,7 @@ function party(seed: string, clock: TestClock) {
   const retry = new RetryRequests(
     ctx,
     contacts,
-    { publish: (envelope, to) => published.push({ envelope, to }), resend: (_contact, m) => resent.push(m.id) },
+    { publish: (envelope, to) => published.push({ envelope, to: toHex(to.nostrKey) }), resend: (_contact, m) => resent.push(m.id) },
     messages,
   );
   const failed: NodeEvents['failed'][0][] = [];
