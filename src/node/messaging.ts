@@ -28,10 +28,11 @@ const OWED_RECEIPTS_PER_START = 10_000;
 const MESSAGE_ID = /^[0-9a-f]{32}$/;
 
 /**
- * How our message events are addressed. `private` (the default): a first (pre-key) message or a
- * retry request goes sealed to the recipient's inbox, everything else to a mailbox tag of the
- * session, each event signed by a throwaway key, padded and its time jittered. `seed`: the seed's
- * format, signed by our Nostr key with the recipient's `p` tag. A node reads both.
+ * How our message events are addressed. `private` (the default): a session's messages go to a
+ * mailbox tag of the session once the peer has answered in it; before that (pre-key messages, a key
+ * exchange's hello) and retry requests go sealed to the recipient's inbox; each event is signed by a
+ * throwaway key, padded and its time jittered. `seed`: the seed's format, signed by our Nostr key
+ * with the recipient's `p` tag. A node reads both.
  */
 export type Addressing = 'private' | 'seed';
 
