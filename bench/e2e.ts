@@ -143,8 +143,8 @@ async function until(check: () => boolean, what: string, ms = STALL_MS): Promise
   }
 }
 
-/** The base64 content of a real 1 KB text message event: an established session's normal envelope. */
-function messageEventContent(): string {
+/** A real 1 KB text message's envelope: an established session's normal message, as a message event carries it. */
+export function textEnvelope(): Uint8Array {
   const clock = Date.now;
   const party = () => {
     const store = new SqliteProtocolStore(openDatabase({ path: ':memory:' }), clock);
@@ -162,7 +162,7 @@ function messageEventContent(): string {
   const envelope = a.cipher.encrypt(bFp, app);
   a.store.db.close();
   b.store.db.close();
-  return Buffer.from(envelope).toString('base64');
+  return envelope;
 }
 
 async function nostrCeiling(seconds: number, content: string): Promise<number> {
@@ -190,8 +190,72 @@ async function sendAll(node: RatchetNode, to: string, texts: readonly string[]):
   return ids;
 }
 
-/** A bench node's options: its data directory `root`/`name`, one relay, a cheap store KDF. */
-export function benchNodeOptions(root: string, name: string, relayUrl: string): NodeOptions {
+/** Two started nodes with a confirmed session (first message and reply), and what the measurements on them share. */
+export interface BenchPair {
+  readonly alice: RatchetNode;
+  readonly bob: RatchetNode;
+  readonly aliceFp: string;
+  readonly bobFp: string;
+  readonly atBob: Inbox;
+  /** Lets the receipts of `ids` come back and both outboxes empty, so one phase does not bleed into the next. */
+  settle(ids: readonly string[], what: string): Promise<void>;
+}
+
+/** Starts both nodes, lets them meet through their relay, and sends the first message and its reply. */
+export async function meetAndTalk(alice: RatchetNode, bob: RatchetNode): Promise<BenchPair> {
+  const aliceFp = alice.whoami().fingerprint;
+  const bobFp = bob.whoami().fingerprint;
+
+  // Meet through the relay: each discovers the other's bundle.
+  const seen = { alice: false, bob: false };
+  alice.on('bundle', (b) => (seen.alice ||= b.fingerprint === bobFp));
+  bob.on('bundle', (b) => (seen.bob ||= b.fingerprint === aliceFp));
+  await Promise.all([alice.start(), bob.start()]);
+  await until(() => seen.alice && seen.bob, 'both bundles');
+
+  const atBob = new Inbox(bob, aliceFp);
+  const atAlice = new Inbox(alice, bobFp);
+  const delivered = new Set<string>();
+  alice.on('delivered', (d) => d.ids.forEach((id) => delivered.add(id)));
+  const settle = async (ids: readonly string[], what: string) => {
+    await until(() => ids.every((id) => delivered.has(id)), `receipts of ${what}`);
+    for (const n of [alice, bob]) if ((await n.drain(STALL_MS)) !== 0) fail(`${what}: an outbox did not empty`);
+  };
+
+  // The session: first message and reply.
+  atBob.expect([text('hello', 0)]);
+  const first = alice.messaging.send(bobFp, text('hello', 0)).id;
+  await atBob.all('the first message');
+  atAlice.expect([text('reply', 0)]);
+  bob.messaging.send(aliceFp, text('reply', 0));
+  await atAlice.all('the reply');
+  await settle([first], 'the first message');
+  return { alice, bob, aliceFp, bobFp, atBob, settle };
+}
+
+/**
+ * 1 KB messages per second alice → bob: N sent as fast as the outbox takes them, timed until bob has
+ * all N, then their receipts settled. N is calibrated by a first burst of 100 to last about `seconds`.
+ */
+export async function throughput(pair: BenchPair, seconds: number): Promise<{ msgsPerSec: number; messages: number }> {
+  const { alice, bobFp, atBob, settle } = pair;
+  const burst = async (batch: string, n: number): Promise<bigint> => {
+    const texts = Array.from({ length: n }, (_, i) => text(batch, i));
+    atBob.expect(texts);
+    const start = now();
+    const ids = await sendAll(alice, bobFp, texts);
+    await atBob.all(batch);
+    const ns = now() - start;
+    await settle(ids, batch);
+    return ns;
+  };
+  const calibratedRate = (100 * 1e9) / Number(await burst('calibration', 100));
+  const messages = Math.max(200, Math.min(20_000, Math.round(calibratedRate * seconds)));
+  return { msgsPerSec: (messages * 1e9) / Number(await burst('throughput', messages)), messages };
+}
+
+/** A bench node's options: its data directory `root`/`name`, one relay, a cheap store KDF, and `extra`. */
+export function benchNodeOptions(root: string, name: string, relayUrl: string, extra: Partial<NodeOptions> = {}): NodeOptions {
   return {
     dataDir: join(root, name),
     passphrase: `passphrase of ${name}`,
@@ -200,6 +264,7 @@ export function benchNodeOptions(root: string, name: string, relayUrl: string): 
     // nostr-tools' keep-alive ping leaves a 20 s timer running after close() (its pingTimeout race is
     // never cleared), which would hold the process open; no ping is due within a bench run.
     timing: { relay: { pingEveryMs: 30 * 60_000 } },
+    ...extra,
   };
 }
 
@@ -277,34 +342,8 @@ export async function measureEndToEnd(opts: { seconds: number; backlog?: number 
     await RatchetNode.init(options('bob'));
     const alice = await open('alice');
     let bob = await open('bob');
-    const aliceFp = alice.whoami().fingerprint;
-    const bobFp = bob.whoami().fingerprint;
-
-    // Meet through the relay: each discovers the other's bundle.
-    const seen = { alice: false, bob: false };
-    alice.on('bundle', (b) => (seen.alice ||= b.fingerprint === bobFp));
-    bob.on('bundle', (b) => (seen.bob ||= b.fingerprint === aliceFp));
-    await Promise.all([alice.start(), bob.start()]);
-    await until(() => seen.alice && seen.bob, 'both bundles');
-
-    const atBob = new Inbox(bob, aliceFp);
-    const atAlice = new Inbox(alice, bobFp);
-    const delivered = new Set<string>();
-    alice.on('delivered', (d) => d.ids.forEach((id) => delivered.add(id)));
-    /** Lets the receipts of `ids` come back and both outboxes empty, so one phase does not bleed into the next. */
-    const settle = async (ids: readonly string[], what: string) => {
-      await until(() => ids.every((id) => delivered.has(id)), `receipts of ${what}`);
-      for (const n of [alice, bob]) if ((await n.drain(STALL_MS)) !== 0) fail(`${what}: an outbox did not empty`);
-    };
-
-    // The session: first message and reply.
-    atBob.expect([text('hello', 0)]);
-    const first = alice.messaging.send(bobFp, text('hello', 0)).id;
-    await atBob.all('the first message');
-    atAlice.expect([text('reply', 0)]);
-    bob.messaging.send(aliceFp, text('reply', 0));
-    await atAlice.all('the reply');
-    await settle([first], 'the first message');
+    const pair = await meetAndTalk(alice, bob);
+    const { aliceFp, bobFp, atBob, settle } = pair;
 
     // Idle: both nodes started, session established, nothing in flight.
     await sleep(1000);
@@ -312,25 +351,10 @@ export async function measureEndToEnd(opts: { seconds: number; backlog?: number 
     const rssIdleMb = rssMb();
     const rssOneNodeIdleMb = await oneNodeRss(join(root, 'one-node'), relay.url);
 
-    const content = messageEventContent();
+    const content = Buffer.from(textEnvelope()).toString('base64');
     const nostrCeilingPerSec = await nostrCeiling(seconds, content);
 
-    // Throughput: send N as fast as the outbox takes them, until bob has all N.
-    const burst = async (batch: string, n: number): Promise<{ ns: bigint; ids: string[] }> => {
-      const texts = Array.from({ length: n }, (_, i) => text(batch, i));
-      atBob.expect(texts);
-      const start = now();
-      const ids = await sendAll(alice, bobFp, texts);
-      await atBob.all(batch);
-      const ns = now() - start;
-      await settle(ids, batch);
-      return { ns, ids };
-    };
-    const calibration = await burst('calibration', 100);
-    const calibratedRate = (100 * 1e9) / Number(calibration.ns);
-    const e2eMessages = Math.max(200, Math.min(20_000, Math.round(calibratedRate * seconds)));
-    const timed = await burst('throughput', e2eMessages);
-    const e2eMsgsPerSec = (e2eMessages * 1e9) / Number(timed.ns);
+    const { msgsPerSec: e2eMsgsPerSec, messages: e2eMessages } = await throughput(pair, seconds);
 
     // Latency: one message at a time.
     const latencies: number[] = [];

@@ -6,6 +6,7 @@ import { measureKx } from './kx.js';
 import { measureLibsignal } from './libsignal.js';
 import { measureOurs } from './ours.js';
 import { measurePrimitives } from './primitives.js';
+import { measureAddressingThroughput, measurePrivateSigning } from './privacy.js';
 
 const args = process.argv.slice(2);
 const json = args.includes('--json');
@@ -38,6 +39,8 @@ progress('libsignal-client');
 const libsignal = await measureLibsignal({ seconds });
 progress('the invite key exchange (pure, then nodes through a relay process)');
 const kx = await measureKx({ seconds });
+progress('private addressing: per-message signing, then end to end in both modes');
+const privacy = { signing: await measurePrivateSigning({ seconds: seconds / 2 }), throughput: await measureAddressingThroughput({ seconds }) };
 
 const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
 const ratios = {
@@ -52,7 +55,7 @@ const ratios = {
 };
 
 if (json) {
-  console.log(JSON.stringify({ machine, seconds, primitives, ours, libsignal, endToEnd, kx, ratios }, null, 2));
+  console.log(JSON.stringify({ machine, seconds, primitives, ours, libsignal, endToEnd, kx, privacy, ratios }, null, 2));
 } else {
   const n = (x: number) => (x >= 100 ? Math.round(x).toLocaleString('en-US') : x.toPrecision(3));
   console.log(`machine: ${machine.cpu}, ${machine.cores} cores, ${machine.memoryGiB} GiB, ${machine.os}, Node ${machine.node}\n`);
@@ -76,7 +79,7 @@ if (json) {
     row('bundle bytes, 5 one-time keys (default)', ours.bundleBytesDefault, null, null),
   ]);
 
-  console.log('\nend to end through the embedded relay (loopback): the relay in its own process (rrelay relay), alice and bob in this one');
+  console.log('\nend to end through the embedded relay (loopback, default addressing): the relay in its own process (rrelay relay), alice and bob in this one');
   const e = endToEnd;
   const t = e.targets;
   console.table([
@@ -114,6 +117,24 @@ if (json) {
     kxRow('step 3 bytes: sealed full KX', kx.fullKxWireBytes),
     kxRow('bytes in all (KX: invite + half + full; PQXDH: bundle + initial message)', kxTotal, pqxdhTotal, ratio(kxTotal, pqxdhTotal)),
     kxRow('rendezvous event JSON, half KX / full KX (bytes)', `${n(kx.halfKxEventJsonBytes)} / ${n(kx.fullKxEventJsonBytes)}`),
+  ]);
+
+  const { signing: sg, throughput: tp } = privacy;
+  console.log('\nprivate addressing (the default) beside the seed format: a 1 KB text message event, one core (ratio = private / seed)');
+  const pRow = (figure: string, priv: number | string, seedValue: number | string = '', r: number | string = '') => ({
+    figure,
+    private: typeof priv === 'number' ? n(priv) : priv,
+    seed: typeof seedValue === 'number' ? n(seedValue) : seedValue,
+    ratio: r,
+  });
+  console.table([
+    pRow('µs per message event (private: throwaway key + padding + jittered created_at + signature; seed: node key)', sg.privateUs, sg.nodeKeyUs, sg.ratio),
+    pRow('  of which: the throwaway key, a random scalar (µs; its public key comes out of the signing, as the node key’s does)', sg.throwawayKeyUs),
+    pRow('  of which: padding and base64 (µs)', sg.paddingUs),
+    pRow('  of which: the jittered created_at (µs)', sg.jitterUs),
+    pRow('floor: one BIP-340 signature, an empty event (µs)', sg.schnorrFloorUs, sg.schnorrFloorUs),
+    pRow('content (base64 chars)', sg.privateContentChars, sg.seedContentChars, ratio(sg.privateContentChars, sg.seedContentChars)),
+    pRow(`1 KB msgs/s alice → bob, end to end (median of ${tp.rounds} rounds each, ${n(tp.privateMessages)} / ${n(tp.seedMessages)} msgs)`, tp.privateMsgsPerSec, tp.seedMsgsPerSec, tp.ratio),
   ]);
 }
 
