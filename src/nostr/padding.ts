@@ -11,12 +11,13 @@ const HEADER_BYTES = 5;
 /**
  * The only sizes (bytes, before base64) a padded frame comes in, so that a relay learns a
  * message's size class and nothing finer. 1 KiB: a normal text of a few hundred characters, a
- * receipt of a few ids, every control message; 4 KiB: a first (pre-key) message or a retry request,
+ * receipt of a few ids, every control message; 2 KiB: a text of about 1 KB (measured: with 4 KiB
+ * next, such texts cost the relay 3.5× their bytes); 4 KiB: a first (pre-key) message or a retry request,
  * sealed (≈2.4–2.5 KB); 16 KiB: a long text, a receipt for up to 256 ids (≈4.3 KB); 70 KiB: the
  * largest message (a 64 KiB text in a sealed pre-key envelope, ≈68 KB), whose base64 (95,576
  * bytes) with the event around it still fits MAX_EVENT_BYTES (98,304).
  */
-export const PADDING_BUCKETS: readonly number[] = [1024, 4 * 1024, 16 * 1024, 70 * 1024];
+export const PADDING_BUCKETS: readonly number[] = [1024, 2 * 1024, 4 * 1024, 16 * 1024, 70 * 1024];
 
 /** The most payload a padded frame carries. */
 export const MAX_PADDED_PAYLOAD = PADDING_BUCKETS[PADDING_BUCKETS.length - 1]! - HEADER_BYTES;
