@@ -6,6 +6,12 @@ import { json, rrelay, start, twoDataDirs } from './support/cli.js';
 import { eventually } from './support/nodes.js';
 import { startMicrosocks } from './support/socks.js';
 
+/** What `status --json` says of the daemon and the two settings. */
+const pick = (s: unknown) => {
+  const { daemon, addressing, proxy } = s as { daemon: boolean; addressing: string; proxy: string | null };
+  return { daemon, addressing, proxy };
+};
+
 /** Where the relay's connections since `from` came from. */
 const remotesSince = (relay: { accepted(): readonly { remoteAddress: string | undefined }[] }, from: number) => [
   ...new Set(relay.accepted().slice(from).map((c) => c.remoteAddress)),
@@ -34,6 +40,7 @@ describe('rrelay --proxy and --addressing: settings of the data directory', () =
     assert.equal(statSync(file).mode & 0o777, 0o600);
 
     // Without a daemon: a later command, given nothing, connects through the saved proxy.
+    assert.deepEqual(pick(await json(['status', ...A])), { daemon: false, addressing: 'private', proxy: proxy.url });
     await json(['peers', ...A]);
     assert.deepEqual(remotesSince(relay, 0), ['127.0.0.3'], 'the command reached the relay through the proxy');
 
@@ -44,6 +51,7 @@ describe('rrelay --proxy and --addressing: settings of the data directory', () =
     await eventually(() => (relay.clients() === 2 ? true : undefined), 'the daemon connects, both lanes');
     assert.deepEqual(remotesSince(relay, from), ['127.0.0.3'], 'the daemon reached the relay through the proxy');
 
+    assert.deepEqual(pick(await json(['status', ...A])), { daemon: true, addressing: 'private', proxy: proxy.url });
     // Same values as the daemon's: fine. Others: refused, nothing changed.
     assert.equal((await rrelay(['status', ...A, '--proxy', proxy.url, '--addressing', 'private'])).code, 0);
     for (const other of [['--proxy', 'none'], ['--addressing', 'seed']]) {
@@ -65,5 +73,7 @@ describe('rrelay --proxy and --addressing: settings of the data directory', () =
     daemons.push(await start(['daemon', ...A, '--json'], /"daemon":"running"/));
     assert.equal((await rrelay(['status', ...A, '--addressing', 'seed', '--proxy', 'none'])).code, 0);
     assert.equal((await rrelay(['status', ...A, '--addressing', 'private'])).code, 5);
+    assert.deepEqual(pick(await json(['status', ...A])), { daemon: true, addressing: 'seed', proxy: null });
+    assert.match((await rrelay(['status', ...A])).stdout, /addressing: seed .*\nproxy: +none/);
   });
 });

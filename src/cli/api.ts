@@ -31,6 +31,8 @@ const Status = z.object({
   published: z.boolean(),
   contacts: z.number().int(),
   peers: z.number().int(),
+  addressing: z.enum(['private', 'seed']),
+  proxy: z.string().nullable(),
   daemon: z.boolean(),
 });
 const ContactView = z.object({

@@ -62,6 +62,9 @@ export interface NodeStatus {
   published: boolean;
   contacts: number;
   peers: number;
+  /** How our message events are addressed, and the proxy relay connections go through (null: none). */
+  addressing: Addressing;
+  proxy: string | null;
 }
 
 const SUB_BUNDLES = 'rr-bundles';
@@ -369,6 +372,8 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
       published: this.bundles.isPublished(),
       contacts: this.contacts.all().length,
       peers: this.bundles.count(),
+      addressing: this.options.addressing ?? 'private',
+      proxy: this.options.proxy ?? null,
     };
   }
 

@@ -149,6 +149,8 @@ export function registerSetup(program: Command): void {
           `published:  ${s.published ? 'yes' : 'no'}; one-time pre-keys: ${s.oneTimePreKeys}`,
           `outbox:     ${s.outboxPending} pending`,
           `contacts:   ${s.contacts}; discovered peers: ${s.peers}`,
+          `addressing: ${s.addressing === 'private' ? 'private (one-time signers, mailbox tags, sealed first messages)' : 'seed (signed by this node, recipient in a p tag: relays see who writes to whom)'}`,
+          `proxy:      ${s.proxy ?? 'none (relays see this machine’s address)'}`,
           'relays:',
           ...s.relays.map((r) => `  ${r.url}  ${s.daemon ? (r.connected ? 'connected' : `disconnected (${r.failures} failures${r.error ? `; ${r.error}` : ''})`) : ''}`),
         ];
