@@ -104,4 +104,14 @@ describe('sends to a session that cannot send yet', () => {
     assert.ok(outgoing.every((m) => bob.messaging.outgoing(m.id)!.state === 'failed'));
     assert.deepEqual(queuedTexts(bob), [], 'none of them went');
   });
+  it('a text waiting when the session is replaced by one that can send goes in the new one', async (t) => {
+    const { alice, bob, aliceFp } = await helloHeldBack(t);
+    const sent = bob.messaging.send(aliceFp, 'before the reset');
+    // Bob resets: he is the new session's inviter, so it can send at once; alice's hello stays held back.
+    const done = Promise.all([nextEvent(alice, 'kx'), nextEvent(bob, 'kx')]);
+    bob.kx.reset(aliceFp);
+    await done;
+    await eventually(() => (incoming(alice).some((m) => m.id === sent.id) ? true : undefined), 'the text at alice');
+    assert.deepEqual(queuedTexts(bob), [sent.id]);
+  });
 });
