@@ -104,3 +104,15 @@ export const PRIVACY_LIMITS = {
   /** Mailbox subscription changes within this are sent to relays as one. */
   resubscribeDebounceMs: 50,
 } as const;
+
+/** What the node sends to a contact whose session cannot send yet, waiting in the store (docs/protocol.md, "Deferred sends"). */
+export const DEFERRED_LIMITS = {
+  /** Per contact: beyond it a send to that contact is refused (NO_SESSION) until its session can send. */
+  maxPerContact: 1000,
+  maxBytesPerContact: 16 * 1024 * 1024,
+  /** In all, over every contact. */
+  max: 10_000,
+  maxBytes: 64 * 1024 * 1024,
+  /** What waits longer than this (the peer's first message never came) fails at maintenance, with the reason. */
+  maxWaitMs: 30 * DAY_MS,
+} as const;

@@ -12,6 +12,7 @@ import { type Contacts, nameOf } from './contacts.js';
 import type { NodeContext } from './context.js';
 import type { ReceivedMessage, SentMessage } from './events.js';
 import { type Arrival, Arrivals } from './arrivals.js';
+import { DeferredSends } from './deferred-sends.js';
 import { HeldBack } from './held-back.js';
 import { Mailboxes } from './mailboxes.js';
 import { RetryRequests } from './retry-requests.js';
@@ -58,6 +59,7 @@ export class Messaging {
   private readonly heldBack: HeldBack;
   private readonly retryRequests: RetryRequests;
   private readonly arrivals: Arrivals;
+  private readonly deferred: DeferredSends;
   /** The mailbox tags we listen on, following every session's ratchet. */
   readonly mailboxes: Mailboxes;
   /** For tests and measurements: decrypts tried, whether they succeeded or not. */
@@ -86,6 +88,10 @@ export class Messaging {
     this.mailboxes = new Mailboxes(ctx, contacts);
     this.arrivals = new Arrivals(ctx, (tag) => this.mailboxes.ownerOf(tag));
     this.heldBack = new HeldBack(ctx, contacts, (event) => this.receive(event), isRetryable, (event) => this.arrivals.of(event));
+    this.deferred = new DeferredSends(ctx, contacts, {
+      send: (contact, plaintext, purpose, messageId) => this.publish(this.ctx.cipher.encrypt(contact.fingerprint, plaintext), contact.identity, purpose, messageId),
+      failMessage: (peer, id, reason) => this.failMessage(peer, id, reason),
+    });
     this.retryRequests = new RetryRequests(
       ctx,
       contacts,
@@ -114,6 +120,7 @@ export class Messaging {
         this.heldBack.drop(sender, 'a session we lost: its sender was asked for a new one and sends again what we did not confirm');
     }
     this.retryRequests.prune(now);
+    this.deferred.maintain(now);
   }
 
   // Sending
@@ -156,9 +163,18 @@ export class Messaging {
     this.sendApp(contact, textMessage(id, sentAt, text, groupId), 'message');
   }
 
-  /** Encrypts an application message to a contact with a session and queues its event. Call inside a transaction. */
+  /**
+   * Encrypts an application message to a contact with a session and queues its event; to a session
+   * that cannot send yet (a key exchange's acceptor before the inviter's hello) it waits, in order,
+   * until the session can (see DeferredSends). Call inside a transaction.
+   */
   sendApp(contact: Contact, m: AppMessage, purpose: OutboxEntry['purpose']): void {
-    this.publish(this.ctx.cipher.encrypt(contact.fingerprint, encodeAppMessage(m)), contact.identity, purpose, m.id);
+    const peer = contact.fingerprint;
+    const plaintext = encodeAppMessage(m);
+    // Behind what already waits for this contact, unless its session can send now: order is kept.
+    const waiting = this.deferred.waits(peer) && !this.deferred.flush(peer);
+    if (waiting || this.deferred.sessionWaits(peer)) return this.deferred.defer(contact, plaintext, purpose, m.id);
+    this.publish(this.ctx.cipher.encrypt(peer, plaintext), contact.identity, purpose, m.id);
   }
 
   /** Queues the event of an envelope to `recipient`, addressed as this node's `addressing` says. Inside a transaction. */
@@ -207,10 +223,16 @@ export class Messaging {
   onRefusedByRelays(entry: OutboxEntry, event: Event, reason: string): void {
     // The stored message names its peer: a mailbox or inbox event does not (or not as a contact's key).
     const peer = entry.messageId ? this.store.outgoing(entry.messageId)?.peer : undefined;
-    if (entry.purpose === 'message' && entry.messageId && peer && this.store.markFailed(peer, entry.messageId, reason)) {
-      const failed = { peer, ids: [entry.messageId], reason };
-      this.ctx.afterCommit(() => this.ctx.events.emit('failed', failed));
-    } else this.ctx.afterCommit(() => this.ctx.log(`outbox: gave up on ${entry.purpose} ${entry.eventId.slice(0, 12)}: ${reason}`));
+    if (entry.purpose !== 'message' || !entry.messageId || !peer || !this.failMessage(peer, entry.messageId, reason))
+      this.ctx.afterCommit(() => this.ctx.log(`outbox: gave up on ${entry.purpose} ${entry.eventId.slice(0, 12)}: ${reason}`));
+  }
+
+  /** A stored outgoing message fails with `reason`, and the user is told (`failed`). False when no such message could fail. */
+  private failMessage(peer: string, id: string, reason: string): boolean {
+    if (!this.store.markFailed(peer, id, reason)) return false;
+    const failed = { peer, ids: [id], reason };
+    this.ctx.afterCommit(() => this.ctx.events.emit('failed', failed));
+    return true;
   }
 
   outgoing(id: string): SentMessage | undefined {
@@ -335,6 +357,8 @@ export class Messaging {
         },
       });
       this.ctx.seen.mark(event.id, 'delivered', now);
+      // What waited for this session to send goes now, with the step that made it able to.
+      if (this.deferred.waits(result.peerFingerprint)) this.deferred.flush(result.peerFingerprint);
       // The seed: a consumed one-time pre-key means a new peer; publish a fresh bundle at once.
       if (result.consumedOneTimePreKey) this.ctx.afterCommit(() => this.bundles.maintain());
     });

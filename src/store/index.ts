@@ -10,3 +10,4 @@ export * from './kx-store.js';
 export * from './groups-store.js';
 export * from './held-back-store.js';
 export * from './retry-requests-store.js';
+export * from './deferred-store.js';

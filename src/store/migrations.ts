@@ -266,4 +266,20 @@ export const MIGRATIONS: readonly string[] = [
     expires_at INTEGER NOT NULL
   );
   `,
+  // 10: deferred sends (issue 11): what the node sends to a contact whose session cannot send yet
+  // (a key exchange's acceptor before the inviter's first message), kept in order until it can.
+  `
+  CREATE TABLE deferred_sends (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    peer TEXT NOT NULL,
+    message BLOB NOT NULL,
+    bytes INTEGER NOT NULL,
+    purpose TEXT NOT NULL CHECK (purpose IN ('message', 'receipt', 'control')),
+    message_id TEXT,
+    created_at INTEGER NOT NULL,
+    format INTEGER NOT NULL
+  );
+  CREATE INDEX deferred_sends_peer ON deferred_sends (peer, seq);
+  CREATE INDEX deferred_sends_age ON deferred_sends (created_at);
+  `,
 ];

@@ -72,15 +72,6 @@ export async function eventually<T>(check: () => T | undefined | Promise<T | und
   }
 }
 
-/**
- * Waits until `a` can send to `peerFp`: a key exchange's acceptor can only once the inviter's hello
- * decrypted, and the hello (inbox) and the full KX (rendezvous) come on different connections, the
- * two lanes, so the hello may follow the exchange's `kx` event by a moment.
- */
-export function canSend(a: RatchetNode, peerFp: string): Promise<true> {
-  return eventually(() => (a.store.loadSessions(peerFp)[0]?.ratchet.hks ? true : undefined), 'a sending chain to the peer');
-}
-
 type Teardown = { after(fn: () => Promise<void> | void): void };
 
 /** An independent relay on 127.0.0.1 and a place for nodes on it; all torn down after the test. */
