@@ -282,4 +282,9 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX deferred_sends_peer ON deferred_sends (peer, seq);
   CREATE INDEX deferred_sends_age ON deferred_sends (created_at);
   `,
+  // 11: an outgoing message is looked up by id alone on every send (its relays' OK, the `sent`
+  // event): without this index each lookup scanned the whole messages table (issue 12).
+  `
+  CREATE INDEX messages_outgoing_id ON messages (id) WHERE direction = 'out';
+  `,
 ];

@@ -39,3 +39,14 @@ describe('the messages table across migration 5', () => {
     db.close();
   });
 });
+
+describe('the messages table’s indexes', () => {
+  it('finds an outgoing message by id without scanning the table (every send looks one up)', (t) => {
+    const db = openDatabase({ path: join(tempDir(t), 'plan.db') });
+    migrate(db);
+    const plan = (sql: string) => (db.prepare(`EXPLAIN QUERY PLAN ${sql}`).all('x') as { detail: string }[]).map((r) => r.detail).join('; ');
+    for (const sql of ["SELECT * FROM messages WHERE direction = 'out' AND id = ?", "UPDATE messages SET relays_accepted = 1 WHERE direction = 'out' AND id = ?"])
+      assert.match(plan(sql), /USING INDEX messages_outgoing_id/, sql);
+    db.close();
+  });
+});
