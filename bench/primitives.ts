@@ -5,7 +5,8 @@ import { ed25519, x25519 } from '@noble/curves/ed25519.js';
 import { hmac } from '@noble/hashes/hmac.js';
 import { sha256 } from '@noble/hashes/sha2.js';
 import { ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
-import { createMLKEM1024 } from '@oqs/liboqs-js';
+import { loadWasmMlKem, MlKem1024, mlKemBackendsInUse, nativeMlKem, nobleMlKem, useMlKem } from '../src/crypto/kem.js';
+import { systemRng } from '../src/crypto/random.js';
 import { nsPerOp } from './timing.js';
 
 export interface PrimitiveFigure {
@@ -51,15 +52,38 @@ export async function measurePrimitives(opts: { seconds: number }): Promise<Prim
   });
   await add('AES-256-GCM 1 KB', '@noble/ciphers', () => gcm(key, nonce).encrypt(kb));
 
-  const kp = ml_kem1024.keygen();
-  const ct = ml_kem1024.encapsulate(kp.publicKey).cipherText;
-  await add('ML-KEM-1024 encapsulate', '@noble/post-quantum', () => ml_kem1024.encapsulate(kp.publicKey));
-  await add('ML-KEM-1024 decapsulate', '@noble/post-quantum', () => ml_kem1024.decapsulate(ct, kp.secretKey));
-  const oqs = await createMLKEM1024();
-  const okp = oqs.generateKeyPair();
-  const oct = oqs.encapsulate(okp.publicKey).ciphertext;
-  await add('ML-KEM-1024 encapsulate', '@oqs/liboqs-js (WASM)', () => oqs.encapsulate(okp.publicKey));
-  await add('ML-KEM-1024 decapsulate', '@oqs/liboqs-js (WASM)', () => oqs.decapsulate(oct, okp.secretKey));
-  oqs.destroy();
+  out.push(...(await measureMlKem({ seconds: s })));
+  return out;
+}
+
+
+/**
+ * ML-KEM-1024 per backend, and MlKem1024 as callers get it (auto). Runs on any Node, without the
+ * rest of the bench: `node dist/bench/mlkem.js`. "fresh key" = a new secret-key instance each call,
+ * so native pays its key import, as a pre-key read from the store does.
+ */
+export async function measureMlKem(opts: { seconds: number }): Promise<PrimitiveFigure[]> {
+  const out: PrimitiveFigure[] = [];
+  const add = async (primitive: string, backend: string, op: () => unknown) =>
+    out.push({ primitive, backend, opsPerSec: 1e9 / (await nsPerOp(opts.seconds, () => void op())) });
+  const seed = randomBytes(64);
+  const { publicKey, secretKey } = ml_kem1024.keygen(seed);
+  const { cipherText } = ml_kem1024.encapsulate(publicKey);
+  const backends = [nobleMlKem, nativeMlKem, await loadWasmMlKem()].flatMap((b) => (b ? [b] : []));
+  for (const b of backends) {
+    const label = b.name === 'noble' ? '@noble/post-quantum' : b.name === 'native' ? `node:crypto (Node ${process.versions.node})` : '@oqs/liboqs-js (WASM)';
+    if (b.name === 'noble') await add('ML-KEM-1024 keygen', label, () => ml_kem1024.keygen(seed));
+    else if (b.keyPair) await add('ML-KEM-1024 keygen', label, b.keyPair);
+    await add(b.name === 'native' ? 'ML-KEM-1024 encapsulate, cached key' : 'ML-KEM-1024 encapsulate', label, () => b.encapsulate(publicKey));
+    if (b.name === 'native') await add('ML-KEM-1024 encapsulate, fresh key', label, () => b.encapsulate(publicKey.slice()));
+    await add(b.name === 'native' ? 'ML-KEM-1024 decapsulate, cached key' : 'ML-KEM-1024 decapsulate', label, () => b.decapsulate(cipherText, secretKey));
+    if (b.name === 'native') await add('ML-KEM-1024 decapsulate, fresh key', label, () => b.decapsulate(cipherText, secretKey.slice()));
+  }
+  await useMlKem('auto');
+  const inUse = mlKemBackendsInUse();
+  const auto = (op: keyof typeof inUse) => `MlKem1024, systemRng (${inUse[op]})`;
+  await add('ML-KEM-1024 keygen', auto('keyPair'), () => MlKem1024.keyPair(systemRng));
+  await add('ML-KEM-1024 encapsulate, fresh key', auto('encapsulate'), () => MlKem1024.encapsulate(publicKey.slice(), systemRng));
+  await add('ML-KEM-1024 decapsulate, fresh key', 'MlKem1024', () => MlKem1024.decapsulate(cipherText, secretKey.slice()));
   return out;
 }
