@@ -5,6 +5,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
+import { schnorr } from '@noble/curves/secp256k1.js';
+import fc from 'fast-check';
 import {
   X25519,
   Ed25519,
@@ -412,6 +414,38 @@ describe('Secp256k1Schnorr (BIP-340)', () => {
     const kp = Secp256k1Schnorr.generate(scriptedRng(hex(vectors[1]!.secret)));
     assert.equal(toHex(kp.privateKey), vectors[1]!.secret);
     assert.equal(toHex(kp.publicKey), vectors[1]!.public);
+  });
+
+  it('BIP-340 vector 0: verify takes its signature, and refuses it for another message or key', () => {
+    const sig = hex('e907831f80848d1069a5371b402410364bdf1c5f8307b0084c55f1ce2dca821525f66a4a85ea8b71e482a74f382d2ce5ebeee8fdb2172f477df4900d310536c0');
+    const msg = new Uint8Array(32);
+    assert.equal(Secp256k1Schnorr.verify(hex(vectors[0]!.public), msg, sig), true);
+    assert.equal(Secp256k1Schnorr.verify(hex(vectors[1]!.public), msg, sig), false);
+    assert.equal(Secp256k1Schnorr.verify(hex(vectors[0]!.public), hex('01'.padStart(64, '0')), sig), false);
+  });
+
+  // verify runs on libsecp256k1 (WASM), sign on noble: they must agree, and verify must never throw.
+  it('verify agrees with noble on valid, altered and arbitrary inputs, and never throws', () => {
+    fc.assert(
+      // A secret in range: not zero, below the group order (a first byte under 0xff is enough).
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }).filter((k) => k.some((b) => b !== 0) && k[0]! < 0xff), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.nat(511), fc.uint8Array({ maxLength: 70 }), (seed, msg, bit, junk) => {
+        const kp = Secp256k1Schnorr.generate(scriptedRng(seed));
+        const sig = Secp256k1Schnorr.sign(kp.privateKey, msg, scriptedRng(new Uint8Array(32)));
+        assert.equal(Secp256k1Schnorr.verify(kp.publicKey, msg, sig), true);
+        const altered = sig.slice();
+        altered[bit >> 3]! ^= 1 << (bit & 7);
+        const nobleSays = (pk: Uint8Array, m: Uint8Array, s: Uint8Array) => {
+          try {
+            return schnorr.verify(s, m, pk);
+          } catch {
+            return false;
+          }
+        };
+        for (const [pk, m, s] of [[kp.publicKey, msg, altered], [junk.subarray(0, 32), msg, sig], [kp.publicKey, msg, junk], [seed, msg, sig]] as const)
+          assert.equal(Secp256k1Schnorr.verify(pk, m, s), nobleSays(pk, m, s));
+      }),
+      { numRuns: 60 },
+    );
   });
 });
 
