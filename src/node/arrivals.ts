@@ -12,8 +12,13 @@ export interface Arrival {
   readonly envelope: Envelope;
 }
 
-/** Arrivals remembered by event id: held-back events are read again and again, and a seal costs a DH and two signature checks. */
+/**
+ * Arrivals remembered by event id: held-back events are read again and again, and a seal costs a DH
+ * and two signature checks. Bounded by count and by envelope bytes: anyone can seal a 70 KiB
+ * envelope to our inbox, and 4096 of those would hold 280 MiB.
+ */
 const CACHE_SIZE = 4096;
+const CACHE_BYTES = 8 * 1024 * 1024;
 
 /**
  * Reads both addressing formats. The sender of a seed-format event is its author; of a sealed inbox
@@ -22,6 +27,7 @@ const CACHE_SIZE = 4096;
  */
 export class Arrivals {
   private readonly cache = new Map<string, Arrival>();
+  private cachedBytes = 0;
 
   constructor(
     private readonly ctx: NodeContext,
@@ -34,8 +40,15 @@ export class Arrivals {
     const hit = this.cache.get(event.id);
     if (hit) return hit;
     const arrival = this.decode(event);
-    if (this.cache.size >= CACHE_SIZE) this.cache.delete(this.cache.keys().next().value!);
     this.cache.set(event.id, arrival);
+    this.cachedBytes += arrival.envelopeBytes.length;
+    // Oldest first; the one just decoded stays, whatever its size.
+    for (const [id, old] of this.cache) {
+      if (this.cache.size <= CACHE_SIZE && this.cachedBytes <= CACHE_BYTES) break;
+      if (id === event.id) break;
+      this.cache.delete(id);
+      this.cachedBytes -= old.envelopeBytes.length;
+    }
     return arrival;
   }
 
