@@ -2,7 +2,7 @@
 // embedded relay on 127.0.0.1, all in this one process, beside the Nostr sign+verify ceiling the
 // issue compares them with. Not a test: nothing here passes or fails on time, but every figure is
 // only reported if what it measured worked (every message arrived, once, with the right text).
-import { execFile, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,40 +13,46 @@ import { checkIncomingEvent, initNostr, KIND_MESSAGE, signEvent } from '../src/n
 import { decodePreKeyBundle, encodePreKeyBundle } from '../src/prekeys/index.js';
 import { SessionCipher } from '../src/session/index.js';
 import { openDatabase, SqliteProtocolStore } from '../src/store/index.js';
+import { daemonRss, oneNodeRss } from './one-node.js';
+import { ratio, type Spread, spread } from './stats.js';
 import { now, nsPerOp } from './timing.js';
 
-export interface EndToEndFigures {
-  /** Events per second through signEvent then checkIncomingEvent (sign + verify each), one core. */
-  nostrCeilingPerSec: number;
-  /** Base64 content of the events in the ceiling: a real 1 KB text message's envelope. */
-  ceilingContentBytes: number;
-  /** 1 KB messages per second alice → bob through the relay, the relay in its own process, both nodes in this one. */
-  e2eMsgsPerSec: number;
-  e2eMessages: number;
-  /** One message at a time: alice.messaging.send() until bob's `message` event. */
-  latencyP50Ms: number;
-  latencyP99Ms: number;
-  latencySamples: number;
+export interface CatchUpFigures {
   /** Messages queued for bob while he was offline. */
-  backlog: number;
+  readonly backlog: number;
   /** From bob's start() until he has every one of the backlog; null if he never got them all. */
-  catchUpMs: number | null;
+  readonly ms: number | null;
   /** How many of the backlog bob stored (each checked against its text); equals `backlog` unless the catch-up failed. */
-  catchUpReceived: number;
+  readonly received: number;
   /** Why the catch-up did not complete, or null. */
-  catchUpFailure: string | null;
+  readonly failure: string | null;
+}
+
+export interface EndToEndFigures {
+  readonly rounds: number;
+  /** Events per second through signEvent then checkIncomingEvent (sign + verify each), one core; one run per round. */
+  readonly nostrCeilingPerSec: Spread;
+  /** Base64 content of the events in the ceiling: a real 1 KB text message's envelope. */
+  readonly ceilingContentBytes: number;
   /**
-   * RSS of this process with both nodes started and idle, before the throughput runs. The process also
-   * holds the relay, alice and the bench (under bench/main.ts, every other benchmark's libraries too):
-   * an upper bound for one node. `rssOneNodeIdleMb` is the figure for one node.
+   * 1 KB messages per second alice → bob through the relay (its own process), both nodes in this
+   * one; each round on a fresh relay and a fresh pair, so no round inherits another's tables.
    */
-  rssIdleMb: number;
-  /** Process RSS right after the catch-up (relay, alice and bob in this process). */
-  rssAfterCatchUpMb: number;
-  /** RSS of a child process running one node alone (production scrypt cost), idle; null if it could not run. */
-  rssOneNodeIdleMb: number | null;
-  /** The issue's targets, for reading beside the figures; nothing checks them. */
-  targets: { e2eVsNostrCeilingAtLeast: number; rssIdleMbUnder: number };
+  readonly e2eMsgsPerSec: Spread;
+  /** Messages in each round's measured burst. */
+  readonly e2eMessages: readonly number[];
+  /** Median end to end over median ceiling. */
+  readonly e2eVsCeiling: number;
+  /** One message at a time: alice.messaging.send() until bob's `message` event (on the first catch-up's fresh pair). */
+  readonly latencyP50Ms: number;
+  readonly latencyP99Ms: number;
+  readonly latencySamples: number;
+  /** Each on a fresh relay and pair. */
+  readonly catchUps: readonly CatchUpFigures[];
+  /** A child process running one RatchetNode alone (production scrypt cost), started, connected, idle, after a GC; null if it could not run. */
+  readonly rssOneNodeIdleMb: number | null;
+  /** `rrelay daemon` as the CLI starts it, running and idle (no forced GC); null if it could not run. */
+  readonly rssDaemonIdleMb: number | null;
 }
 
 const MESSAGE_BYTES = 1024;
@@ -58,7 +64,9 @@ const AFTER_EOSE_MS = 3000;
 /** Lower than the production scrypt cost (2^15), as the tests do: opening a store is not what is measured. */
 const BENCH_KDF = { N: 1 << 10 };
 const LATENCY_SAMPLES = 200;
-const ONE_NODE_FLAG = '--one-node-rss';
+/** The throughput warm-up lasts at least this long: it sets how many messages the measured burst sends. */
+const WARM_UP_MS = 1000;
+const MAX_BURST = 50_000;
 
 function fail(message: string): never {
   throw new Error(`bench: ${message}`);
@@ -66,7 +74,6 @@ function fail(message: string): never {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 const yieldToLoop = () => new Promise<void>((r) => setImmediate(r));
-const rssMb = () => process.memoryUsage.rss() / 2 ** 20;
 
 /** A 1 KB text that names its batch and index, so every arrival can be checked. */
 function text(batch: string, i: number): string {
@@ -235,7 +242,8 @@ export async function meetAndTalk(alice: RatchetNode, bob: RatchetNode): Promise
 
 /**
  * 1 KB messages per second alice → bob: N sent as fast as the outbox takes them, timed until bob has
- * all N, then their receipts settled. N is calibrated by a first burst of 100 to last about `seconds`.
+ * all N, then their receipts settled. N is calibrated by a warm-up of bursts (100, then doubling)
+ * that lasts at least WARM_UP_MS, from the rate of its last burst, to last about `seconds`.
  */
 export async function throughput(pair: BenchPair, seconds: number): Promise<{ msgsPerSec: number; messages: number }> {
   const { alice, bobFp, atBob, settle } = pair;
@@ -249,8 +257,14 @@ export async function throughput(pair: BenchPair, seconds: number): Promise<{ ms
     await settle(ids, batch);
     return ns;
   };
-  const calibratedRate = (100 * 1e9) / Number(await burst('calibration', 100));
-  const messages = Math.max(200, Math.min(20_000, Math.round(calibratedRate * seconds)));
+  let n = 100;
+  let rate = 0;
+  for (let warm = 0n, b = 0; warm < BigInt(WARM_UP_MS * 1e6); b++, n *= 2) {
+    const ns = await burst(`warm-up ${b}`, n);
+    warm += ns;
+    rate = (n * 1e9) / Number(ns);
+  }
+  const messages = Math.max(200, Math.min(MAX_BURST, Math.round(rate * seconds)));
   return { msgsPerSec: (messages * 1e9) / Number(await burst('throughput', messages)), messages };
 }
 
@@ -291,42 +305,8 @@ export async function startRelayProcess(root: string): Promise<{ url: string; cl
   };
 }
 
-/** RSS of one idle node alone in a child process: this file run with ONE_NODE_FLAG. */
-function oneNodeRss(dataDir: string, relayUrl: string): Promise<number | null> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--expose-gc', fileURLToPath(import.meta.url), ONE_NODE_FLAG, dataDir, relayUrl],
-      { timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const mb = Number(/rssMb=([\d.]+)/.exec(stdout)?.[1]);
-        if (error || !(mb > 0)) {
-          process.stderr.write(`bench: the one-node RSS child failed: ${error?.message ?? 'no figure'} ${stderr.slice(0, 500)}\n`);
-          resolve(null);
-        } else resolve(mb);
-      },
-    );
-  });
-}
-
-/** The child's side: a fresh identity with the production scrypt cost, started, idle for a second. */
-async function runOneNode(dataDir: string, relayUrl: string): Promise<void> {
-  const options: NodeOptions = { dataDir, passphrase: 'one node', relays: [relayUrl] };
-  await RatchetNode.init(options);
-  const node = await RatchetNode.open(options);
-  const published = new Promise((r) => node.once('published', r));
-  await node.start();
-  await published;
-  await sleep(1000);
-  globalThis.gc?.();
-  const rss = rssMb();
-  await node.close();
-  process.stdout.write(`rssMb=${rss.toFixed(1)}\n`);
-}
-
-export async function measureEndToEnd(opts: { seconds: number; backlog?: number }): Promise<EndToEndFigures> {
-  const { seconds } = opts;
-  const backlog = opts.backlog ?? DEFAULT_BACKLOG;
+/** A fresh relay process and a fresh pair that has met and talked, for `fn`; everything is closed and removed after. */
+async function withFreshPair<T>(fn: (pair: BenchPair, reopenBob: () => Promise<RatchetNode>) => Promise<T>): Promise<T> {
   const root = mkdtempSync(join(tmpdir(), 'rrelay-bench-'));
   // The relay runs in its own process, as it would in use: its signature checks are not ours to pay.
   const relay = await startRelayProcess(root);
@@ -340,85 +320,8 @@ export async function measureEndToEnd(opts: { seconds: number; backlog?: number 
   try {
     await RatchetNode.init(options('alice'));
     await RatchetNode.init(options('bob'));
-    const alice = await open('alice');
-    let bob = await open('bob');
-    const pair = await meetAndTalk(alice, bob);
-    const { aliceFp, bobFp, atBob, settle } = pair;
-
-    // Idle: both nodes started, session established, nothing in flight.
-    await sleep(1000);
-    globalThis.gc?.();
-    const rssIdleMb = rssMb();
-    const rssOneNodeIdleMb = await oneNodeRss(join(root, 'one-node'), relay.url);
-
-    const content = Buffer.from(textEnvelope()).toString('base64');
-    const nostrCeilingPerSec = await nostrCeiling(seconds, content);
-
-    const { msgsPerSec: e2eMsgsPerSec, messages: e2eMessages } = await throughput(pair, seconds);
-
-    // Latency: one message at a time.
-    const latencies: number[] = [];
-    const latencyIds: string[] = [];
-    const latencyStart = Date.now();
-    while (latencies.length < LATENCY_SAMPLES && !(latencies.length >= 50 && Date.now() - latencyStart > seconds * 1000)) {
-      const t = text('latency', latencies.length);
-      atBob.expect([t]);
-      const start = now();
-      latencyIds.push(alice.messaging.send(bobFp, t).id);
-      await atBob.all(`latency sample ${latencies.length}`);
-      latencies.push(Number(now() - start) / 1e6);
-    }
-    await settle(latencyIds, 'the latency samples');
-    latencies.sort((a, b) => a - b);
-
-    // Catch-up: bob offline while alice sends the backlog, which the relay accepts; then bob comes back.
-    await bob.close();
-    const backlogTexts = Array.from({ length: backlog }, (_, i) => text('backlog', i));
-    await sendAll(alice, bobFp, backlogTexts);
-    const left = await alice.drain(10 * STALL_MS);
-    if (left !== 0) fail(`the relay did not accept the backlog: ${left} outbox entries left`);
-    bob = await open('bob');
-    const catchUp = new Inbox(bob, aliceFp);
-    catchUp.expect(backlogTexts);
-    const catchUpStart = now();
-    await bob.start();
-    // Stored events come before EOSE and are handled at once, so past it only parked retries could still deliver.
-    let eosed = false;
-    void bob.sync(10 * STALL_MS).then((ok) => (eosed = ok));
-    let catchUpMs: number | null = null;
-    let catchUpFailure: string | null = null;
-    try {
-      await catchUp.all('the catch-up', () => eosed);
-      catchUpMs = Number(now() - catchUpStart) / 1e6;
-    } catch (e) {
-      catchUpFailure = (e instanceof Error ? e.message : String(e)).replace(/^bench: /, '');
-    }
-    const rssAfterCatchUpMb = rssMb();
-    // What bob stored, not only what he emitted: each backlog text once, incoming.
-    const wanted = new Set(backlogTexts);
-    let stored = 0;
-    for (let after = 0, page = bob.messaging.messages(0); page.length > 0; after = page[page.length - 1]!.seq, page = bob.messaging.messages(after)) {
-      for (const m of page) if (m.direction === 'in' && wanted.delete(m.body)) stored++;
-    }
-    if (catchUpFailure === null && stored !== backlog) fail(`bob's store holds ${stored} of the ${backlog} backlog messages`);
-
-    return {
-      nostrCeilingPerSec,
-      ceilingContentBytes: content.length,
-      e2eMsgsPerSec,
-      e2eMessages,
-      latencyP50Ms: percentile(latencies, 0.5),
-      latencyP99Ms: percentile(latencies, 0.99),
-      latencySamples: latencies.length,
-      backlog,
-      catchUpMs,
-      catchUpReceived: stored,
-      catchUpFailure,
-      rssIdleMb,
-      rssAfterCatchUpMb,
-      rssOneNodeIdleMb,
-      targets: { e2eVsNostrCeilingAtLeast: 0.5, rssIdleMbUnder: 100 },
-    };
+    const pair = await meetAndTalk(await open('alice'), await open('bob'));
+    return await fn(pair, () => open('bob'));
   } finally {
     for (const n of opened) await n.close().catch(() => {});
     await relay.close();
@@ -426,13 +329,120 @@ export async function measureEndToEnd(opts: { seconds: number; backlog?: number 
   }
 }
 
-if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  if (process.argv[2] === ONE_NODE_FLAG) await runOneNode(process.argv[3]!, process.argv[4]!);
-  else {
-    const arg = (name: string) => {
-      const i = process.argv.indexOf(name);
-      return i >= 0 ? Number(process.argv[i + 1]) : undefined;
-    };
-    console.log(JSON.stringify(await measureEndToEnd({ seconds: arg('--seconds') ?? 1, backlog: arg('--backlog') }), null, 2));
+/** One message at a time, up to LATENCY_SAMPLES or about `seconds` (at least 50). */
+async function latency(pair: BenchPair, seconds: number): Promise<number[]> {
+  const { alice, bobFp, atBob, settle } = pair;
+  const latencies: number[] = [];
+  const ids: string[] = [];
+  const startedAt = Date.now();
+  while (latencies.length < LATENCY_SAMPLES && !(latencies.length >= 50 && Date.now() - startedAt > seconds * 1000)) {
+    const t = text('latency', latencies.length);
+    atBob.expect([t]);
+    const start = now();
+    ids.push(alice.messaging.send(bobFp, t).id);
+    await atBob.all(`latency sample ${latencies.length}`);
+    latencies.push(Number(now() - start) / 1e6);
   }
+  await settle(ids, 'the latency samples');
+  return latencies.sort((a, b) => a - b);
+}
+
+/** Bob offline while alice sends the backlog, which the relay accepts; then bob comes back and catches up. */
+async function catchUp(pair: BenchPair, reopenBob: () => Promise<RatchetNode>, backlog: number): Promise<CatchUpFigures> {
+  const { alice, aliceFp, bobFp } = pair;
+  await pair.bob.close();
+  const backlogTexts = Array.from({ length: backlog }, (_, i) => text('backlog', i));
+  await sendAll(alice, bobFp, backlogTexts);
+  const left = await alice.drain(10 * STALL_MS);
+  if (left !== 0) fail(`the relay did not accept the backlog: ${left} outbox entries left`);
+  const bob = await reopenBob();
+  const inbox = new Inbox(bob, aliceFp);
+  inbox.expect(backlogTexts);
+  const start = now();
+  await bob.start();
+  // Stored events come before EOSE and are handled at once, so past it only parked retries could still deliver.
+  let eosed = false;
+  void bob.sync(10 * STALL_MS).then((ok) => (eosed = ok));
+  let ms: number | null = null;
+  let failure: string | null = null;
+  try {
+    await inbox.all(`the catch-up of ${backlog}`, () => eosed);
+    ms = Number(now() - start) / 1e6;
+  } catch (e) {
+    failure = (e instanceof Error ? e.message : String(e)).replace(/^bench: /, '');
+  }
+  // What bob stored, not only what he emitted: each backlog text once, incoming.
+  const wanted = new Set(backlogTexts);
+  let received = 0;
+  for (let after = 0, page = bob.messaging.messages(0); page.length > 0; after = page[page.length - 1]!.seq, page = bob.messaging.messages(after)) {
+    for (const m of page) if (m.direction === 'in' && wanted.delete(m.body)) received++;
+  }
+  if (failure === null && received !== backlog) fail(`bob's store holds ${received} of the ${backlog} backlog messages`);
+  return { backlog, ms, received, failure };
+}
+
+export async function measureEndToEnd(opts: {
+  seconds: number;
+  rounds: number;
+  backlogs?: readonly number[];
+  progress?: (what: string) => void;
+}): Promise<EndToEndFigures> {
+  const { seconds, rounds } = opts;
+  const progress = opts.progress ?? (() => {});
+  const backlogs = opts.backlogs ?? [DEFAULT_BACKLOG];
+  const content = Buffer.from(textEnvelope()).toString('base64');
+  const ceiling: number[] = [];
+  const runs: { msgsPerSec: number; messages: number }[] = [];
+  for (let r = 0; r < rounds; r++) {
+    progress(`end to end, round ${r + 1} of ${rounds}: the Nostr ceiling, then a fresh relay and pair`);
+    ceiling.push(await nostrCeiling(seconds, content));
+    runs.push(await withFreshPair((pair) => throughput(pair, seconds)));
+  }
+  let latencies: number[] = [];
+  const catchUps: CatchUpFigures[] = [];
+  for (const [i, backlog] of backlogs.entries()) {
+    progress(`catch-up of ${backlog.toLocaleString('en-US')} on a fresh relay and pair${i === 0 ? ', after the latency samples' : ''}`);
+    catchUps.push(
+      await withFreshPair(async (pair, reopenBob) => {
+        if (i === 0) latencies = await latency(pair, seconds);
+        return catchUp(pair, reopenBob, backlog);
+      }),
+    );
+  }
+  progress('idle RSS: one node alone, then the daemon as the CLI starts it');
+  const rssRoot = mkdtempSync(join(tmpdir(), 'rrelay-bench-rss-'));
+  const rssRelay = await startRelayProcess(rssRoot);
+  let rss;
+  try {
+    rss = { oneNode: await oneNodeRss(join(rssRoot, 'one-node'), rssRelay.url), daemon: await daemonRss(join(rssRoot, 'daemon'), rssRelay.url) };
+  } finally {
+    await rssRelay.close();
+    rmSync(rssRoot, { recursive: true, force: true });
+  }
+  const e2e = spread(runs.map((x) => x.msgsPerSec));
+  const nostr = spread(ceiling);
+  return {
+    rounds,
+    nostrCeilingPerSec: nostr,
+    ceilingContentBytes: content.length,
+    e2eMsgsPerSec: e2e,
+    e2eMessages: runs.map((x) => x.messages),
+    e2eVsCeiling: ratio(e2e.median, nostr.median),
+    latencyP50Ms: percentile(latencies, 0.5),
+    latencyP99Ms: percentile(latencies, 0.99),
+    latencySamples: latencies.length,
+    catchUps,
+    rssOneNodeIdleMb: rss.oneNode,
+    rssDaemonIdleMb: rss.daemon,
+  };
+}
+
+if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const arg = (name: string) => {
+    const i = process.argv.indexOf(name);
+    return i >= 0 ? Number(process.argv[i + 1]) : undefined;
+  };
+  const backlog = arg('--backlog');
+  const figures = await measureEndToEnd({ seconds: arg('--seconds') ?? 1, rounds: arg('--rounds') ?? 3, backlogs: backlog === undefined ? undefined : [backlog] });
+  console.log(JSON.stringify(figures, null, 2));
 }

@@ -253,45 +253,49 @@ function serializeBundle(b: PreKeyBundle): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-export async function measureLibsignal(opts: { seconds: number }): Promise<LibsignalFigures> {
-  const { seconds } = opts;
+export const LIBSIGNAL_FIGURES = ['oneWay', 'alternating', 'setups', 'bundle'] as const;
+export type LibsignalFigure = (typeof LIBSIGNAL_FIGURES)[number];
+export type LibsignalBundleFigures = Pick<LibsignalFigures, 'bundleGenerationMs' | 'bundleSerializationMs' | 'bundleBytes'>;
+
+/** One figure: ops per second (messages or setups), or the bundle figures. */
+export async function measureLibsignalFigure(figure: LibsignalFigure, seconds: number): Promise<number | LibsignalBundleFigures> {
   const plaintext = randomFillSync(new Uint8Array(MESSAGE_BYTES));
-
-  const oneWay = await establishedPair(plaintext);
-  const oneWayNs = await nsPerOp(seconds, (i) => send(oneWay.alice, oneWay.bob, plaintext, i));
-
-  const pingPong = await establishedPair(plaintext);
-  const alternatingNs = await nsPerOp(seconds, (i) =>
-    i % 2 === 0 ? send(pingPong.alice, pingPong.bob, plaintext, i) : send(pingPong.bob, pingPong.alice, plaintext, i),
-  );
-
-  const setups = await setupsPerSec(seconds, plaintext);
-
-  const identity = IdentityKeyPair.generate().privateKey;
-  const generationNs = await nsPerOp(seconds, () => {
-    const spk = PrivateKey.generate();
-    identity.sign(spk.getPublicKey().serialize());
-    const kem = KEMKeyPair.generate();
-    identity.sign(kem.getPublicKey().serialize());
-    PrivateKey.generate().getPublicKey();
-  });
-
-  const bundle = new Bob().freshBundle();
-  const bundleBytes = serializeBundle(bundle).length;
-  const serializationNs = await nsPerOp(seconds, () => {
-    if (serializeBundle(bundle).length !== bundleBytes) fail('bundle serialization changed size');
-  });
-
-  return {
-    msgsPerSecOneWay: 1e9 / oneWayNs,
-    msgsPerSecAlternating: 1e9 / alternatingNs,
-    setupsPerSec: setups,
-    bundleGenerationMs: generationNs / 1e6,
-    bundleSerializationMs: serializationNs / 1e6,
-    bundleBytes,
-  };
+  switch (figure) {
+    case 'oneWay': {
+      const oneWay = await establishedPair(plaintext);
+      return 1e9 / (await nsPerOp(seconds, (i) => send(oneWay.alice, oneWay.bob, plaintext, i)));
+    }
+    case 'alternating': {
+      const pingPong = await establishedPair(plaintext);
+      return (
+        1e9 /
+        (await nsPerOp(seconds, (i) => (i % 2 === 0 ? send(pingPong.alice, pingPong.bob, plaintext, i) : send(pingPong.bob, pingPong.alice, plaintext, i))))
+      );
+    }
+    case 'setups':
+      return setupsPerSec(seconds, plaintext);
+    case 'bundle': {
+      const identity = IdentityKeyPair.generate().privateKey;
+      const generationNs = await nsPerOp(seconds, () => {
+        const spk = PrivateKey.generate();
+        identity.sign(spk.getPublicKey().serialize());
+        const kem = KEMKeyPair.generate();
+        identity.sign(kem.getPublicKey().serialize());
+        PrivateKey.generate().getPublicKey();
+      });
+      const bundle = new Bob().freshBundle();
+      const bundleBytes = serializeBundle(bundle).length;
+      const serializationNs = await nsPerOp(seconds, () => {
+        if (serializeBundle(bundle).length !== bundleBytes) fail('bundle serialization changed size');
+      });
+      return { bundleGenerationMs: generationNs / 1e6, bundleSerializationMs: serializationNs / 1e6, bundleBytes };
+    }
+  }
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  console.log(JSON.stringify(await measureLibsignal({ seconds: 1 }), null, 2));
+/** libsignal-client's version; its ML-KEM is the Rust core's own (no backend to choose). */
+export async function libsignalVersion(): Promise<string> {
+  const { createRequire } = await import('node:module');
+  const require = createRequire(import.meta.url);
+  return (require('@signalapp/libsignal-client/package.json') as { version: string }).version;
 }

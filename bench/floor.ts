@@ -1,0 +1,194 @@
+// The floor under each figure: the primitive calls one message (or one setup) cannot do without,
+// each timed on its own in the same run, summed. Counted from the protocol as src/ratchet and
+// src/pqxdh implement it (docs/protocol.md). A peer's keys come in as bytes off the wire, so each
+// is imported once (its KeyObject then serves every operation on it); our own private keys may be
+// held in memory as KeyObjects (a running node keeps its store's identity and sessions cached), so
+// the floor imports none of them.
+import { createCipheriv, createDecipheriv, createHmac, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, randomFillSync, sign, verify } from 'node:crypto';
+import { verifySchnorr } from 'tiny-secp256k1';
+import { loadWasmMlKem, MlKem1024, mlKemBackendsInUse } from '../src/crypto/kem.js';
+import { systemRng } from '../src/crypto/random.js';
+import { Secp256k1Schnorr } from '../src/crypto/secp256k1.js';
+import { okpKeyPair, privateKeyObject, publicKeyObject } from '../src/crypto/x25519.js';
+import { nsPerOp } from './timing.js';
+
+/** Sizes as a 1 KB text message has them: AD = two 32-byte fingerprints, an encrypted header of 12 + 40 + 16 bytes. */
+const AD_BYTES = 64;
+const HEADER_BYTES = 40;
+const ENC_HEADER_BYTES = 12 + HEADER_BYTES + 16;
+const MESSAGE_BYTES = 1024;
+const CBC_BYTES = MESSAGE_BYTES + 16;
+/** PQXDH's KDF input: F (32) ‖ four DH outputs ‖ the ML-KEM shared secret. */
+const PQXDH_IKM_BYTES = 32 + 4 * 32 + 32;
+
+export const FLOOR_PRIMITIVES = {
+  hmacChainStep: 'HMAC-SHA256, 32 B key, 1 B (KDF_CK half)',
+  hmacBody: `HMAC-SHA256 over AD ‖ header ‖ ciphertext (${AD_BYTES + ENC_HEADER_BYTES + CBC_BYTES} B)`,
+  hkdfMessageKeys: 'HKDF-SHA256 → 80 B (message keys)',
+  hkdfRoot: 'HKDF-SHA256 → 96 B (KDF_RK, KDF_INIT)',
+  hkdfPqxdh: `HKDF-SHA512 of ${PQXDH_IKM_BYTES} B → 32 B (PQXDH KDF)`,
+  cbcEncrypt: `AES-256-CBC encrypt ${MESSAGE_BYTES} B`,
+  cbcDecrypt: `AES-256-CBC decrypt ${CBC_BYTES} B`,
+  gcmSealHeader: `AES-256-GCM seal ${HEADER_BYTES} B header`,
+  gcmOpenHeader: 'AES-256-GCM open the header',
+  gcmOpenHeaderFail: 'AES-256-GCM open under the wrong key (trial decryption)',
+  nonce: 'random 12 B (header nonce)',
+  x25519Keygen: 'X25519 key pair (KeyObject, and its public key as bytes)',
+  x25519ImportPublic: 'X25519 public key import from bytes',
+  x25519Dh: 'X25519 DH on KeyObjects',
+  ed25519ImportPublic: 'Ed25519 public key import from bytes',
+  ed25519Verify: 'Ed25519 verify on a KeyObject',
+  schnorrVerify: 'BIP-340 verify (libsecp256k1 WASM)',
+  mlKemEncapsulate: 'ML-KEM-1024 encapsulate, their key as bytes',
+  mlKemDecapsulate: 'ML-KEM-1024 decapsulate, our key held',
+} as const;
+export type FloorPrimitive = keyof typeof FLOOR_PRIMITIVES;
+type Recipe = Partial<Record<FloorPrimitive, number>>;
+
+const add = (...rs: Recipe[]): Recipe => {
+  const out: Recipe = {};
+  for (const r of rs) for (const [k, n] of Object.entries(r) as [FloorPrimitive, number][]) out[k] = (out[k] ?? 0) + n;
+  return out;
+};
+
+// RatchetEncryptHE: KDF_CK, the header sealed under a random nonce, message keys, CBC, the MAC.
+const ENCRYPT: Recipe = { hmacChainStep: 2, nonce: 1, gcmSealHeader: 1, hkdfMessageKeys: 1, cbcEncrypt: 1, hmacBody: 1 };
+// RatchetDecryptHE past the message's chain key: message keys, the MAC, CBC.
+const DECRYPT_BODY: Recipe = { hmacChainStep: 2, hkdfMessageKeys: 1, hmacBody: 1, cbcDecrypt: 1 };
+// A DH ratchet step: the peer's new ratchet key imported, two DHs, a new ratchet key, two KDF_RKs.
+const DH_STEP: Recipe = { x25519ImportPublic: 1, x25519Dh: 2, x25519Keygen: 1, hkdfRoot: 2 };
+// Decoding a public identity checks its Ed25519 self-signature and its Nostr key's BIP-340 binding.
+const IDENTITY: Recipe = { ed25519ImportPublic: 1, ed25519Verify: 1, schnorrVerify: 1 };
+
+export const FLOOR_RECIPES = {
+  /** One message in a chain that is already open: the current header key opens it. */
+  oneWay: add(ENCRYPT, { gcmOpenHeader: 1 }, DECRYPT_BODY),
+  /** The reply to the last message: the current header key fails, the next one opens it, then a DH step. */
+  alternating: add(ENCRYPT, { gcmOpenHeaderFail: 1, gcmOpenHeader: 1 }, DH_STEP, DECRYPT_BODY),
+  /**
+   * Alice: the bundle decoded (its identity, then the two pre-key signatures under the same key),
+   * PQXDH (Bob's identity, signed and one-time keys imported; an ephemeral key; four DHs; one
+   * encapsulation), her ratchet init (KDF_INIT, a ratchet key, a DH, KDF_RK), the first message.
+   * Bob: Alice's identity decoded from the header, PQXDH (her identity and ephemeral keys
+   * imported; four DHs; one decapsulation), KDF_INIT, the first message opened under the next
+   * header key, its DH step, the body.
+   */
+  setups: add(
+    IDENTITY,
+    { ed25519Verify: 2 },
+    { x25519ImportPublic: 3, x25519Keygen: 1, x25519Dh: 4, mlKemEncapsulate: 1, hkdfPqxdh: 1 },
+    { hkdfRoot: 2, x25519Keygen: 1, x25519Dh: 1 },
+    ENCRYPT,
+    IDENTITY,
+    { x25519ImportPublic: 2, x25519Dh: 4, mlKemDecapsulate: 1, hkdfPqxdh: 1, hkdfRoot: 1 },
+    { gcmOpenHeader: 1 },
+    DH_STEP,
+    DECRYPT_BODY,
+  ),
+} as const satisfies Record<string, Recipe>;
+export type FloorFigure = keyof typeof FLOOR_RECIPES;
+
+/** Nanoseconds per call of every floor primitive, each over `seconds`; and the ML-KEM backend that ran. */
+export async function measureFloorPrimitives(seconds: number): Promise<{ ns: Record<FloorPrimitive, number>; mlKem: string }> {
+  // As in a running node after its first ML-KEM operation (the WASM backend loads on first use).
+  await loadWasmMlKem();
+  const key = randomBytes(32);
+  const fresh = (b: Uint8Array) => b.slice();
+  const body = randomBytes(AD_BYTES + ENC_HEADER_BYTES + CBC_BYTES);
+  const one = new Uint8Array([1]);
+  const zeroSalt = new Uint8Array(32);
+  const iv = randomBytes(16);
+  const plaintext = randomBytes(MESSAGE_BYTES);
+  const c = createCipheriv('aes-256-cbc', key, iv);
+  const cbc = Buffer.concat([c.update(plaintext), c.final()]);
+  const nonce = randomBytes(12);
+  const ad = randomBytes(AD_BYTES);
+  const header = randomBytes(HEADER_BYTES);
+  const g = createCipheriv('aes-256-gcm', key, nonce);
+  g.setAAD(ad);
+  const sealed = Buffer.concat([g.update(header), g.final()]);
+  const tag = g.getAuthTag();
+  const otherKey = randomBytes(32);
+  // A fresh WeakMap on each import: no KeyObject survives from one call to the next.
+  const x25519Pair = () => okpKeyPair('X25519', randomBytes(32), new WeakMap());
+  const [xa, xb] = [x25519Pair(), x25519Pair()];
+  const [xaKey, xbKey] = [privateKeyObject('X25519', xa.privateKey, new WeakMap()), publicKeyObject('X25519', xb.publicKey, new WeakMap())];
+  const ed = generateKeyPairSync('ed25519');
+  const edPublic = new Uint8Array(Buffer.from(ed.publicKey.export({ format: 'jwk' }).x!, 'base64url'));
+  const signed = randomBytes(100);
+  const edSig = sign(null, signed, ed.privateKey);
+  const nostr = Secp256k1Schnorr.generate(systemRng);
+  const digest = randomBytes(32);
+  const schnorrSig = Secp256k1Schnorr.sign(nostr.privateKey, digest, systemRng);
+  const kem = MlKem1024.keyPair(systemRng);
+  const { ciphertext } = MlKem1024.encapsulate(kem.publicKey, systemRng);
+
+  const ops: Record<FloorPrimitive, () => unknown> = {
+    hmacChainStep: () => createHmac('sha256', key).update(one).digest(),
+    hmacBody: () => createHmac('sha256', key).update(body).digest(),
+    hkdfMessageKeys: () => hkdfSync('sha256', key, zeroSalt, 'info', 80),
+    hkdfRoot: () => hkdfSync('sha256', key, key, 'info', 96),
+    hkdfPqxdh: () => hkdfSync('sha512', body.subarray(0, PQXDH_IKM_BYTES), new Uint8Array(64), 'info', 32),
+    cbcEncrypt: () => {
+      const e = createCipheriv('aes-256-cbc', key, iv);
+      return Buffer.concat([e.update(plaintext), e.final()]);
+    },
+    cbcDecrypt: () => {
+      const d = createDecipheriv('aes-256-cbc', key, iv);
+      return Buffer.concat([d.update(cbc), d.final()]);
+    },
+    gcmSealHeader: () => {
+      const e = createCipheriv('aes-256-gcm', key, nonce);
+      e.setAAD(ad);
+      return Buffer.concat([e.update(header), e.final(), e.getAuthTag()]);
+    },
+    gcmOpenHeader: () => {
+      const d = createDecipheriv('aes-256-gcm', key, nonce);
+      d.setAAD(ad);
+      d.setAuthTag(tag);
+      return Buffer.concat([d.update(sealed), d.final()]);
+    },
+    gcmOpenHeaderFail: () => {
+      const d = createDecipheriv('aes-256-gcm', otherKey, nonce);
+      d.setAAD(ad);
+      d.setAuthTag(tag);
+      d.update(sealed);
+      try {
+        d.final();
+      } catch {
+        return null;
+      }
+      throw new Error('bench: a GCM open under the wrong key succeeded');
+    },
+    nonce: () => randomFillSync(new Uint8Array(12)),
+    // Random bytes imported, the public key derived and exported: the cheapest way to bytes here.
+    x25519Keygen: x25519Pair,
+    x25519ImportPublic: () => publicKeyObject('X25519', fresh(xb.publicKey), new WeakMap()),
+    x25519Dh: () => diffieHellman({ privateKey: xaKey, publicKey: xbKey }),
+    ed25519ImportPublic: () => publicKeyObject('Ed25519', fresh(edPublic), new WeakMap()),
+    ed25519Verify: () => {
+      if (!verify(null, signed, ed.publicKey, edSig)) throw new Error('bench: Ed25519 floor verify failed');
+    },
+    schnorrVerify: () => {
+      if (!verifySchnorr(digest, nostr.publicKey, schnorrSig)) throw new Error('bench: BIP-340 floor verify failed');
+    },
+    mlKemEncapsulate: () => MlKem1024.encapsulate(fresh(kem.publicKey), systemRng),
+    mlKemDecapsulate: () => MlKem1024.decapsulate(ciphertext, kem.secretKey),
+  };
+  const ns = {} as Record<FloorPrimitive, number>;
+  for (const [name, op] of Object.entries(ops) as [FloorPrimitive, () => unknown][]) ns[name] = await nsPerOp(seconds, () => void op());
+  const inUse = mlKemBackendsInUse();
+  return { ns, mlKem: `encapsulate ${inUse.encapsulate}, decapsulate ${inUse.decapsulate}` };
+}
+
+/** A figure's floor in ops per second, from per-call nanoseconds. */
+export function floorPerSec(figure: FloorFigure, ns: Record<FloorPrimitive, number>): number {
+  let total = 0;
+  for (const [k, n] of Object.entries(FLOOR_RECIPES[figure]) as [FloorPrimitive, number][]) total += n * ns[k];
+  return 1e9 / total;
+}
+
+/** How many primitive calls a figure's floor counts. */
+export function floorCalls(figure: FloorFigure): number {
+  return Object.values(FLOOR_RECIPES[figure] as Recipe).reduce((a: number, b) => a + (b ?? 0), 0);
+}

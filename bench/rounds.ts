@@ -1,0 +1,116 @@
+// Ours, libsignal-client and the primitive floor, each figure in a child process of its own
+// (bench/side.ts), interleaved round by round (the side that goes first alternates), so that load
+// on a shared machine falls on both sides alike; each figure is the median of the rounds, with
+// its spread.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { FLOOR_PRIMITIVES, type FloorFigure, floorCalls, floorPerSec, type FloorPrimitive } from './floor.js';
+import type { BundleFigures } from './ours.js';
+import type { LibsignalBundleFigures } from './libsignal.js';
+import { ratio, type Spread, spread } from './stats.js';
+
+type Side = 'ours' | 'libsignal' | 'floor';
+interface SideResult {
+  readonly side: Side;
+  readonly figure: string;
+  readonly value: unknown;
+  readonly mlKem: string;
+}
+
+const SIDE_JS = fileURLToPath(new URL('./side.js', import.meta.url));
+/** A bound on a hung child, not a performance check. */
+const CHILD_TIMEOUT_MS = 10 * 60_000;
+
+function runSide(side: Side, figure: string, seconds: number): Promise<SideResult> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, [SIDE_JS, '--side', side, '--figure', figure, '--seconds', String(seconds)], { timeout: CHILD_TIMEOUT_MS, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+      // A side that failed (a wrong plaintext, a crash) fails the run: its figure would be a lie.
+      if (error) reject(new Error(`bench: ${side} ${figure} failed: ${error.message}\n${stderr.slice(0, 2000)}`));
+      else resolve(JSON.parse(stdout.trim().split('\n').pop()!) as SideResult);
+    });
+  });
+}
+
+export interface PathFigures {
+  /** Ops per second over the rounds. */
+  readonly ours: Spread;
+  readonly libsignal: Spread;
+  /** The primitive floor of our protocol (bench/floor.ts) in ops per second, from each round's primitive costs. */
+  readonly floor: Spread;
+  readonly floorCalls: number;
+  /** Median ours / median libsignal. */
+  readonly ratio: number;
+  /** Our time per op over the floor's (median floor rate / median our rate): 1 is the floor itself. */
+  readonly oursVsFloor: number;
+  readonly libsignalVsFloor: number;
+}
+
+export interface RoundFigures {
+  readonly rounds: number;
+  readonly secondsPerRun: number;
+  readonly oneWay: PathFigures & { readonly bareRatchet: Spread };
+  readonly alternating: PathFigures & { readonly bareRatchet: Spread };
+  readonly setups: PathFigures;
+  /** Nanoseconds per call of each floor primitive, over the rounds. */
+  readonly primitivesNs: Record<FloorPrimitive, Spread>;
+  readonly bundle: { readonly ours: BundleFigures; readonly libsignal: LibsignalBundleFigures };
+  readonly mlKem: { readonly ours: string; readonly libsignal: string; readonly floor: string };
+}
+
+const PATHS = ['oneWay', 'alternating', 'setups'] as const satisfies readonly FloorFigure[];
+
+export async function measureRounds(opts: { seconds: number; rounds: number; progress: (what: string) => void }): Promise<RoundFigures> {
+  const { seconds, rounds } = opts;
+  const runs = new Map<string, number[]>();
+  const push = (key: string, v: number) => runs.set(key, [...(runs.get(key) ?? []), v]);
+  const mlKem = { ours: '', libsignal: '', floor: '' };
+  const primitiveRuns: Record<string, number[]> = {};
+  for (let r = 0; r < rounds; r++) {
+    opts.progress(`round ${r + 1} of ${rounds}: ours and libsignal-client interleaved, then the bare ratchet and the floor primitives`);
+    const order: Side[] = r % 2 === 0 ? ['ours', 'libsignal'] : ['libsignal', 'ours'];
+    for (const path of PATHS) {
+      for (const side of order) {
+        const result = await runSide(side, path, seconds);
+        push(`${side}.${path}`, result.value as number);
+        mlKem[side as 'ours' | 'libsignal'] = result.mlKem;
+      }
+    }
+    for (const bare of ['bareOneWay', 'bareAlternating']) push(`ours.${bare}`, (await runSide('ours', bare, seconds)).value as number);
+    // Seventeen primitives: a fifth of the figures' time each keeps a round short, and each is a simple loop.
+    const floor = await runSide('floor', 'primitives', seconds / 5);
+    mlKem.floor = floor.mlKem;
+    const ns = floor.value as Record<FloorPrimitive, number>;
+    for (const [k, v] of Object.entries(ns)) (primitiveRuns[k] ??= []).push(v);
+    for (const path of PATHS) push(`floor.${path}`, floorPerSec(path, ns));
+  }
+  opts.progress('bundle generation and serialization, each side once');
+  const bundle = {
+    ours: (await runSide('ours', 'bundle', seconds / 2)).value as BundleFigures,
+    libsignal: (await runSide('libsignal', 'bundle', seconds / 2)).value as LibsignalBundleFigures,
+  };
+  const path = (name: (typeof PATHS)[number]): PathFigures => {
+    const ours = spread(runs.get(`ours.${name}`)!);
+    const libsignal = spread(runs.get(`libsignal.${name}`)!);
+    const floor = spread(runs.get(`floor.${name}`)!);
+    return {
+      ours,
+      libsignal,
+      floor,
+      floorCalls: floorCalls(name),
+      ratio: ratio(ours.median, libsignal.median),
+      oursVsFloor: ratio(floor.median, ours.median),
+      libsignalVsFloor: ratio(floor.median, libsignal.median),
+    };
+  };
+  const primitivesNs = Object.fromEntries(Object.keys(FLOOR_PRIMITIVES).map((k) => [k, spread(primitiveRuns[k]!)])) as Record<FloorPrimitive, Spread>;
+  return {
+    rounds,
+    secondsPerRun: seconds,
+    oneWay: { ...path('oneWay'), bareRatchet: spread(runs.get('ours.bareOneWay')!) },
+    alternating: { ...path('alternating'), bareRatchet: spread(runs.get('ours.bareAlternating')!) },
+    setups: path('setups'),
+    primitivesNs,
+    bundle,
+    mlKem,
+  };
+}
