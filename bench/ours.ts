@@ -74,13 +74,13 @@ function bareSend(states: RatchetState[], from: 0 | 1, plaintext: Uint8Array, i:
   check(d.plaintext, plaintext, `bare message ${i}`);
 }
 
-/** One party: its own SQLite store in memory, an identity, pre-keys, and the SessionCipher over them. */
-function party() {
+/** One party: its own SQLite store in memory, an identity, the SessionCipher over them, and pre-keys if it is to be contacted. */
+function party(preKeys = true) {
   const clock = Date.now;
   const store = new SqliteProtocolStore(openDatabase({ path: ':memory:' }), clock);
   store.ensureIdentity(rng, clock());
   const cipher = new SessionCipher(store, { rng, clock });
-  cipher.maintain();
+  if (preKeys) cipher.maintain();
   return { store, cipher, fingerprint: '' };
 }
 type Party = ReturnType<typeof party>;
@@ -114,7 +114,7 @@ async function setupsPerSec(seconds: number, plaintext: Uint8Array): Promise<num
     bob.cipher.maintain(); // refills the one-time pool when it runs low, as a node does between setups
     const offered = bob.cipher.bundle();
     const bundleBytes = encodePreKeyBundle({ ...offered, oneTimePreKeys: offered.oneTimePreKeys.slice(0, 1) });
-    const alice = party();
+    const alice = party(false);
     stamp(plaintext, i);
     const start = now();
     const bobFp = alice.cipher.startSession(decodePreKeyBundle(bundleBytes));

@@ -48,8 +48,9 @@ export interface PathFigures {
 export interface RoundFigures {
   readonly rounds: number;
   readonly secondsPerRun: number;
-  readonly oneWay: PathFigures & { readonly bareRatchet: Spread };
-  readonly alternating: PathFigures & { readonly bareRatchet: Spread };
+  /** `bareRatchet`: the ratchet functions alone (no store, no envelope); `bareVsFloor` as `oursVsFloor`. */
+  readonly oneWay: PathFigures & { readonly bareRatchet: Spread; readonly bareVsFloor: number };
+  readonly alternating: PathFigures & { readonly bareRatchet: Spread; readonly bareVsFloor: number };
   readonly setups: PathFigures;
   /** Nanoseconds per call of each floor primitive, over the rounds. */
   readonly primitivesNs: Record<FloorPrimitive, Spread>;
@@ -102,12 +103,17 @@ export async function measureRounds(opts: { seconds: number; rounds: number; pro
       libsignalVsFloor: ratio(floor.median, libsignal.median),
     };
   };
+  const withBare = (name: 'oneWay' | 'alternating', bare: string) => {
+    const p = path(name);
+    const bareRatchet = spread(runs.get(`ours.${bare}`)!);
+    return { ...p, bareRatchet, bareVsFloor: ratio(p.floor.median, bareRatchet.median) };
+  };
   const primitivesNs = Object.fromEntries(Object.keys(FLOOR_PRIMITIVES).map((k) => [k, spread(primitiveRuns[k]!)])) as Record<FloorPrimitive, Spread>;
   return {
     rounds,
     secondsPerRun: seconds,
-    oneWay: { ...path('oneWay'), bareRatchet: spread(runs.get('ours.bareOneWay')!) },
-    alternating: { ...path('alternating'), bareRatchet: spread(runs.get('ours.bareAlternating')!) },
+    oneWay: withBare('oneWay', 'bareOneWay'),
+    alternating: withBare('alternating', 'bareAlternating'),
     setups: path('setups'),
     primitivesNs,
     bundle,
