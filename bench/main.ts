@@ -95,7 +95,7 @@ if (json) {
   console.table([
     pathRow('1 KB msgs/s, one way: SessionCipher over SQLite in memory', paths.oneWay),
     pathRow('1 KB msgs/s, alternating', paths.alternating),
-    pathRow('setups/s: bundle bytes → decode+verify → initiate → first 1 KB → decrypt, both through stores', paths.setups),
+    pathRow('setups/s, first contact: bundle bytes → decode+verify → initiate → first 1 KB → decrypt, both through stores', paths.setups),
   ]);
   console.table([
     { figure: '1 KB msgs/s, one way, bare ratchet (no store, no envelope)', 'ratchet-relay': sp(paths.oneWay.bareRatchet), 'vs floor': paths.oneWay.bareVsFloor },
