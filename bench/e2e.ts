@@ -305,12 +305,18 @@ export async function startRelayProcess(root: string): Promise<{ url: string; cl
   };
 }
 
-/** A fresh relay process and a fresh pair that has met and talked, for `fn`; everything is closed and removed after. */
-async function withFreshPair<T>(fn: (pair: BenchPair, reopenBob: () => Promise<RatchetNode>) => Promise<T>): Promise<T> {
+/**
+ * A fresh relay process and a fresh pair (nodes made with `extra` options) that has met and talked,
+ * for `fn`; everything is closed and removed after, so no measurement inherits another's tables.
+ */
+export async function withFreshPair<T>(
+  fn: (pair: BenchPair, reopenBob: () => Promise<RatchetNode>) => Promise<T>,
+  extra: Partial<NodeOptions> = {},
+): Promise<T> {
   const root = mkdtempSync(join(tmpdir(), 'rrelay-bench-'));
   // The relay runs in its own process, as it would in use: its signature checks are not ours to pay.
   const relay = await startRelayProcess(root);
-  const options = (name: string) => benchNodeOptions(root, name, relay.url);
+  const options = (name: string) => benchNodeOptions(root, name, relay.url, extra);
   const opened: RatchetNode[] = [];
   const open = async (name: string) => {
     const node = await RatchetNode.open(options(name));

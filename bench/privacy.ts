@@ -3,12 +3,8 @@
 // does, with one bare signature as the floor; then end to end, the same conversation through the
 // embedded relay with `addressing: 'private'` and with `'seed'`. Not a test: nothing here passes or
 // fails on time, but every figure is only reported if what it measured worked.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { constantTimeEqual, Secp256k1Schnorr, systemRng, toHex } from '../src/crypto/index.js';
-import { type NodeOptions, RatchetNode } from '../src/node/index.js';
 import {
   checkIncomingEvent,
   decodeMessageEvent,
@@ -22,7 +18,7 @@ import {
   throwawayKey,
 } from '../src/nostr/events.js';
 import { padFrame } from '../src/nostr/padding.js';
-import { benchNodeOptions, meetAndTalk, startRelayProcess, textEnvelope, throughput } from './e2e.js';
+import { textEnvelope, throughput, withFreshPair } from './e2e.js';
 import { nsPerOp } from './timing.js';
 
 export interface PrivateSigningFigures {
@@ -102,42 +98,25 @@ const median = (xs: readonly number[]) => [...xs].sort((a, b) => a - b)[Math.flo
 
 export async function measureAddressingThroughput(opts: { seconds: number; rounds?: number }): Promise<AddressingThroughputFigures> {
   const rounds = opts.rounds ?? 3;
-  const root = mkdtempSync(join(tmpdir(), 'rrelay-bench-addressing-'));
-  const relay = await startRelayProcess(root);
-  const opened: RatchetNode[] = [];
-  const open = async (name: string, addressing: NodeOptions['addressing']) => {
-    const options = benchNodeOptions(root, name, relay.url, { addressing });
-    await RatchetNode.init(options);
-    const node = await RatchetNode.open(options);
-    opened.push(node);
-    return node;
+  // Each round on a fresh relay and pair, as in bench/e2e.ts, so no round inherits another's tables.
+  const modes = ['private', 'seed'] as const;
+  const runs = new Map<(typeof modes)[number], { msgsPerSec: number; messages: number }[]>(modes.map((m) => [m, []]));
+  for (let r = 0; r < rounds; r++)
+    for (const mode of modes) runs.get(mode)!.push(await withFreshPair((pair) => throughput(pair, opts.seconds), { addressing: mode }));
+  const mid = (mode: (typeof modes)[number]) => {
+    const rs = runs.get(mode)!;
+    return rs.find((x) => x.msgsPerSec === median(rs.map((y) => y.msgsPerSec)))!;
   };
-  try {
-    // One pair per mode, each with its session, so every round measures messages on an established session.
-    const modes = ['private', 'seed'] as const;
-    const pairs = new Map<(typeof modes)[number], Awaited<ReturnType<typeof meetAndTalk>>>();
-    for (const mode of modes) pairs.set(mode, await meetAndTalk(await open(`alice-${mode}`, mode), await open(`bob-${mode}`, mode)));
-    const runs = new Map<(typeof modes)[number], { msgsPerSec: number; messages: number }[]>(modes.map((m) => [m, []]));
-    for (let r = 0; r < rounds; r++) for (const mode of modes) runs.get(mode)!.push(await throughput(pairs.get(mode)!, opts.seconds));
-    const mid = (mode: (typeof modes)[number]) => {
-      const rs = runs.get(mode)!;
-      return rs.find((x) => x.msgsPerSec === median(rs.map((y) => y.msgsPerSec)))!;
-    };
-    const p = mid('private');
-    const sd = mid('seed');
-    return {
-      privateMsgsPerSec: p.msgsPerSec,
-      seedMsgsPerSec: sd.msgsPerSec,
-      ratio: Math.round((p.msgsPerSec / sd.msgsPerSec) * 100) / 100,
-      rounds,
-      privateMessages: p.messages,
-      seedMessages: sd.messages,
-    };
-  } finally {
-    for (const n of opened) await n.close().catch(() => {});
-    await relay.close();
-    rmSync(root, { recursive: true, force: true });
-  }
+  const p = mid('private');
+  const sd = mid('seed');
+  return {
+    privateMsgsPerSec: p.msgsPerSec,
+    seedMsgsPerSec: sd.msgsPerSec,
+    ratio: Math.round((p.msgsPerSec / sd.msgsPerSec) * 100) / 100,
+    rounds,
+    privateMessages: p.messages,
+    seedMessages: sd.messages,
+  };
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {
