@@ -117,15 +117,15 @@ class Inbox {
   }
 
   /**
-   * Resolves once every expected text arrived; fails after STALL_MS without a new arrival, or after
+   * Resolves once every expected text arrived; fails after `stallMs` without a new arrival, or after
    * AFTER_EOSE_MS without one once `exhausted()` says nothing more can come.
    */
-  async all(what: string, exhausted: () => boolean = () => false): Promise<void> {
+  async all(what: string, exhausted: () => boolean = () => false, stallMs = STALL_MS): Promise<void> {
     if (this.pending.size > 0) {
       await new Promise<void>((resolve, reject) => {
         const timer = setInterval(() => {
           const idle = Date.now() - this.lastProgress;
-          if (idle < STALL_MS && !(idle >= AFTER_EOSE_MS && exhausted())) return;
+          if (idle < stallMs && !(idle >= AFTER_EOSE_MS && exhausted())) return;
           clearInterval(timer);
           this.wake = undefined;
           reject(new Error(`bench: ${what}: ${this.pending.size} messages still missing after ${Math.round(idle)} ms without progress (${this.problems.join('; ') || 'nothing rejected'})`));
@@ -372,7 +372,8 @@ async function catchUp(pair: BenchPair, reopenBob: () => Promise<RatchetNode>, b
   let ms: number | null = null;
   let failure: string | null = null;
   try {
-    await inbox.all(`the catch-up of ${backlog}`, () => eosed);
+    // A node may take in a whole backlog before the first of it is delivered: the bound on a hang grows with it.
+    await inbox.all(`the catch-up of ${backlog}`, () => eosed, STALL_MS * Math.max(1, backlog / DEFAULT_BACKLOG));
     ms = Number(now() - start) / 1e6;
   } catch (e) {
     failure = (e instanceof Error ? e.message : String(e)).replace(/^bench: /, '');
