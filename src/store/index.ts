@@ -11,3 +11,4 @@ export * from './groups-store.js';
 export * from './held-back-store.js';
 export * from './retry-requests-store.js';
 export * from './deferred-store.js';
+export * from './memory-protocol-store.js';
