@@ -6,6 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { schnorr } from '@noble/curves/secp256k1.js';
+import { createDecipheriv, createHmac, hkdfSync } from 'node:crypto';
 import fc from 'fast-check';
 import {
   X25519,
@@ -15,6 +16,8 @@ import {
   sha256,
   sha512,
   hmacSha256,
+  hmacSha256Key,
+  hmacSha256With,
   hkdfSha256,
   aes256CbcEncrypt,
   aes256CbcDecrypt,
@@ -192,6 +195,29 @@ describe('HMAC-SHA-256', () => {
     const mac = hmacSha256(hex('aa'.repeat(131)), utf8('Test Using Larger Than Block-Size Key - Hash Key First'));
     assert.equal(toHex(mac), '60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54');
   });
+  // hmacSha256 is written out over SHA-256 with precomputed pads (RFC 2104); createHmac is the reference.
+  it('agrees with createHmac on any key and message split, with a prepared key reused', () => {
+    // size 'max': fast-check's default 'small' size never reaches keys past the 64-byte block.
+    const bytes = (max: number) => fc.uint8Array({ maxLength: max, size: 'max' });
+    fc.assert(
+      fc.property(bytes(150), fc.array(bytes(300), { maxLength: 4 }), bytes(40), (key, parts, other) => {
+        const keyBefore = Uint8Array.from(key);
+        const expected = (...ps: Bytes[]) => {
+          const h = createHmac('sha256', key);
+          for (const p of ps) h.update(p);
+          return toHex(h.digest());
+        };
+        const first = hmacSha256(key, ...parts);
+        const k = hmacSha256Key(key);
+        const second = hmacSha256With(k, other);
+        assert.equal(toHex(first), expected(...parts));
+        assert.equal(toHex(second), expected(other));
+        assert.equal(toHex(hmacSha256With(k, ...parts)), expected(...parts));
+        assert.deepEqual(key, keyBefore, 'the key is not modified');
+      }),
+      { numRuns: 300 },
+    );
+  });
 });
 
 describe('HKDF-SHA-256', () => {
@@ -242,6 +268,18 @@ describe('HKDF-SHA-256', () => {
       assert.equal(toHex(okm), c.okm);
     });
   }
+  it('agrees with hkdfSync on any input and length', () => {
+    const bytes = (max: number) => fc.uint8Array({ maxLength: max, size: 'max' });
+    fc.assert(
+      fc.property(bytes(100), bytes(100), bytes(100), fc.integer({ min: 0, max: 300 }), (ikm, salt, info, length) => {
+        const okm = hkdfSha256(ikm, salt, info, length);
+        assert.equal(toHex(okm), Buffer.from(hkdfSync('sha256', ikm, salt, info, length)).toString('hex'));
+      }),
+      { numRuns: 300 },
+    );
+    assert.equal(toHex(hkdfSha256(utf8('k'), new Uint8Array(0), 'text info', 32)), Buffer.from(hkdfSync('sha256', 'k', '', 'text info', 32)).toString('hex'));
+    assert.throws(() => hkdfSha256(utf8('k'), utf8('s'), 'i', 255 * 32 + 1), RangeError);
+  });
 });
 
 describe('AES-256-CBC', () => {
@@ -277,6 +315,35 @@ describe('AES-256-CBC', () => {
   it('returns null for a ciphertext whose padding is invalid', () => {
     // The bare NIST ciphertext decrypts to a last block that is not PKCS#7 padding.
     assert.equal(aes256CbcDecrypt(key, iv, hex(ciphertext)), null);
+  });
+
+  // The padding is checked in our code, not OpenSSL's: it must accept and refuse exactly what OpenSSL does.
+  it('strips and checks PKCS#7 padding as OpenSSL does', () => {
+    const openssl = (ct: Bytes): string | null => {
+      try {
+        const d = createDecipheriv('aes-256-cbc', key, iv);
+        return Buffer.concat([d.update(ct), d.final()]).toString('hex');
+      } catch {
+        return null;
+      }
+    };
+    const ours = (ct: Bytes) => {
+      const pt = aes256CbcDecrypt(key, iv, ct);
+      return pt === null ? null : toHex(pt);
+    };
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 80, size: 'max' }), fc.integer({ min: 0, max: 15 }), fc.uint8Array({ minLength: 16, maxLength: 16 }), (pt, cut, last) => {
+        const ct = aes256CbcEncrypt(key, iv, pt);
+        assert.equal(ours(ct), toHex(pt));
+        // A last block of arbitrary bytes: mostly bad padding, sometimes a valid one.
+        const forged = Uint8Array.from(ct);
+        forged.set(last, ct.length - 16);
+        assert.equal(ours(forged), openssl(forged));
+        assert.equal(ours(ct.subarray(0, ct.length - 1 - cut)), null, 'not a whole number of blocks');
+      }),
+      { numRuns: 300 },
+    );
+    assert.equal(ours(new Uint8Array(0)), null);
   });
 });
 

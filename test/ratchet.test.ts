@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { describe, it } from 'node:test';
 import fc from 'fast-check';
 import { type Bytes, fromUtf8, utf8, X25519 } from '../src/crypto/index.js';
@@ -215,6 +216,34 @@ describe('Double Ratchet with header encryption', () => {
     const pub = Buffer.from(alice.dhs.publicKey);
     assert.equal(Buffer.from(m1.message).indexOf(pub), -1, 'ratchet public key is not in the clear');
     assert.notDeepEqual(m1.message.subarray(1, 60), m2.message.subarray(1, 60));
+  });
+  it('produces the same wire bytes and states as ever (known-answer transcript)', () => {
+    // Pinned from the code before the per-message KDFs and frame encoding were rewritten for speed:
+    // every byte on the wire and in the state must stay what it was.
+    const { rng, alice, bob } = pair('known answer');
+    const s: RatchetState[] = [alice, bob];
+    const transcript = createHash('sha256');
+    const send = (from: 0 | 1, text: string): Bytes => {
+      const r = ratchetEncrypt(s[from]!, utf8(text), AD, rng);
+      s[from] = r.state;
+      transcript.update(r.message);
+      return r.message;
+    };
+    const receive = (to: 0 | 1, m: Bytes): void => {
+      const r = ratchetDecrypt(s[to]!, m, AD, { rng, now: 7 });
+      s[to] = r.state;
+      transcript.update(r.plaintext);
+    };
+    const a = [send(0, ''), send(0, 'second'), send(0, 'x'.repeat(1000))];
+    receive(1, a[0]!);
+    receive(1, a[2]!); // skips a[1]
+    const b = [send(1, 'reply one'), send(1, 'y'.repeat(17))];
+    receive(0, b[1]!);
+    receive(0, b[0]!);
+    receive(1, a[1]!);
+    receive(1, send(0, 'after the DH step'));
+    transcript.update(encodeRatchetState(s[0]!)).update(encodeRatchetState(s[1]!));
+    assert.equal(transcript.digest('hex'), 'a43b5d89ac519de3101145e2d34d222f39ee60cb4875d19b510e43b259f2518a');
   });
 });
 

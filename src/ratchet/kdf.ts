@@ -1,20 +1,23 @@
 import {
   AES_GCM_NONCE_BYTES,
+  aes256CbcCiphertextBytes,
   aes256CbcDecrypt,
-  aes256CbcEncrypt,
+  aes256CbcEncryptInto,
   aes256GcmOpen,
-  aes256GcmSeal,
+  aes256GcmSealInto,
   type Bytes,
-  concat,
   constantTimeEqual,
   hkdfSha256,
   hmacSha256,
+  hmacSha256Key,
+  hmacSha256With,
   type Rng,
+  utf8,
 } from '../crypto/index.js';
 
 // Double Ratchet spec section 5.2 recommendations, with our own info strings (docs/protocol.md).
 const INFO_ROOT = 'ratchet-relay/dr/root/v1';
-const INFO_MESSAGE_KEYS = 'ratchet-relay/dr/message-keys/v1';
+const INFO_MESSAGE_KEYS = utf8('ratchet-relay/dr/message-keys/v1');
 const INFO_INIT = 'ratchet-relay/dr/init/v1';
 const ZERO_SALT = new Uint8Array(32);
 const CK_MESSAGE = new Uint8Array([0x01]);
@@ -34,9 +37,10 @@ export function kdfRk(rk: Bytes, dhOut: Bytes): { rk: Bytes; ck: Bytes; nhk: Byt
   return { rk: out.slice(0, 32), ck: out.slice(32, 64), nhk: out.slice(64, 96) };
 }
 
-/** KDF_CK: HMAC-SHA256 with constants 0x01 (message key) and 0x02 (next chain key). */
+/** KDF_CK: HMAC-SHA256 with constants 0x01 (message key) and 0x02 (next chain key), the key's pads computed once. */
 export function kdfCk(ck: Bytes): { ck: Bytes; mk: Bytes } {
-  return { mk: hmacSha256(ck, CK_MESSAGE), ck: hmacSha256(ck, CK_CHAIN) };
+  const k = hmacSha256Key(ck);
+  return { mk: hmacSha256With(k, CK_MESSAGE), ck: hmacSha256With(k, CK_CHAIN) };
 }
 
 function messageKeys(mk: Bytes): { encKey: Bytes; authKey: Bytes; iv: Bytes } {
@@ -44,27 +48,40 @@ function messageKeys(mk: Bytes): { encKey: Bytes; authKey: Bytes; iv: Bytes } {
   return { encKey: out.subarray(0, 32), authKey: out.subarray(32, 64), iv: out.subarray(64, 80) };
 }
 
-/** ENCRYPT: AES-256-CBC then HMAC-SHA256 over ad || ciphertext. A message key is used once, so the IV may be derived. */
-export function encryptMessage(mk: Bytes, plaintext: Bytes, ad: Bytes): Bytes {
-  const { encKey, authKey, iv } = messageKeys(mk);
-  const ct = aes256CbcEncrypt(encKey, iv, plaintext);
-  return concat(ct, hmacSha256(authKey, ad, ct));
+/** Bytes of a sealed body: the CBC ciphertext and its MAC. */
+export function sealedBodyBytes(plaintextLength: number): number {
+  return aes256CbcCiphertextBytes(plaintextLength) + MAC_BYTES;
 }
 
-/** DECRYPT: checks the MAC in constant time before touching the ciphertext. */
-export function decryptMessage(mk: Bytes, sealed: Bytes, ad: Bytes): Bytes | null {
-  if (sealed.length < AES_BLOCK + MAC_BYTES || (sealed.length - MAC_BYTES) % AES_BLOCK !== 0) return null;
+/**
+ * ENCRYPT: AES-256-CBC then HMAC-SHA256, written into the frame at out[at..] (sealedBodyBytes long).
+ * The MAC covers ad || out[macFrom..at] || ciphertext: the caller puts the encrypted header just
+ * before the body, so ad || encrypted header || ciphertext is authenticated without building it.
+ * A message key is used once, so the IV may be derived.
+ */
+export function encryptMessageInto(mk: Bytes, plaintext: Bytes, ad: Bytes, out: Bytes, at: number, macFrom: number): void {
   const { encKey, authKey, iv } = messageKeys(mk);
-  const ct = sealed.subarray(0, sealed.length - MAC_BYTES);
-  const mac = sealed.subarray(sealed.length - MAC_BYTES);
-  if (!constantTimeEqual(hmacSha256(authKey, ad, ct), mac)) return null;
-  return aes256CbcDecrypt(encKey, iv, ct);
+  aes256CbcEncryptInto(encKey, iv, plaintext, out, at);
+  const macAt = at + aes256CbcCiphertextBytes(plaintext.length);
+  out.set(hmacSha256(authKey, ad, out.subarray(macFrom, macAt)), macAt);
 }
 
-/** HENCRYPT: AES-256-GCM with a random nonce; a header key serves a whole chain, so the nonce cannot be derived. */
-export function encryptHeader(hk: Bytes, header: Bytes, ad: Bytes, rng: Rng): Bytes {
+/**
+ * DECRYPT: `authenticated` is what the MAC covers after ad (encrypted header || ciphertext), ending
+ * with `ciphertext`. Checks the MAC in constant time before touching the ciphertext.
+ */
+export function decryptMessage(mk: Bytes, ad: Bytes, authenticated: Bytes, ciphertext: Bytes, mac: Bytes): Bytes | null {
+  if (ciphertext.length < AES_BLOCK || ciphertext.length % AES_BLOCK !== 0 || mac.length !== MAC_BYTES) return null;
+  const { encKey, authKey, iv } = messageKeys(mk);
+  if (!constantTimeEqual(hmacSha256(authKey, ad, authenticated), mac)) return null;
+  return aes256CbcDecrypt(encKey, iv, ciphertext);
+}
+
+/** HENCRYPT into out[at..]: AES-256-GCM with a random nonce, nonce || ciphertext || tag. A header key serves a whole chain, so the nonce cannot be derived. */
+export function encryptHeaderInto(hk: Bytes, header: Bytes, ad: Bytes, rng: Rng, out: Bytes, at: number): void {
   const nonce = rng(AES_GCM_NONCE_BYTES);
-  return concat(nonce, aes256GcmSeal(hk, nonce, header, ad));
+  out.set(nonce, at);
+  aes256GcmSealInto(hk, nonce, header, ad, out, at + AES_GCM_NONCE_BYTES);
 }
 
 export function decryptHeader(hk: Bytes, encHeader: Bytes, ad: Bytes): Bytes | null {

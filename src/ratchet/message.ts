@@ -1,7 +1,7 @@
-import { AES_GCM_NONCE_BYTES, AES_GCM_TAG_BYTES, type Bytes, concat } from '../crypto/index.js';
+import { AES_GCM_NONCE_BYTES, AES_GCM_TAG_BYTES, type Bytes } from '../crypto/index.js';
 import { fail } from '../errors.js';
 import { Reader, Writer } from '../wire/codec.js';
-import { MAC_BYTES } from './kdf.js';
+import { MAC_BYTES, sealedBodyBytes } from './kdf.js';
 
 export const RATCHET_MESSAGE_VERSION = 1;
 const HEADER_VERSION = 1;
@@ -29,24 +29,39 @@ export function decodeHeader(bytes: Bytes): Header {
   return h;
 }
 
-/** On the wire: version || encrypted header || CBC ciphertext || HMAC. Nothing in it is readable without keys. */
+/**
+ * On the wire: version || encrypted header || CBC ciphertext || HMAC. Nothing in it is readable
+ * without keys. Decoded as views into the frame: a decrypt uses them at once and keeps none.
+ */
 export interface RatchetMessage {
   readonly encHeader: Bytes;
-  readonly body: Bytes;
+  /** encrypted header || ciphertext: what the MAC covers after the associated data. */
+  readonly authenticated: Bytes;
+  readonly ciphertext: Bytes;
+  readonly mac: Bytes;
 }
 
-export function encodeRatchetMessage(m: RatchetMessage): Bytes {
-  return concat(new Uint8Array([RATCHET_MESSAGE_VERSION]), m.encHeader, m.body);
+export const FRAME_HEADER_AT = 1;
+const FRAME_BODY_AT = FRAME_HEADER_AT + ENCRYPTED_HEADER_BYTES;
+
+/** The whole frame, allocated once: the header and body are then encrypted into it in place. */
+export function newFrame(plaintextLength: number): { frame: Bytes; bodyAt: number } {
+  const frame = new Uint8Array(FRAME_BODY_AT + sealedBodyBytes(plaintextLength));
+  frame[0] = RATCHET_MESSAGE_VERSION;
+  return { frame, bodyAt: FRAME_BODY_AT };
 }
 
 export function decodeRatchetMessage(bytes: Bytes): RatchetMessage {
-  const r = new Reader(bytes, 'ratchet message');
-  r.version(RATCHET_MESSAGE_VERSION);
-  const encHeader = r.fixed(ENCRYPTED_HEADER_BYTES);
-  const bodyLength = bytes.length - 1 - ENCRYPTED_HEADER_BYTES;
+  new Reader(bytes, 'ratchet message').version(RATCHET_MESSAGE_VERSION);
+  if (bytes.length < FRAME_BODY_AT) fail('MALFORMED', 'ratchet message: truncated');
+  const bodyLength = bytes.length - FRAME_BODY_AT;
   if (bodyLength < 16 + MAC_BYTES || (bodyLength - MAC_BYTES) % 16 !== 0 || bodyLength > MAX_BODY_BYTES)
     fail('MALFORMED', `ratchet message: body of ${bodyLength} bytes is not a valid ciphertext`);
-  const body = r.fixed(bodyLength);
-  r.end();
-  return { encHeader, body };
+  const macAt = bytes.length - MAC_BYTES;
+  return {
+    encHeader: bytes.subarray(FRAME_HEADER_AT, FRAME_BODY_AT),
+    authenticated: bytes.subarray(FRAME_HEADER_AT, macAt),
+    ciphertext: bytes.subarray(FRAME_BODY_AT, macAt),
+    mac: bytes.subarray(macAt),
+  };
 }

@@ -1,8 +1,8 @@
-import { type Bytes, concat, constantTimeEqual, type KeyPair, type Rng, X25519 } from '../crypto/index.js';
+import { type Bytes, constantTimeEqual, type KeyPair, type Rng, X25519 } from '../crypto/index.js';
 import { fail } from '../errors.js';
 import { RATCHET_DEFAULTS, type RatchetConfig, WIRE_LIMITS } from '../limits.js';
-import { decryptHeader, decryptMessage, encryptHeader, encryptMessage, kdfCk, kdfInit, kdfRk } from './kdf.js';
-import { decodeHeader, decodeRatchetMessage, encodeHeader, encodeRatchetMessage, type Header } from './message.js';
+import { decryptHeader, decryptMessage, encryptHeaderInto, encryptMessageInto, kdfCk, kdfInit, kdfRk } from './kdf.js';
+import { decodeHeader, decodeRatchetMessage, encodeHeader, FRAME_HEADER_AT, type Header, newFrame, type RatchetMessage } from './message.js';
 import type { RatchetState, SkippedKey } from './state.js';
 
 /** What a decrypt needs from the outside world: the clock, randomness for the next DH key, and limits. */
@@ -65,9 +65,11 @@ export function ratchetEncrypt(
   if (plaintext.length > WIRE_LIMITS.maxPlaintextBytes)
     fail('INVALID_ARGUMENT', `message of ${plaintext.length} bytes exceeds the limit of ${WIRE_LIMITS.maxPlaintextBytes}`);
   const { ck, mk } = kdfCk(s.cks);
-  const encHeader = encryptHeader(s.hks, encodeHeader({ dh: s.dhs.publicKey, pn: s.pn, n: s.ns }), ad, rng);
-  const body = encryptMessage(mk, plaintext, concat(ad, encHeader));
-  return { state: { ...s, cks: ck, ns: s.ns + 1 }, message: encodeRatchetMessage({ encHeader, body }) };
+  const { frame, bodyAt } = newFrame(plaintext.length);
+  encryptHeaderInto(s.hks, encodeHeader({ dh: s.dhs.publicKey, pn: s.pn, n: s.ns }), ad, rng, frame, FRAME_HEADER_AT);
+  // The body's MAC covers ad || encrypted header || ciphertext, which sit side by side in the frame.
+  encryptMessageInto(mk, plaintext, ad, frame, bodyAt, FRAME_HEADER_AT);
+  return { state: { ...s, cks: ck, ns: s.ns + 1 }, message: frame };
 }
 
 /**
@@ -82,10 +84,9 @@ export function ratchetDecrypt(
 ): { state: RatchetState; plaintext: Bytes } {
   const config = { ...RATCHET_DEFAULTS, ...env.config };
   const m = decodeRatchetMessage(messageBytes);
-  const bodyAd = concat(ad, m.encHeader);
   let s = expireSkipped(s0, env.now, config.skippedKeyTtlMs);
 
-  const fromSkipped = trySkippedMessageKeys(s, m.encHeader, m.body, ad, bodyAd);
+  const fromSkipped = trySkippedMessageKeys(s, m, ad);
   if (fromSkipped) return fromSkipped;
 
   let header: Header;
@@ -108,7 +109,7 @@ export function ratchetDecrypt(
   }
   s = skipMessageKeys(s, header.n, env.now, config);
   const { ck, mk } = kdfCk(s.ckr!);
-  const plaintext = decryptMessage(mk, m.body, bodyAd);
+  const plaintext = decryptMessage(mk, ad, m.authenticated, m.ciphertext, m.mac);
   if (!plaintext) fail('DECRYPT_FAILED', 'message authentication failed');
   return { state: { ...s, ckr: ck, nr: s.nr + 1 }, plaintext };
 }
@@ -131,20 +132,14 @@ export function peekMessagePosition(s: RatchetState, messageBytes: Bytes, ad: By
   return next ? { chain: 1, n: decodeHeader(next).n } : null;
 }
 
-function trySkippedMessageKeys(
-  s: RatchetState,
-  encHeader: Bytes,
-  body: Bytes,
-  ad: Bytes,
-  bodyAd: Bytes,
-): { state: RatchetState; plaintext: Bytes } | null {
+function trySkippedMessageKeys(s: RatchetState, m: RatchetMessage, ad: Bytes): { state: RatchetState; plaintext: Bytes } | null {
   // Trial-decrypt once per distinct header key, not once per skipped key.
   const tried: Bytes[] = [];
   for (const candidate of s.skipped) {
     const hk = candidate.headerKey;
     if (tried.some((t) => constantTimeEqual(t, hk))) continue;
     tried.push(hk);
-    const opened = decryptHeader(hk, encHeader, ad);
+    const opened = decryptHeader(hk, m.encHeader, ad);
     if (!opened) continue;
     const { n } = decodeHeader(opened);
     const index = s.skipped.findIndex((k) => k.n === n && constantTimeEqual(k.headerKey, hk));
@@ -152,7 +147,7 @@ function trySkippedMessageKeys(
       if (s.hkr && constantTimeEqual(hk, s.hkr)) return null; // a later message of the current chain
       fail('DUPLICATE_MESSAGE', 'message was already decrypted, or its skipped key expired');
     }
-    const plaintext = decryptMessage(s.skipped[index]!.messageKey, body, bodyAd);
+    const plaintext = decryptMessage(s.skipped[index]!.messageKey, ad, m.authenticated, m.ciphertext, m.mac);
     if (!plaintext) fail('DECRYPT_FAILED', 'message authentication failed');
     // Forward secrecy: the used key leaves the state.
     return { state: { ...s, skipped: s.skipped.filter((_, i) => i !== index) }, plaintext };

@@ -40,9 +40,13 @@ function readSkippedKey(r: Reader): SkippedKey {
   return { headerKey: r.fixed(32), n: r.u32(), messageKey: r.fixed(32), createdAt: r.u64() };
 }
 
+// version, 5 keys, 5 optional keys with their flags, 3 counters: exact when all are present, so the
+// Writer neither grows nor trims (a state is saved per message).
+const CORE_MAX_BYTES = 1 + 5 * 32 + 5 * 33 + 3 * 4;
+
 /** The state without its skipped keys; the store keeps those in their own table. */
 export function encodeRatchetCore(s: RatchetState): Bytes {
-  return writeCore(new Writer(), s).finish();
+  return writeCore(new Writer(CORE_MAX_BYTES), s).finish();
 }
 
 function writeCore(w: Writer, s: RatchetState): Writer {

@@ -23,8 +23,12 @@ export type Envelope =
 /** An envelope that carries a ratchet message. */
 export type MessageEnvelope = Exclude<Envelope, { type: 'retry-request' }>;
 
+// version, type, length prefix; a pre-key header is larger, and the Writer grows once for it.
+const ENVELOPE_OVERHEAD = 1 + 1 + 4;
+
 export function encodeEnvelope(e: Envelope): Bytes {
-  const w = new Writer().u8(ENVELOPE_VERSION);
+  // Sized for the common case so that a normal message is copied once, not grown and then trimmed.
+  const w = new Writer(ENVELOPE_OVERHEAD + (e.type === 'retry-request' ? e.request : e.message).length).u8(ENVELOPE_VERSION);
   if (e.type === 'retry-request') return w.u8(TYPE_RETRY_REQUEST).bytes(e.request).finish();
   if (e.type === 'prekey') writePqxdhHeader(w.u8(TYPE_PREKEY), e.header);
   else w.u8(TYPE_NORMAL);
