@@ -1,6 +1,7 @@
 // Our figures, at the scope bench/libsignal.ts measures libsignal-client: SessionCipher over our
-// SqliteProtocolStore on an in-memory database (libsignal's side runs its session API over in-memory
-// stores), 1 KB plaintexts, every message encrypted and decrypted and checked. The bare ratchet
+// MemoryProtocolStore (libsignal's side runs its session API over in-memory stores), 1 KB plaintexts,
+// every message encrypted and decrypted and checked. The same paths over SqliteProtocolStore on an
+// in-memory database (what a node pays: SQL, encoding, a transaction per message) are the `…Sqlite` figures. The bare ratchet
 // figures (pure functions on an in-memory state, no store, no envelope) are kept beside them,
 // labelled as such. Run one figure per process: `node dist/bench/side.js --side ours --figure …`.
 import { randomFillSync } from 'node:crypto';
@@ -18,10 +19,10 @@ import {
 } from '../src/prekeys/index.js';
 import { initAlice, initBob, ratchetDecrypt, ratchetEncrypt, type RatchetState } from '../src/ratchet/index.js';
 import { SessionCipher } from '../src/session/index.js';
-import { openDatabase, SqliteProtocolStore } from '../src/store/index.js';
+import { MemoryProtocolStore, openDatabase, SqliteProtocolStore } from '../src/store/index.js';
 import { now, nsPerOp, timedRegionPerSec } from './timing.js';
 
-export const OUR_FIGURES = ['oneWay', 'alternating', 'setups', 'bareOneWay', 'bareAlternating', 'bundle'] as const;
+export const OUR_FIGURES = ['oneWay', 'alternating', 'setups', 'oneWaySqlite', 'alternatingSqlite', 'setupsSqlite', 'bareOneWay', 'bareAlternating', 'bundle'] as const;
 export type OurFigure = (typeof OUR_FIGURES)[number];
 
 export interface BundleFigures {
@@ -75,24 +76,31 @@ function bareSend(states: RatchetState[], from: 0 | 1, plaintext: Uint8Array, i:
   check(d.plaintext, plaintext, `bare message ${i}`);
 }
 
+type StoreKind = 'memory' | 'sqlite';
+
 /**
- * One party: its own SQLite store in memory, an identity, the SessionCipher over them, and pre-keys
- * (the defaults unless given; none for a party that is never contacted).
+ * One party: its own store (in memory, or SQLite on an in-memory database), an identity, the
+ * SessionCipher over them, and pre-keys (the defaults unless given; none for a party that is never contacted).
  */
-function party(opts: { preKeys?: Partial<PreKeyConfig> | null } = {}) {
+function party(kind: StoreKind, opts: { preKeys?: Partial<PreKeyConfig> | null } = {}) {
   const clock = Date.now;
-  const store = new SqliteProtocolStore(openDatabase({ path: ':memory:' }), clock);
-  store.ensureIdentity(rng, clock());
+  let store: MemoryProtocolStore | SqliteProtocolStore;
+  if (kind === 'memory') store = MemoryProtocolStore.create(rng, clock());
+  else {
+    store = new SqliteProtocolStore(openDatabase({ path: ':memory:' }), clock);
+    store.ensureIdentity(rng, clock());
+  }
   const cipher = new SessionCipher(store, { rng, clock, preKeys: opts.preKeys ?? undefined });
   if (opts.preKeys !== null) cipher.maintain();
-  return { store, cipher, fingerprint: '' };
+  const close = () => (store instanceof SqliteProtocolStore ? store.db.close() : undefined);
+  return { store, cipher, close, fingerprint: '' };
 }
 type Party = ReturnType<typeof party>;
 
 /** Alice and Bob through their stores, past the first round trip (as libsignal's establishedPair). */
-function storedPair(): { alice: Party; bob: Party } {
-  const alice = party();
-  const bob = party();
+function storedPair(kind: StoreKind): { alice: Party; bob: Party } {
+  const alice = party(kind);
+  const bob = party(kind);
   bob.fingerprint = alice.cipher.startSession(decodePreKeyBundle(encodePreKeyBundle(bob.cipher.bundle())));
   alice.fingerprint = bob.cipher.decrypt(alice.cipher.encrypt(bob.fingerprint, new Uint8Array(1))).peerFingerprint;
   alice.cipher.decrypt(bob.cipher.encrypt(alice.fingerprint, new Uint8Array(1)), { from: bob.fingerprint });
@@ -117,11 +125,11 @@ const ONE_SETUP_PREKEYS = { oneTimePoolTarget: 1, oneTimePoolLowWater: 1 };
  * between two nodes never does. Timed: decode + verify the bundle, startSession, the first encrypt,
  * and Bob's decrypt of the pre-key message through his store (his keys read from it, as bytes).
  */
-async function setupsPerSec(seconds: number, plaintext: Uint8Array): Promise<number> {
+async function setupsPerSec(kind: StoreKind, seconds: number, plaintext: Uint8Array): Promise<number> {
   return timedRegionPerSec(seconds, (i) => {
-    const bob = party({ preKeys: ONE_SETUP_PREKEYS });
+    const bob = party(kind, { preKeys: ONE_SETUP_PREKEYS });
     const bundleBytes = encodePreKeyBundle(bob.cipher.bundle());
-    const alice = party({ preKeys: null });
+    const alice = party(kind, { preKeys: null });
     stamp(plaintext, i);
     const start = now();
     const bobFp = alice.cipher.startSession(decodePreKeyBundle(bundleBytes));
@@ -130,8 +138,8 @@ async function setupsPerSec(seconds: number, plaintext: Uint8Array): Promise<num
     const elapsed = now() - start;
     if (!received.newSession || !received.consumedOneTimePreKey) fail(`setup ${i} did not start a new session with a one-time key at Bob's`);
     check(received.plaintext, plaintext, `setup ${i}`);
-    alice.store.db.close();
-    bob.store.db.close();
+    alice.close();
+    bob.close();
     return elapsed;
   });
 }
@@ -171,16 +179,20 @@ export async function measureOursFigure(figure: OurFigure, seconds: number): Pro
   await loadWasmMlKem();
   const plaintext = randomFillSync(new Uint8Array(MESSAGE_BYTES));
   switch (figure) {
-    case 'oneWay': {
-      const { alice, bob } = storedPair();
+    case 'oneWay':
+    case 'oneWaySqlite': {
+      const { alice, bob } = storedPair(figure === 'oneWay' ? 'memory' : 'sqlite');
       return 1e9 / (await nsPerOp(seconds, (i) => storedSend(alice, bob, plaintext, i)));
     }
-    case 'alternating': {
-      const { alice, bob } = storedPair();
+    case 'alternating':
+    case 'alternatingSqlite': {
+      const { alice, bob } = storedPair(figure === 'alternating' ? 'memory' : 'sqlite');
       return 1e9 / (await nsPerOp(seconds, (i) => (i % 2 === 0 ? storedSend(alice, bob, plaintext, i) : storedSend(bob, alice, plaintext, i))));
     }
     case 'setups':
-      return setupsPerSec(seconds, plaintext);
+      return setupsPerSec('memory', seconds, plaintext);
+    case 'setupsSqlite':
+      return setupsPerSec('sqlite', seconds, plaintext);
     case 'bareOneWay': {
       const pair = bareEstablishedPair();
       return 1e9 / (await nsPerOp(seconds, (i) => bareSend(pair, 0, plaintext, i)));

@@ -32,8 +32,11 @@ function runSide(side: Side, figure: string, seconds: number): Promise<SideResul
 }
 
 export interface PathFigures {
-  /** Ops per second over the rounds. */
+  /** Ops per second over the rounds: our session API over MemoryProtocolStore, the scope of libsignal's in-memory stores. */
   readonly ours: Spread;
+  /** The same over SqliteProtocolStore (in-memory database): what a node pays for its store. */
+  readonly oursSqlite: Spread;
+  readonly sqliteRatio: number;
   readonly libsignal: Spread;
   /** The primitive floor of our protocol (bench/floor.ts) in ops per second, from each round's primitive costs. */
   readonly floor: Spread;
@@ -78,6 +81,7 @@ export async function measureRounds(opts: { seconds: number; rounds: number; pro
       }
     }
     for (const bare of ['bareOneWay', 'bareAlternating']) push(`ours.${bare}`, (await runSide('ours', bare, seconds)).value as number);
+    for (const path of PATHS) push(`ours.${path}Sqlite`, (await runSide('ours', `${path}Sqlite`, path === 'setups' ? 2 * seconds : seconds)).value as number);
     // Seventeen primitives: a fifth of the figures' time each keeps a round short, and each is a simple loop.
     const floor = await runSide('floor', 'primitives', seconds / 5);
     mlKem.floor = floor.mlKem;
@@ -94,8 +98,11 @@ export async function measureRounds(opts: { seconds: number; rounds: number; pro
     const ours = spread(runs.get(`ours.${name}`)!);
     const libsignal = spread(runs.get(`libsignal.${name}`)!);
     const floor = spread(runs.get(`floor.${name}`)!);
+    const oursSqlite = spread(runs.get(`ours.${name}Sqlite`)!);
     return {
       ours,
+      oursSqlite,
+      sqliteRatio: ratio(oursSqlite.median, libsignal.median),
       libsignal,
       floor,
       floorCalls: floorCalls(name),
