@@ -56,6 +56,8 @@ export class SqliteProtocolStore implements ProtocolStore {
         VALUES (@peer, @base_key, @role, @peer_identity, @associated_data, @pending, @ratchet, @active, @created_at, @updated_at)
         ON CONFLICT (peer, base_key) DO UPDATE SET pending = excluded.pending, ratchet = excluded.ratchet,
           active = excluded.active, updated_at = excluded.updated_at`),
+      updateSession: p(`UPDATE sessions SET pending = @pending, ratchet = @ratchet, active = @active, updated_at = @updated_at
+        WHERE peer = @peer AND base_key = @base_key`),
       deactivateOthers: p('UPDATE sessions SET active = 0 WHERE peer = ? AND base_key != ? AND active = 1'),
       evictSessions: p(`DELETE FROM sessions WHERE peer = ? AND rowid NOT IN
         (SELECT rowid FROM sessions WHERE peer = ? ORDER BY active DESC, updated_at DESC, rowid DESC LIMIT ?)`),
@@ -159,18 +161,24 @@ export class SqliteProtocolStore implements ProtocolStore {
 
   saveSession(peer: string, before: SessionState | null, after: SessionState, makeActive: boolean): void {
     const baseKey = blob(after.baseKey);
-    this.q.upsertSession.run({
+    const changed = {
       peer,
       base_key: baseKey,
-      role: after.role,
-      peer_identity: blob(encodePublicIdentity(after.peer)),
-      associated_data: blob(after.associatedData),
       pending: after.pending ? blob(writePqxdhHeader(new Writer(), after.pending).finish()) : null,
       ratchet: blob(encodeRatchetCore(after.ratchet)),
       active: makeActive ? 1 : 0,
-      created_at: after.createdAt,
       updated_at: this.clock(),
-    });
+    };
+    // A session's identity, role and associated data never change: encoding the peer's identity (its
+    // ML-KEM key is 1.5 KB) for every message was a tenth of a stored message's CPU.
+    if (!before || this.q.updateSession.run(changed).changes === 0)
+      this.q.upsertSession.run({
+        ...changed,
+        role: after.role,
+        peer_identity: blob(encodePublicIdentity(after.peer)),
+        associated_data: blob(after.associatedData),
+        created_at: after.createdAt,
+      });
     const old = before?.ratchet.skipped ?? [];
     const now = after.ratchet.skipped;
     if (old !== now) {
