@@ -268,6 +268,24 @@ test('embedded relay: events persist across a restart on the same database and p
   assert.deepEqual(ids(await query(again, { authors: [getPublicKey(alice)] })), ids([bundle, note]));
 });
 
+test('embedded relay: a burst of events costs a few fsyncs, not one each; every event it said OK to is there after a restart', async (t) => {
+  const defer = cleanups(t);
+  const dbPath = tempDbPath(defer);
+  const first = await startEmbeddedRelay({ dbPath, port: 0 });
+  const alice = generateSecretKey();
+  const burst = Array.from({ length: 200 }, (_, i) => sign(alice, 1, T0 + i, [], `burst ${i}`));
+  const client = await Relay.connect(first.url);
+  const before = first.syncCount();
+  await Promise.all(burst.map((e) => client.publish(e)));
+  const syncs = first.syncCount() - before;
+  assert.ok(syncs >= 1 && syncs < burst.length / 4, `${syncs} fsyncs for ${burst.length} events`);
+  client.close();
+  await first.close();
+  const second = await embedded(defer, dbPath, first.port);
+  const again = await connect(defer, second.url);
+  assert.equal((await query(again, { authors: [getPublicKey(alice)], limit: 1000 })).length, burst.length);
+});
+
 test('embedded relay: a client sending garbage does not disturb another client', async (t) => {
   const defer = cleanups(t);
   const relay = await startEmbeddedRelay({ dbPath: tempDbPath(defer), port: 0, maxMessageBytes: 64 * 1024 });

@@ -19,6 +19,8 @@ export class HeldBack {
   /** Senders whose held-back events are to be retried, in bounded batches on later turns of the event loop. */
   private readonly retryJobs = new Map<string, RetryJob>();
   private retryScheduled = false;
+  /** Positions `chainOrder` read for the batch being handled, by event id, with the chain state they were read under. */
+  private batchPositions = new Map<string, { epoch: string; at: Position }>();
 
   constructor(
     private readonly ctx: NodeContext,
@@ -62,11 +64,43 @@ export class HeldBack {
   /** Whether `event` is a message of its sender's session (or of the one it starts) later than the next one expected. */
   aheadOfChain(event: Event, sender: string): boolean {
     const chain = this.chainOf(sender);
-    const at = chain && this.positionOf(chain.peer, event);
+    // Read already by `chainOrder` under this same state of the chain: a header decrypt saved.
+    const known = this.batchPositions.get(event.id);
+    const at = chain && (known?.epoch === chain.epoch ? known.at : this.positionOf(chain.peer, event));
     if (at) return at.chain === 0 ? at.n > chain!.nr : at.n > 0;
     // A session not accepted yet starts from its first message, so that those after it are not skipped.
     const initial = this.initialPositionOf(event);
     return !!initial && initial.n > 0;
+  }
+
+  /**
+   * `batch` in the order its events come in their senders' chains: those a sender's current
+   * receiving chain or the next one places, by (chain, counter), then the rest as they came (they
+   * take the held-back path). Reads positions only: nothing changes.
+   */
+  chainOrder<T extends { readonly event: Event }>(batch: readonly T[]): T[] {
+    this.batchPositions = new Map();
+    if (batch.length < 2) return [...batch];
+    const chains = new Map<string, ReturnType<HeldBack['chainOf']>>();
+    const placed: { item: T; at: Position; i: number }[] = [];
+    const rest: T[] = [];
+    batch.forEach((item, i) => {
+      let sender: string;
+      try {
+        sender = this.arrivalOf(item.event).sender;
+      } catch {
+        return rest.push(item);
+      }
+      if (!chains.has(sender)) chains.set(sender, this.chainOf(sender));
+      const chain = chains.get(sender);
+      const at = chain && this.positionOf(chain.peer, item.event);
+      if (!at) return rest.push(item);
+      placed.push({ item, at, i });
+      this.batchPositions.set(item.event.id, { epoch: chain.epoch, at });
+    });
+    // Senders' chains are independent: ordering across senders by (chain, counter) keeps each one's order.
+    placed.sort((a, b) => a.at.chain - b.at.chain || a.at.n - b.at.n || a.i - b.i);
+    return [...placed.map((p) => p.item), ...rest];
   }
 
   private initialPositionOf(event: Event): Position | null {

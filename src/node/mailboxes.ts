@@ -43,8 +43,23 @@ export class Mailboxes {
   /** The Nostr key of the contact whose receive tag `tag` is. Brings pending changes in first. */
   ownerOf(tag: string): string | undefined {
     this.applyChanges();
-    const fp = this.owners.get(tag);
+    const fp = this.owners.get(tag) ?? this.pendingOwnerOf(tag);
     return fp === undefined ? undefined : this.contacts.get(fp)?.nostrPubkey;
+  }
+
+  /**
+   * Inside a transaction (a batch of incoming events), a session saved earlier in it may already
+   * listen on `tag` (a DH step moved its header keys): read from the uncommitted state, without
+   * keeping anything, since it may yet roll back. Only on a miss, which is rare.
+   */
+  private pendingOwnerOf(tag: string): string | undefined {
+    if (this.dirty.size === 0 || !this.ctx.db.open || !this.ctx.db.inTransaction) return undefined;
+    for (const peer of this.dirty) if (this.tagsOf(peer).includes(tag)) return peer;
+    return undefined;
+  }
+
+  private tagsOf(peer: string): string[] {
+    return [...new Set(this.ctx.store.loadSessions(peer).flatMap((s) => receiveTags(s.ratchet)))];
   }
 
   /** Every tag we listen on now. */
@@ -89,7 +104,7 @@ export class Mailboxes {
 
   private recompute(peer: string): void {
     for (const tag of this.byContact.get(peer) ?? []) this.owners.delete(tag);
-    const tags = [...new Set(this.ctx.store.loadSessions(peer).flatMap((s) => receiveTags(s.ratchet)))];
+    const tags = this.tagsOf(peer);
     if (tags.length === 0) this.byContact.delete(peer);
     else this.byContact.set(peer, tags);
     for (const tag of tags) this.owners.set(tag, peer);

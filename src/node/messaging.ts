@@ -4,7 +4,7 @@ import { type Bytes, toHex } from '../crypto/index.js';
 import { fingerprint, type PublicIdentity } from '../identity/index.js';
 import { budgetedCreatedAt, type Event, inboxEvent, KIND_MESSAGE, mailboxEvent, messageEvent, reasonOf, type SecondBudget } from '../nostr/events.js';
 import { sendTag } from '../ratchet/index.js';
-import { decodeEnvelope, type RetryReason, sealEnvelope } from '../session/index.js';
+import { type RetryReason, sealEnvelope } from '../session/index.js';
 import { type Contact, MessagesStore, type OutboxEntry, type StoredMessage } from '../store/index.js';
 import { type AppMessage, decodeAppMessage, encodeAppMessage } from './app-message.js';
 import type { Bundles } from './bundles.js';
@@ -27,6 +27,8 @@ const RECEIPTS_CURSOR = 'receipts_queued_up_to';
 /** At most this many receipts owed by a killed run are queued per start (an older store, without the cursor, owes its whole history). */
 const OWED_RECEIPTS_PER_START = 10_000;
 const MESSAGE_ID = /^[0-9a-f]{32}$/;
+/** Envelope v1's type byte for a normal message (docs/protocol.md, "Envelope v1"). */
+const ENVELOPE_TYPE_NORMAL = 2;
 
 /**
  * How our message events are addressed. `private` (the default): a session's messages go to a
@@ -62,8 +64,8 @@ export class Messaging {
   private readonly deferred: DeferredSends;
   /** The mailbox tags we listen on, following every session's ratchet. */
   readonly mailboxes: Mailboxes;
-  /** For tests and measurements: decrypts tried, whether they succeeded or not. */
-  readonly stats = { decryptAttempts: 0 };
+  /** For tests and measurements: decrypts tried, whether they succeeded or not; events held back as they arrived. */
+  readonly stats = { decryptAttempts: 0, heldBack: 0 };
   private readonly pendingReceipts = new Map<string, { contact: Contact; ids: string[] }>();
   private receiptTimer: ReturnType<typeof setTimeout> | undefined;
   /** The highest seq whose receipt was batched in this run. */
@@ -192,7 +194,9 @@ export class Messaging {
       return messageEvent(envelope, recipientNostr, this.ctx.store.identity().nostr.privateKey, next.createdAtMs);
     }
     const rng = this.ctx.rng;
-    if (decodeEnvelope(envelope).type === 'normal') {
+    // Its type byte (Envelope v1: version, then type; 2 = normal): encoded by us just now, so not
+    // decoded again, which for a pre-key message would check its identity's signatures once more.
+    if (envelope[1] === ENVELOPE_TYPE_NORMAL) {
       // Encrypted just now in the active session, whose sending header key names the mailbox. Until
       // the peer has answered in it (a key exchange's first messages: the hello) the peer may not
       // listen there yet, but it listens on its inbox: those go sealed, as a pre-key message does.
@@ -255,6 +259,7 @@ export class Messaging {
     const sender = arrival.sender;
     if (held.has(event, sender)) return; // already waiting; its sender's progress retries it
     if (held.aheadOfChain(event, sender)) {
+      this.stats.heldBack++;
       held.hold(event, sender, 'waits for earlier messages of its chain', false);
       held.wake(sender, false);
       return;
@@ -266,10 +271,21 @@ export class Messaging {
       if (cure && this.ctx.db.open) this.askForRetry(arrival, cure);
       if (!isRetryable(e) || !this.ctx.db.open) throw e;
       this.ctx.reject(relay, event.id, `${reasonOf(e)} (kept for a retry)`);
+      this.stats.heldBack++;
       held.hold(event, sender, reasonOf(e), true);
       return;
     }
     held.release(sender);
+  }
+
+  /**
+   * A batch of incoming message events in the order to handle them: each sender's messages that its
+   * current chains place, in chain order, then the rest as they came. A relay hands a backlog over
+   * by created_at, which private addressing jitters by minutes: in that order nearly every message
+   * would wait (held back, written and read again) for the ones before it.
+   */
+  chainOrder<T extends { readonly event: Event }>(batch: readonly T[]): T[] {
+    return this.heldBack.chainOrder(batch);
   }
 
   /** A first message we cannot read, though its sender can cure that: ask for a new session. */

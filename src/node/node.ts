@@ -68,6 +68,11 @@ export interface NodeStatus {
 }
 
 const SUB_BUNDLES = 'rr-bundles';
+/**
+ * Incoming events handled in one transaction at most: what arrives in one turn of the event loop
+ * (a relay's whole backlog, say) commits in transactions of this many, not one per event.
+ */
+const EVENTS_PER_COMMIT = 512;
 const SUB_MESSAGES = 'rr-messages';
 
 /**
@@ -88,6 +93,10 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   private readonly timing: NodeTiming;
   private started: Promise<void> | undefined;
   private maintenanceTimer: ReturnType<typeof setInterval> | undefined;
+  /** Events handed over by the relays and not handled yet: they are handled together on the next turn of the event loop. */
+  private arriving: { event: Event; relay: string }[] = [];
+  private readonly arrivingIds = new Set<string>();
+  private incomingScheduled = false;
 
   /** Incoming Nostr events, by kind: which capability handles each. */
   private readonly eventRoutes: Readonly<Record<number, EventHandler>>;
@@ -266,15 +275,20 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     const urls = this.relayUrls();
     if (urls.length === 0) fail('INVALID_ARGUMENT', 'no relays configured: add one with `rrelay relays add <ws-url>`');
     const relays = new RelaySet(urls, {
-      onEvent: (event, relay) => this.onEvent(event, relay),
+      onEvent: (event, relay) => this.queueEvent(event, relay),
       onReject: (reason, relay) => this.ctx.reject(relay, null, reason),
       onBacklogDone: (url) => {
+        // The cursor passes these events: they are handled (and committed) before it is stored.
+        this.handleIncoming();
         this.persistCursor(url);
         this.messaging.retryHeldBack();
       },
-      alreadyHave: (id) => this.ctx.seen.has(id),
+      alreadyHave: (id) => this.arrivingIds.has(id) || this.ctx.seen.has(id),
       onStatus: (url, connected) => {
-        if (!connected) this.persistCursor(url);
+        if (!connected) {
+          this.handleIncoming();
+          this.persistCursor(url);
+        }
         this.emit('relay', { url, connected });
         if (connected) {
           this.outbox.scheduleFlush(0);
@@ -307,6 +321,8 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   async close(): Promise<void> {
     if (this.ctx.closed) return;
     clearInterval(this.maintenanceTimer);
+    // Handed over means past the cursor: handled before the cursors are stored.
+    this.handleIncoming();
     this.messaging.sendReceipts();
     this.messaging.mailboxes.close();
     this.ctx.closed = true;
@@ -329,12 +345,46 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     this.bundles.maintain();
   }
 
+  /** An event a relay handed over: handled with whatever else arrives in this turn of the event loop. */
+  private queueEvent(event: Event, relay: string): void {
+    if (this.ctx.closed || this.arrivingIds.has(event.id)) return;
+    this.arriving.push({ event, relay });
+    this.arrivingIds.add(event.id);
+    if (this.incomingScheduled) return;
+    this.incomingScheduled = true;
+    setImmediate(() => this.handleIncoming());
+  }
+
+  /**
+   * Handles the queued events, in transactions of up to EVENTS_PER_COMMIT events: one commit for a
+   * burst instead of one per event. Each decrypt still runs in a savepoint of its own, so one that
+   * is refused changes nothing and takes nothing else with it. Messages go in their senders' chain
+   * order (see `Messaging.chainOrder`), so a backlog that relays hand over out of order is not held back.
+   */
+  private handleIncoming(): void {
+    this.incomingScheduled = false;
+    if (this.arriving.length === 0) return;
+    const batch = this.arriving;
+    this.arriving = [];
+    this.arrivingIds.clear();
+    if (this.ctx.closed || !this.ctx.db.open) return;
+    const messages = this.messaging.chainOrder(batch.filter((x) => x.event.kind === KIND_MESSAGE));
+    const ordered = [...batch.filter((x) => x.event.kind !== KIND_MESSAGE), ...messages];
+    for (let i = 0; i < ordered.length && this.ctx.db.open; i += EVENTS_PER_COMMIT) {
+      this.ctx.transaction(() => {
+        for (const { event, relay } of ordered.slice(i, i + EVENTS_PER_COMMIT)) this.onEvent(event, relay);
+      });
+    }
+  }
+
   /**
    * Routes one incoming event to its capability. A handler that throws refuses the event: it is
-   * marked seen with the reason, so it is never tried again, and nothing else changed.
+   * marked seen with the reason, so it is never tried again, and nothing else changed (each handler
+   * changes state in transactions of its own, savepoints here, and keeps on purpose what it did
+   * before refusing: a retry request it sent, say).
    */
   private onEvent(event: Event, relay: string): void {
-    if (this.ctx.closed || this.ctx.seen.has(event.id)) return;
+    if (this.ctx.closed || !this.ctx.db.open || this.ctx.seen.has(event.id)) return;
     const handle = this.eventRoutes[event.kind];
     if (!handle) return this.ctx.reject(relay, event.id, `no handler for kind ${event.kind}`);
     try {
@@ -344,7 +394,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
       if (!isRatchetRelayError(e)) this.ctx.log(`unexpected error on event ${event.id.slice(0, 12)}: ${e instanceof Error ? e.stack : reason}`);
       if (!this.ctx.db.open) return;
       this.ctx.seen.mark(event.id, `rejected: ${reason}`, this.ctx.clock());
-      this.ctx.reject(relay, event.id, reason);
+      this.ctx.afterCommit(() => this.ctx.reject(relay, event.id, reason));
     }
   }
 

@@ -35,6 +35,9 @@ export class Outbox {
   private flushTimer: ReturnType<typeof setTimeout> | undefined;
   private flushing: Promise<void> | undefined;
   private flushAgain = false;
+  /** Relays' OKs not recorded yet: recorded together, in one transaction, on the next turn of the event loop. */
+  private acceptances: { entry: OutboxEntry; event: Event; urls: readonly string[]; first: boolean }[] = [];
+  private acceptancesScheduled = false;
 
   constructor(
     private readonly ctx: NodeContext,
@@ -60,6 +63,7 @@ export class Outbox {
   }
 
   pending(): number {
+    this.recordAcceptances();
     return this.store.pending();
   }
 
@@ -92,17 +96,18 @@ export class Outbox {
   /** Waits until the outbox is empty or `timeoutMs` passes; returns how many entries are still pending. */
   async drain(timeoutMs: number): Promise<number> {
     const deadline = Date.now() + timeoutMs;
-    while (this.store.pending() > 0 && Date.now() < deadline) {
+    while (this.pending() > 0 && Date.now() < deadline) {
       await this.flush();
-      if (this.store.pending() > 0) await new Promise((r) => setTimeout(r, 50));
+      if (this.pending() > 0) await new Promise((r) => setTimeout(r, 50));
     }
-    return this.store.pending();
+    return this.pending();
   }
 
   /** Stops the timer and waits for a flush under way. */
   async close(): Promise<void> {
     clearTimeout(this.flushTimer);
     await this.flushing;
+    this.recordAcceptances();
   }
 
   /** A relay that (re)connects gets what it missed of the last day's events. */
@@ -126,6 +131,7 @@ export class Outbox {
     const relays = this.ctx.relays;
     if (!relays || this.ctx.closed) return;
     for (;;) {
+      this.recordAcceptances();
       const due = this.store.due(this.ctx.clock(), FLUSH_BATCH);
       if (due.length === 0 || relays.connectedCount() === 0) return;
       // No ciphertext leaves before the ratchet step that made it is on disk.
@@ -135,11 +141,30 @@ export class Outbox {
     }
   }
 
+  /**
+   * A relay's OK, recorded with the others that arrive in the same turn of the event loop: one
+   * commit for a burst of OKs. One lost to a crash before it is recorded costs a resend of the
+   * same event, which relays and receivers de-duplicate.
+   */
   private accepted(entry: OutboxEntry, event: Event, urls: readonly string[], first: boolean): void {
+    this.acceptances.push({ entry, event, urls, first });
+    if (this.acceptancesScheduled) return;
+    this.acceptancesScheduled = true;
+    setImmediate(() => this.recordAcceptances());
+  }
+
+  /** Records the OKs waiting; also before the outbox is read again, so that an accepted entry is not sent again. */
+  private recordAcceptances(): void {
+    this.acceptancesScheduled = false;
+    if (this.acceptances.length === 0 || !this.ctx.db.open) return;
+    const batch = this.acceptances;
+    this.acceptances = [];
     this.ctx.transaction(() => {
-      const acceptedBy = this.store.accepted(entry, urls, this.ctx.clock());
-      // 0: the entry is gone (a newer bundle replaced it while it was in flight).
-      if (acceptedBy > 0) this.onAccepted(entry, event, acceptedBy, first);
+      for (const { entry, event, urls, first } of batch) {
+        const acceptedBy = this.store.accepted(entry, urls, this.ctx.clock());
+        // 0: the entry is gone (a newer bundle replaced it while it was in flight).
+        if (acceptedBy > 0) this.onAccepted(entry, event, acceptedBy, first);
+      }
     });
   }
 

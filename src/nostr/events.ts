@@ -1,7 +1,7 @@
 import { initNostrWasm } from 'nostr-wasm';
-import { type Event, finalizeEvent, setNostrWasm, verifyEvent } from 'nostr-tools/wasm';
+import { type Event, finalizeEvent, getPublicKey, setNostrWasm, verifyEvent } from 'nostr-tools/wasm';
 import { z } from 'zod';
-import { type Bytes, Secp256k1Schnorr, toHex } from '../crypto/index.js';
+import { type Bytes, fromHex, toHex } from '../crypto/index.js';
 import { fail, isRatchetRelayError } from '../errors.js';
 import { fingerprint } from '../identity/index.js';
 import { PRIVACY_LIMITS } from '../limits.js';
@@ -154,7 +154,8 @@ export function mailboxEvent(tag: string, envelope: Bytes, rng: (n: number) => B
  */
 export function inboxEvent(recipientNostrKey: string, seal: (throwawayPubkey: Bytes) => Bytes, rng: (n: number) => Bytes, nowMs: number): Event {
   const secret = throwawayKey(rng);
-  return throwawayEvent(KIND_MESSAGE, [['p', recipientNostrKey]], secret, seal(Secp256k1Schnorr.publicKeyOf(secret)), rng, nowMs);
+  // libsecp256k1 (WASM), as signing is: noble's pure-JS derivation cost several times more.
+  return throwawayEvent(KIND_MESSAGE, [['p', recipientNostrKey]], secret, seal(fromHex(getPublicKey(secret))), rng, nowMs);
 }
 
 function isValidSecret(k: Bytes): boolean {

@@ -25,6 +25,8 @@ import { SqliteEventRepository } from './sqlite-event-repository.js';
 export interface EmbeddedRelay {
   readonly url: string;
   readonly port: number;
+  /** For tests and measurements: how many fsyncs made stored events durable so far (one per burst: group commit). */
+  syncCount(): number;
   close(): Promise<void>;
 }
 
@@ -80,6 +82,59 @@ class SubscriptionRouter implements HandleMessagePlugin, BroadcastPlugin {
   }
 }
 
+/**
+ * Group commit. The repository commits each event without an fsync; what the relay then sends (an
+ * OK true among it) waits, in order, per client, until one `sync` at the end of this turn of the
+ * event loop has made every event written in it durable. So no OK true is sent for an event a
+ * power cut could still take, and a burst costs one fsync instead of one per event. A client's next
+ * frame does not wait for the fsync: only what is sent back does.
+ */
+class GroupCommit {
+  private readonly waiting = new Map<WebSocket, string[]>();
+  private scheduled = false;
+
+  constructor(
+    private readonly repository: SqliteEventRepository,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** The `Client` the core sends through, for `ws`. */
+  clientOf(ws: WebSocket): Client {
+    const commit = this;
+    return {
+      get readyState() {
+        return ws.readyState;
+      },
+      send: (data: string) => commit.send(ws, data),
+    };
+  }
+
+  private send(ws: WebSocket, data: string): void {
+    const queue = this.waiting.get(ws);
+    if (queue) return void queue.push(data);
+    if (!this.repository.needsSync) return ws.send(data);
+    this.waiting.set(ws, [data]);
+    if (this.scheduled) return;
+    this.scheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** One fsync for everything written since the last, then what waited for it. */
+  flush(): void {
+    this.scheduled = false;
+    const waiting = [...this.waiting];
+    this.waiting.clear();
+    try {
+      this.repository.sync();
+    } catch (e) {
+      // Nothing that waited is sent: an OK true now could be a lie. Its senders time out and try again.
+      this.log(`relay error: could not sync the event store: ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
+    for (const [ws, messages] of waiting) if (ws.readyState === ws.OPEN) for (const m of messages) ws.send(m);
+  }
+}
+
 function lineLogger(log: (line: string) => void): Logger {
   const write =
     (level: string) =>
@@ -129,6 +184,7 @@ export async function startEmbeddedRelay(opts: EmbeddedRelayOptions): Promise<Em
   const log = opts.log ?? (() => {});
   const repository = new SqliteEventRepository(opts.dbPath);
   const router = new SubscriptionRouter();
+  const commit = new GroupCommit(repository, log);
   const relay = new NostrRelay(repository, {
     logger: lineLogger(log),
     maxSubscriptionsPerClient: MAX_SUBSCRIPTIONS_PER_CLIENT,
@@ -151,7 +207,7 @@ export async function startEmbeddedRelay(opts: EmbeddedRelayOptions): Promise<Em
   const inFlight = new Set<Promise<void>>();
   let closing: Promise<void> | undefined;
 
-  async function handleFrame(ws: WebSocket, data: RawData, isBinary: boolean): Promise<void> {
+  async function handleFrame(ws: WebSocket, client: Client, data: RawData, isBinary: boolean): Promise<void> {
     // Also keeps a closed client's queued frames from recreating its context in the core.
     if (closing !== undefined || ws.readyState !== ws.OPEN) return;
     if (isBinary) return send(ws, createOutgoingNoticeMessage('invalid: binary frames are not supported'));
@@ -159,7 +215,7 @@ export async function startEmbeddedRelay(opts: EmbeddedRelayOptions): Promise<Em
     if (!parsed.ok) return send(ws, parsed.reply);
     const message = parsed.message;
     try {
-      await relay.handleMessage(ws, message);
+      await relay.handleMessage(client, message);
     } catch (e) {
       log(`relay error: ${message[0]} failed: ${e instanceof Error ? e.message : String(e)}`);
       if (message[0] === 'EVENT') send(ws, createOutgoingOkMessage(message[1].id, false, 'error: could not store the event'));
@@ -168,7 +224,8 @@ export async function startEmbeddedRelay(opts: EmbeddedRelayOptions): Promise<Em
   }
 
   wss.on('connection', (ws, req) => {
-    relay.handleConnection(ws, req.socket.remoteAddress);
+    const client = commit.clientOf(ws);
+    relay.handleConnection(client, req.socket.remoteAddress);
     // One frame at a time per client, so a CLOSE cannot overtake the REQ it closes.
     let tail: Promise<void> = Promise.resolve();
     let queued = 0;
@@ -178,7 +235,7 @@ export async function startEmbeddedRelay(opts: EmbeddedRelayOptions): Promise<Em
         ws.terminate();
         return;
       }
-      const task = tail.then(() => handleFrame(ws, data, isBinary)).finally(() => {
+      const task = tail.then(() => handleFrame(ws, client, data, isBinary)).finally(() => {
         queued--;
         inFlight.delete(task);
       });
@@ -189,8 +246,8 @@ export async function startEmbeddedRelay(opts: EmbeddedRelayOptions): Promise<Em
     // listener the error would be thrown and take the process down.
     ws.on('error', (error) => log(`relay info: client ${req.socket.remoteAddress ?? '?'} dropped: ${error.message}`));
     ws.on('close', () => {
-      relay.handleDisconnect(ws);
-      router.forget(ws);
+      relay.handleDisconnect(client);
+      router.forget(client);
     });
   });
   wss.on('error', (error) => log(`relay error: ${error.message}`));
@@ -208,6 +265,7 @@ export async function startEmbeddedRelay(opts: EmbeddedRelayOptions): Promise<Em
   return {
     url,
     port,
+    syncCount: () => repository.syncs,
     close: () => (closing ??= shutdown()),
   };
 }
