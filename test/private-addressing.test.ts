@@ -10,9 +10,11 @@ import {
   decodeRendezvousEvent,
   inboxEvent,
   initNostr,
+  KIND_MESSAGE,
   mailboxEvent,
   MAX_EVENT_BYTES,
   rendezvousEvent,
+  signEvent,
 } from '../src/nostr/events.js';
 import { mailboxFilters } from '../src/node/mailboxes.js';
 import { MAX_PADDED_PAYLOAD, PADDING_BUCKETS, padFrame, unpadFrame } from '../src/nostr/padding.js';
@@ -174,6 +176,29 @@ describe('the mailbox subscription', () => {
 });
 
 describe('throwaway-signed events', () => {
+  it('the gate leaves a mailbox event\'s signature to the relays but checks its id; every other event\'s signature is checked', async () => {
+    await initNostr();
+    const rng = seededRng('gate');
+    const now = 1_800_000_000_000;
+    const tag = 'ab'.repeat(32);
+    const flip = (hex: string) => hex.replace(/^./, (c) => (c === '0' ? '1' : '0'));
+    const mailbox = mailboxEvent(tag, rng(100), rng, now);
+    assert.equal(checkIncomingEvent({ ...mailbox, sig: flip(mailbox.sig) }, now), null);
+    assert.equal(checkIncomingEvent({ ...mailbox, id: flip(mailbox.id) }, now), 'bad id or signature');
+    assert.equal(checkIncomingEvent({ ...mailbox, content: mailbox.content.replace(/^./, (c) => (c === 'A' ? 'B' : 'A')) }, now), 'bad id or signature');
+    // A second tag, or another kind, and it is no mailbox event: its signature counts.
+    const others = [
+      inboxEvent('cd'.repeat(32), () => rng(100), rng, now),
+      rendezvousEvent(tag, rng(100), rng, now),
+      signEvent(KIND_MESSAGE, [['z', tag], ['p', 'cd'.repeat(32)]], 'x', rng(32), now),
+      signEvent(KIND_MESSAGE, [['p', 'cd'.repeat(32)]], 'x', rng(32), now),
+    ];
+    for (const e of others) {
+      assert.equal(checkIncomingEvent(e, now), null);
+      assert.equal(checkIncomingEvent({ ...e, sig: flip(e.sig) }, now), 'bad id or signature');
+    }
+  });
+
   it('mailbox and inbox events: one key each, no tag but their own, created_at jittered into the past, content in the buckets; both decode', async () => {
     await initNostr();
     const rng = seededRng('events');
