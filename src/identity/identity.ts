@@ -187,8 +187,16 @@ export function identitySign(identity: Identity, context: string, message: Bytes
   return Ed25519.sign(identity.signing.privateKey, concat(utf8(context), message));
 }
 
-/** A bundle's pre-key signatures come back with every copy of the bundle: each verifies once. */
 export function identityVerify(p: PublicIdentity, context: string, message: Bytes, signature: Bytes): boolean {
+  return Ed25519.verify(p.signingKey, concat(utf8(context), message), signature);
+}
+
+/**
+ * identityVerify for signatures that come back byte for byte, as a bundle's pre-key signatures do
+ * with every copy of the bundle: each verifies once. Not for one-off messages (sealed envelopes),
+ * which would only fill the cache.
+ */
+export function identityVerifyRepeated(p: PublicIdentity, context: string, message: Bytes, signature: Bytes): boolean {
   const signed = concat(utf8(context), message);
   return verifiedSignatures.check('ed25519', [p.signingKey, signed, signature], () => Ed25519.verify(p.signingKey, signed, signature));
 }
