@@ -160,6 +160,15 @@ export function mlKemBackendsInUse(): { keyPair: string; encapsulate: string; de
   };
 }
 
+// A secret key instance that comes back is a long-lived one (SessionCipher keeps one object per
+// Kyber pre-key): from its second use on, the native import pays for itself within a few calls.
+const seenSecretKeys = new WeakSet<Bytes>();
+function seenBefore(secretKey: Bytes): boolean {
+  if (seenSecretKeys.has(secretKey)) return true;
+  seenSecretKeys.add(secretKey);
+  return false;
+}
+
 /** ML-KEM-1024 (FIPS 203); see docs/crypto.md for the backends and why this order. */
 export const MlKem1024: Kem = {
   name: 'ML-KEM-1024',
@@ -188,7 +197,7 @@ export const MlKem1024: Kem = {
     // imported; a first import costs more than a WASM decapsulation.
     const native = nativeNow();
     const w = wasmNow();
-    const fast = native && (native.hasCachedKey(secretKey) || !w) ? native : w;
+    const fast = native && (native.hasCachedKey(secretKey) || !w || seenBefore(secretKey)) ? native : w;
     if (fast && secretKey.length === MlKem1024.secretKeyBytes) {
       try {
         return fast.decapsulate(ciphertext, secretKey);

@@ -14,6 +14,7 @@ import {
 } from '../crypto/index.js';
 import { fail } from '../errors.js';
 import { Reader, Writer } from '../wire/codec.js';
+import { VerifiedSignatures } from './verified-signatures.js';
 
 export const PUBLIC_IDENTITY_VERSION = 2;
 // Unchanged since v1: the fingerprint hashes this body, so fingerprints stayed the same in v2.
@@ -81,9 +82,18 @@ export function generateIdentity(rng: Rng, now: number, nostr: KeyPair = Secp256
   return { signing, dh, kem, nostr, public: { ...unsigned, kemKey: kem.publicKey, signature, nostrBinding } };
 }
 
+// A setup asks for both fingerprints several times (the peer's name, AD, same-identity checks);
+// identities are immutable, so each object's is computed once.
+const fingerprints = new WeakMap<PublicIdentity, Bytes>();
+
 /** 32 bytes that name an identity: SHA-256 of its signed body. Shown as hex. */
 export function fingerprintBytes(p: PublicIdentity): Bytes {
-  return sha256(signedBody(p));
+  let f = fingerprints.get(p);
+  if (!f) {
+    f = sha256(signedBody(p));
+    fingerprints.set(p, f);
+  }
+  return f.slice();
 }
 
 export function fingerprint(p: PublicIdentity): string {
@@ -135,21 +145,25 @@ export function readPublicIdentity(r: Reader): PublicIdentity {
   const nostrBinding = r.fixed(64);
   const p: PublicIdentity = { signingKey, dhKey, nostrKey, kemKeyDigest, kemKey, createdAt, signature, nostrBinding };
   const body = signedBody(p);
-  // Every pre-key message repeats its sender's identity: check each (body, signatures) once.
-  const key = toHex(concat(body, signature, nostrBinding));
-  if (goodSignatures.has(key)) return p;
-  if (!Ed25519.verify(signingKey, body, signature)) fail('BAD_SIGNATURE', 'public identity: self-signature does not verify');
-  if (!Secp256k1Schnorr.verify(nostrKey, nostrBindingMessage(p), nostrBinding))
-    fail('BAD_SIGNATURE', 'public identity: the Nostr key does not sign this identity');
-  remember(goodSignatures, key, true);
+  // Every pre-key message and stored session repeats its sender's identity: each is checked once.
+  let failure = '';
+  const good = verifiedSignatures.check('public-identity', [body, signature, nostrBinding], () => {
+    if (!Ed25519.verify(signingKey, body, signature)) failure = 'public identity: self-signature does not verify';
+    else if (!Secp256k1Schnorr.verify(nostrKey, nostrBindingMessage(p), nostrBinding))
+      failure = 'public identity: the Nostr key does not sign this identity';
+    return failure === '';
+  });
+  if (!good) fail('BAD_SIGNATURE', failure);
   return p;
 }
 
 // Stored sessions decode their peer's identity on every load; the same bytes always give the same
-// verdict, so remember recent good ones instead of re-verifying the signatures.
+// verdict, so remember recent good ones instead of decoding them again.
 const VERIFIED_CACHE_SIZE = 512;
 const verifiedCache = new Map<string, PublicIdentity>();
-const goodSignatures = new Map<string, true>();
+/** Identity self-signatures and identity signatures over pre-keys that verified (docs/crypto.md, "Caches"). */
+export const VERIFIED_SIGNATURES_BOUND = 512;
+const verifiedSignatures = new VerifiedSignatures(VERIFIED_SIGNATURES_BOUND);
 
 function remember<V>(cache: Map<string, V>, key: string, value: V): void {
   if (cache.size >= VERIFIED_CACHE_SIZE) cache.delete(cache.keys().next().value!);
@@ -175,6 +189,16 @@ export function identitySign(identity: Identity, context: string, message: Bytes
 
 export function identityVerify(p: PublicIdentity, context: string, message: Bytes, signature: Bytes): boolean {
   return Ed25519.verify(p.signingKey, concat(utf8(context), message), signature);
+}
+
+/**
+ * identityVerify for signatures that come back byte for byte, as a bundle's pre-key signatures do
+ * with every copy of the bundle: each verifies once. Not for one-off messages (sealed envelopes),
+ * which would only fill the cache.
+ */
+export function identityVerifyRepeated(p: PublicIdentity, context: string, message: Bytes, signature: Bytes): boolean {
+  const signed = concat(utf8(context), message);
+  return verifiedSignatures.check('ed25519', [p.signingKey, signed, signature], () => Ed25519.verify(p.signingKey, signed, signature));
 }
 
 export const IDENTITY_RECORD_VERSION = 1;

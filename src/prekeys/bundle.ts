@@ -3,7 +3,7 @@ import { fail } from '../errors.js';
 import {
   compactPublicIdentity,
   encodePublicIdentity,
-  identityVerify,
+  identityVerifyRepeated,
   type PublicIdentity,
   readPublicIdentity,
 } from '../identity/index.js';
@@ -70,10 +70,10 @@ export function decodePreKeyBundle(bytes: Bytes): PreKeyBundle {
   for (let i = 0; i < count; i++) oneTimePreKeys.push({ id: r.u32(), publicKey: r.fixed(32) });
   r.end();
   const spkMessage = signedPreKeyMessage(signedPreKey.id, signedPreKey.publicKey, signedPreKey.createdAt);
-  if (!identityVerify(identity, SIGNED_PREKEY_CONTEXT, spkMessage, signedPreKey.signature))
+  if (!identityVerifyRepeated(identity, SIGNED_PREKEY_CONTEXT, spkMessage, signedPreKey.signature))
     fail('BAD_SIGNATURE', 'pre-key bundle: signed pre-key signature does not verify');
   const kpkMessage = kyberPreKeyMessage(kyberPreKey.id, kyberPreKey.publicKey, kyberPreKey.createdAt);
-  if (!identityVerify(identity, KYBER_PREKEY_CONTEXT, kpkMessage, kyberPreKey.signature))
+  if (!identityVerifyRepeated(identity, KYBER_PREKEY_CONTEXT, kpkMessage, kyberPreKey.signature))
     fail('BAD_SIGNATURE', 'pre-key bundle: Kyber pre-key signature does not verify');
   return { identity, signedPreKey, kyberPreKey, oneTimePreKeys };
 }

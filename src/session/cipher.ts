@@ -1,4 +1,4 @@
-import { type Bytes, constantTimeEqual, type Rng } from '../crypto/index.js';
+import { type Bytes, constantTimeEqual, type KeyPair, type Rng } from '../crypto/index.js';
 import { fail } from '../errors.js';
 import { fingerprint, type PublicIdentity, sameIdentity } from '../identity/index.js';
 import type { PreKeyConfig, RatchetConfig } from '../limits.js';
@@ -9,6 +9,7 @@ import {
   markPublished,
   oneTimePreKeyForUse,
   type PreKeyBundle,
+  type RotatingPreKey,
   rotatingPreKeyForUse,
 } from '../prekeys/index.js';
 import { peekMessagePosition, type RatchetEnv } from '../ratchet/index.js';
@@ -42,6 +43,8 @@ export interface Decrypted {
 export class SessionCipher {
   /** The responder session of the last `peekInitialPosition`, for the accept that follows it. */
   private peeked: { header: PqxdhHeader; session: SessionState } | undefined;
+  /** Our signed and Kyber pre-keys in use, one object each, so that their imported keys are reused. */
+  private readonly longLived = new LongLivedKeys(LONG_LIVED_KEYS_BOUND);
 
   constructor(
     private readonly store: ProtocolStore,
@@ -58,15 +61,24 @@ export class SessionCipher {
     if (sameIdentity(bundle.identity, self.public)) fail('INVALID_ARGUMENT', 'cannot start a session with our own identity');
     const peer = fingerprint(bundle.identity);
     const session = initiateSession(self, bundle, this.env.rng, this.env.clock());
-    this.store.transaction(() => this.store.saveSession(peer, null, session, true));
+    this.saveNew(peer, session);
     return peer;
   }
 
   /** Installs a session made elsewhere (by the invite key exchange) as the peer's active one. */
   installSession(session: SessionState): string {
     const peer = fingerprint(session.peer);
-    this.store.transaction(() => this.store.saveSession(peer, null, session, true));
+    this.saveNew(peer, session);
     return peer;
+  }
+
+  private saveNew(peer: string, session: SessionState): void {
+    this.store.transaction(() => {
+      // Loaded first, so that the store keeps the peer's sessions in memory: the first encrypt follows at
+      // once, and would otherwise read back and decode the session just written, header and identity.
+      this.store.loadSessions(peer);
+      this.store.saveSession(peer, null, session, true);
+    });
   }
 
   /** The position of a normal message in `peer`'s active session (see peekMessagePosition), or null. */
@@ -113,9 +125,20 @@ export class SessionCipher {
   private responderKeys(header: PqxdhHeader, now: number): ResponderPreKeys {
     const config = this.env.preKeys;
     const otkId = header.oneTimePreKeyId;
+    const rotating = (kind: 'signed' | 'Kyber', id: number, k: RotatingPreKey | undefined): KeyPair => {
+      const key = `${kind} ${id}`;
+      let pair: KeyPair;
+      try {
+        pair = rotatingPreKeyForUse(kind, k, id, now, config);
+      } catch (e) {
+        this.longLived.delete(key);
+        throw e;
+      }
+      return this.longLived.use(key, pair);
+    };
     return {
-      signedPreKey: rotatingPreKeyForUse('signed', this.store.signedPreKey(header.signedPreKeyId), header.signedPreKeyId, now, config),
-      kyberPreKey: rotatingPreKeyForUse('Kyber', this.store.kyberPreKey(header.kyberPreKeyId), header.kyberPreKeyId, now, config),
+      signedPreKey: rotating('signed', header.signedPreKeyId, this.store.signedPreKey(header.signedPreKeyId)),
+      kyberPreKey: rotating('Kyber', header.kyberPreKeyId, this.store.kyberPreKey(header.kyberPreKeyId)),
       oneTimePreKey: otkId === null ? null : oneTimePreKeyForUse(this.store.oneTimePreKey(otkId), otkId),
     };
   }
@@ -183,12 +206,16 @@ export class SessionCipher {
 
   /** Key maintenance (rotation, expiry, refill), committed atomically. */
   maintain(): MaintenanceReport {
-    return this.store.transaction(() => {
+    const r = this.store.transaction(() => {
       const before = this.store.loadPreKeyState();
       const r = maintain(before, this.store.identity(), this.env.clock(), this.env.rng, this.env.preKeys);
       this.store.savePreKeyState(before, r.state);
-      return r.report;
+      return r;
     });
+    // A private key erased from the store must not live on here.
+    const live = new Set([...r.state.signed.map((k) => k.privateKey && `signed ${k.id}`), ...r.state.kyber.map((k) => k.privateKey && `Kyber ${k.id}`)]);
+    this.longLived.retain((key) => live.has(key));
+    return r.report;
   }
 
   bundle(): PreKeyBundle {
@@ -205,6 +232,38 @@ export class SessionCipher {
 }
 
 export type { SessionState };
+
+/** Signed and Kyber pre-keys held at once: the current ones and those replaced but within their grace period. */
+const LONG_LIVED_KEYS_BOUND = 8;
+
+/**
+ * The store hands out a new object for every read of a pre-key, and the crypto layer caches a key's
+ * import per object (docs/crypto.md): without this, every initial message would import our signed
+ * pre-key again (an X25519 scalar multiplication) and, on a Node with native ML-KEM, the Kyber pre-key
+ * (more than its decapsulation). An entry is reused only for byte-equal keys.
+ */
+class LongLivedKeys {
+  private readonly pairs = new Map<string, KeyPair>();
+
+  constructor(private readonly bound: number) {}
+
+  use(key: string, pair: KeyPair): KeyPair {
+    const known = this.pairs.get(key);
+    if (known && constantTimeEqual(known.privateKey, pair.privateKey) && constantTimeEqual(known.publicKey, pair.publicKey)) return known;
+    this.pairs.delete(key);
+    if (this.pairs.size >= this.bound) this.pairs.delete(this.pairs.keys().next().value!);
+    this.pairs.set(key, pair);
+    return pair;
+  }
+
+  delete(key: string): void {
+    this.pairs.delete(key);
+  }
+
+  retain(keep: (key: string) => boolean): void {
+    for (const key of [...this.pairs.keys()]) if (!keep(key)) this.pairs.delete(key);
+  }
+}
 
 function samePqxdhHeader(a: PqxdhHeader, b: PqxdhHeader): boolean {
   return (
