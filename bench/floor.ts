@@ -1,15 +1,14 @@
 // The floor under each figure: the primitive calls one message (or one setup) cannot do without,
 // each timed on its own in the same run, summed. Counted from the protocol as src/ratchet and
-// src/pqxdh implement it (docs/protocol.md). A peer's keys come in as bytes off the wire, so each
-// is imported once (its KeyObject then serves every operation on it); our own private keys may be
-// held in memory as KeyObjects (a running node keeps its store's identity and sessions cached), so
-// the floor imports none of them.
-import { createCipheriv, createDecipheriv, createHmac, diffieHellman, generateKeyPairSync, hkdfSync, randomBytes, randomFillSync, sign, verify } from 'node:crypto';
+// src/pqxdh implement it (docs/protocol.md), each on the fastest backend measured here: node:crypto
+// for hashes and AES, libsodium for X25519 and Ed25519 (raw keys, no import), libsecp256k1 (WASM)
+// for BIP-340, ML-KEM as src/crypto/kem.ts picks it.
+import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, randomFillSync } from 'node:crypto';
 import { verifySchnorr } from 'tiny-secp256k1';
 import { loadWasmMlKem, MlKem1024, mlKemBackendsInUse } from '../src/crypto/kem.js';
 import { systemRng } from '../src/crypto/random.js';
 import { Secp256k1Schnorr } from '../src/crypto/secp256k1.js';
-import { okpKeyPair, privateKeyObject, publicKeyObject } from '../src/crypto/x25519.js';
+import { sodium } from '../src/crypto/sodium.js';
 import { nsPerOp } from './timing.js';
 
 /** Sizes as a 1 KB text message has them: AD = two 32-byte fingerprints, an encrypted header of 12 + 40 + 16 bytes. */
@@ -33,11 +32,9 @@ export const FLOOR_PRIMITIVES = {
   gcmOpenHeader: 'AES-256-GCM open the header',
   gcmOpenHeaderFail: 'AES-256-GCM open under the wrong key (trial decryption)',
   nonce: 'random 12 B (header nonce)',
-  x25519Keygen: 'X25519 key pair (KeyObject, and its public key as bytes)',
-  x25519ImportPublic: 'X25519 public key import from bytes',
-  x25519Dh: 'X25519 DH on KeyObjects',
-  ed25519ImportPublic: 'Ed25519 public key import from bytes',
-  ed25519Verify: 'Ed25519 verify on a KeyObject',
+  x25519Keygen: 'X25519 key pair: its public key from 32 random bytes (libsodium)',
+  x25519Dh: 'X25519 DH on raw keys (libsodium)',
+  ed25519Verify: 'Ed25519 verify, 100 B, raw key (libsodium)',
   schnorrVerify: 'BIP-340 verify (libsecp256k1 WASM)',
   mlKemEncapsulate: 'ML-KEM-1024 encapsulate, their key as bytes',
   mlKemDecapsulate: 'ML-KEM-1024 decapsulate, our key held',
@@ -55,10 +52,10 @@ const add = (...rs: Recipe[]): Recipe => {
 const ENCRYPT: Recipe = { hmacChainStep: 2, nonce: 1, gcmSealHeader: 1, hkdfMessageKeys: 1, cbcEncrypt: 1, hmacBody: 1 };
 // RatchetDecryptHE past the message's chain key: message keys, the MAC, CBC.
 const DECRYPT_BODY: Recipe = { hmacChainStep: 2, hkdfMessageKeys: 1, hmacBody: 1, cbcDecrypt: 1 };
-// A DH ratchet step: the peer's new ratchet key imported, two DHs, a new ratchet key, two KDF_RKs.
-const DH_STEP: Recipe = { x25519ImportPublic: 1, x25519Dh: 2, x25519Keygen: 1, hkdfRoot: 2 };
+// A DH ratchet step: two DHs, a new ratchet key, two KDF_RKs.
+const DH_STEP: Recipe = { x25519Dh: 2, x25519Keygen: 1, hkdfRoot: 2 };
 // Decoding a public identity checks its Ed25519 self-signature and its Nostr key's BIP-340 binding.
-const IDENTITY: Recipe = { ed25519ImportPublic: 1, ed25519Verify: 1, schnorrVerify: 1 };
+const IDENTITY: Recipe = { ed25519Verify: 1, schnorrVerify: 1 };
 
 export const FLOOR_RECIPES = {
   /** One message in a chain that is already open: the current header key opens it. */
@@ -76,11 +73,11 @@ export const FLOOR_RECIPES = {
   setups: add(
     IDENTITY,
     { ed25519Verify: 2 },
-    { x25519ImportPublic: 3, x25519Keygen: 1, x25519Dh: 4, mlKemEncapsulate: 1, hkdfPqxdh: 1 },
+    { x25519Keygen: 1, x25519Dh: 4, mlKemEncapsulate: 1, hkdfPqxdh: 1 },
     { hkdfRoot: 2, x25519Keygen: 1, x25519Dh: 1 },
     ENCRYPT,
     IDENTITY,
-    { x25519ImportPublic: 2, x25519Dh: 4, mlKemDecapsulate: 1, hkdfPqxdh: 1, hkdfRoot: 1 },
+    { x25519Dh: 4, mlKemDecapsulate: 1, hkdfPqxdh: 1, hkdfRoot: 1 },
     { gcmOpenHeader: 1 },
     DH_STEP,
     DECRYPT_BODY,
@@ -109,14 +106,19 @@ export async function measureFloorPrimitives(seconds: number): Promise<{ ns: Rec
   const sealed = Buffer.concat([g.update(header), g.final()]);
   const tag = g.getAuthTag();
   const otherKey = randomBytes(32);
-  // A fresh WeakMap on each import: no KeyObject survives from one call to the next.
-  const x25519Pair = () => okpKeyPair('X25519', randomBytes(32), new WeakMap());
-  const [xa, xb] = [x25519Pair(), x25519Pair()];
-  const [xaKey, xbKey] = [privateKeyObject('X25519', xa.privateKey, new WeakMap()), publicKeyObject('X25519', xb.publicKey, new WeakMap())];
-  const ed = generateKeyPairSync('ed25519');
-  const edPublic = new Uint8Array(Buffer.from(ed.publicKey.export({ format: 'jwk' }).x!, 'base64url'));
+  const x25519Pair = () => {
+    const publicKey = new Uint8Array(32);
+    sodium.crypto_scalarmult_base(publicKey, randomBytes(32));
+    return publicKey;
+  };
+  const [xa, xb] = [randomBytes(32), x25519Pair()];
+  const dhOut = new Uint8Array(32);
+  const edPublic = new Uint8Array(32);
+  const edSecret = new Uint8Array(64);
+  sodium.crypto_sign_seed_keypair(edPublic, edSecret, randomBytes(32));
   const signed = randomBytes(100);
-  const edSig = sign(null, signed, ed.privateKey);
+  const edSig = new Uint8Array(64);
+  sodium.crypto_sign_detached(edSig, signed, edSecret);
   const nostr = Secp256k1Schnorr.generate(systemRng);
   const digest = randomBytes(32);
   const schnorrSig = Secp256k1Schnorr.sign(nostr.privateKey, digest, systemRng);
@@ -161,13 +163,10 @@ export async function measureFloorPrimitives(seconds: number): Promise<{ ns: Rec
       throw new Error('bench: a GCM open under the wrong key succeeded');
     },
     nonce: () => randomFillSync(new Uint8Array(12)),
-    // Random bytes imported, the public key derived and exported: the cheapest way to bytes here.
     x25519Keygen: x25519Pair,
-    x25519ImportPublic: () => publicKeyObject('X25519', fresh(xb.publicKey), new WeakMap()),
-    x25519Dh: () => diffieHellman({ privateKey: xaKey, publicKey: xbKey }),
-    ed25519ImportPublic: () => publicKeyObject('Ed25519', fresh(edPublic), new WeakMap()),
+    x25519Dh: () => sodium.crypto_scalarmult(dhOut, xa, xb),
     ed25519Verify: () => {
-      if (!verify(null, signed, ed.publicKey, edSig)) throw new Error('bench: Ed25519 floor verify failed');
+      if (!sodium.crypto_sign_verify_detached(edSig, signed, edPublic)) throw new Error('bench: Ed25519 floor verify failed');
     },
     schnorrVerify: () => {
       if (!verifySchnorr(digest, nostr.publicKey, schnorrSig)) throw new Error('bench: BIP-340 floor verify failed');

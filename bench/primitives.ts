@@ -7,6 +7,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { ml_kem1024 } from '@noble/post-quantum/ml-kem.js';
 import { loadWasmMlKem, MlKem1024, mlKemBackendsInUse, nativeMlKem, nobleMlKem, useMlKem } from '../src/crypto/kem.js';
 import { systemRng } from '../src/crypto/random.js';
+import { sodium } from '../src/crypto/sodium.js';
 import { nsPerOp } from './timing.js';
 
 export interface PrimitiveFigure {
@@ -27,6 +28,13 @@ export async function measurePrimitives(opts: { seconds: number }): Promise<Prim
   const na = x25519.utils.randomSecretKey();
   const nb = x25519.getPublicKey(x25519.utils.randomSecretKey());
   await add('X25519 DH', '@noble/curves', () => x25519.getSharedSecret(na, nb));
+  const out32 = new Uint8Array(32);
+  const sa = randomBytes(32);
+  const sb = new Uint8Array(32);
+  sodium.crypto_scalarmult_base(sb, randomBytes(32));
+  await add('X25519 DH', 'libsodium (sodium-native, raw keys)', () => sodium.crypto_scalarmult(out32, sa, sb));
+  await add('X25519 key pair', 'node:crypto (generateKeyPairSync)', () => generateKeyPairSync('x25519'));
+  await add('X25519 key pair', 'libsodium (public key of 32 random bytes)', () => sodium.crypto_scalarmult_base(out32, randomBytes(32)));
 
   const e = generateKeyPairSync('ed25519');
   const msg = randomBytes(100);
@@ -38,6 +46,12 @@ export async function measurePrimitives(opts: { seconds: number }): Promise<Prim
   const npub = ed25519.getPublicKey(ns);
   await add('Ed25519 sign', '@noble/curves', () => ed25519.sign(msg, ns));
   await add('Ed25519 verify', '@noble/curves', () => ed25519.verify(nsig, msg, npub));
+  const spk = new Uint8Array(32);
+  const ssk = new Uint8Array(64);
+  sodium.crypto_sign_seed_keypair(spk, ssk, randomBytes(32));
+  const ssig = new Uint8Array(64);
+  await add('Ed25519 sign', 'libsodium (sodium-native)', () => sodium.crypto_sign_detached(ssig, msg, ssk));
+  await add('Ed25519 verify', 'libsodium (sodium-native)', () => sodium.crypto_sign_verify_detached(ssig, msg, spk));
 
   const key = randomBytes(32);
   const kb = randomBytes(1024);

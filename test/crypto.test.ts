@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { schnorr } from '@noble/curves/secp256k1.js';
-import { createDecipheriv, createHmac, hkdfSync } from 'node:crypto';
+import { createDecipheriv, createHmac, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import fc from 'fast-check';
 import {
   X25519,
@@ -162,6 +162,46 @@ describe('Ed25519', () => {
     assert.equal(Ed25519.verify(pk, msg, new Uint8Array(0)), false);
     // 32 bytes, but not a canonical point encoding (y >= p).
     assert.equal(Ed25519.verify(hex('ff'.repeat(32)), msg, sig), false);
+  });
+});
+
+describe('X25519 and Ed25519 on libsodium agree with node:crypto (OpenSSL)', () => {
+  const pkcs8 = (prefix: string, d: Uint8Array) => createPrivateKey({ key: Buffer.concat([Buffer.from(prefix, 'hex'), d]), format: 'der', type: 'pkcs8' });
+  const x25519Private = (d: Uint8Array) => pkcs8('302e020100300506032b656e04220420', d);
+  const ed25519Private = (d: Uint8Array) => pkcs8('302e020100300506032b657004220420', d);
+  const rawPublic = (k: ReturnType<typeof createPublicKey>) => new Uint8Array(Buffer.from(k.export({ format: 'jwk' }).x!, 'base64url'));
+  const key32 = fc.uint8Array({ minLength: 32, maxLength: 32 });
+
+  it('X25519: the same public key and the same shared secret for any keys', () => {
+    fc.assert(
+      fc.property(key32, key32, (a, b) => {
+        const pa = X25519.keyPairFromPrivate(a).publicKey;
+        assert.deepEqual(pa, rawPublic(createPublicKey(x25519Private(a))));
+        const pb = X25519.keyPairFromPrivate(b).publicKey;
+        const ours = X25519.dh(a, pb);
+        assert.deepEqual(ours, new Uint8Array(diffieHellman({ privateKey: x25519Private(a), publicKey: createPublicKey(x25519Private(b)) })));
+        assert.deepEqual(ours, X25519.dh(b, pa));
+      }),
+      { numRuns: 200 },
+    );
+  });
+
+  it('Ed25519: the same public key and signature for any seed and message; verify agrees on good and altered signatures', () => {
+    fc.assert(
+      fc.property(key32, fc.uint8Array({ maxLength: 300 }), fc.nat(), (seed, message, flip) => {
+        const priv = ed25519Private(seed);
+        assert.deepEqual(Ed25519.keyPairFromSeed(seed).publicKey, rawPublic(createPublicKey(priv)));
+        const sig = Ed25519.sign(seed, message);
+        assert.deepEqual(sig, new Uint8Array(nodeSign(null, message, priv)));
+        const pub = Ed25519.keyPairFromSeed(seed).publicKey;
+        assert.equal(Ed25519.verify(pub, message, sig), true);
+        const bad = sig.slice();
+        bad[flip % 64]! ^= 1 << (flip % 8);
+        assert.equal(Ed25519.verify(pub, message, bad), nodeVerify(null, message, createPublicKey(priv), bad));
+        assert.equal(Ed25519.verify(pub, message, bad), false);
+      }),
+      { numRuns: 200 },
+    );
   });
 });
 
