@@ -155,10 +155,15 @@ export function registerMessages(program: Command): void {
       action(async (api, g, ref: string) => {
         const peer = (await api.call('contacts')).find((c) => c.alias === ref || c.fingerprint.startsWith(ref.toLowerCase()));
         let rl: ReturnType<typeof createInterface> | undefined;
+        // Input that ended (a pipe) closes readline, and Node 24 throws on a prompt after that.
+        let inputOpen = false;
+        const prompt = (preserveCursor?: boolean) => {
+          if (inputOpen) rl?.prompt(preserveCursor);
+        };
         const print = (line: string) => {
           const written = writeOut(`${process.stdout.isTTY ? '\r\x1b[K' : ''}${line}\n`);
           written.catch(() => {}); // stdout gone: nothing more to show, and nothing acknowledged
-          rl?.prompt(true);
+          prompt(true);
           return written;
         };
         const acks = new Acks((upTo) => api.call('ack', { upTo }));
@@ -179,8 +184,10 @@ export function registerMessages(program: Command): void {
         });
         // Created only now: lines typed (or piped) while the subscription was set up wait in the stream.
         rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY, historySize: 0, prompt: '> ' });
+        inputOpen = true;
+        rl.once('close', () => (inputOpen = false));
         process.stdout.write(`chatting with ${peer?.alias ?? ref}; /quit to leave\n`);
-        rl.prompt();
+        prompt();
         for await (const line of rl) {
           const text = line.trim();
           if (text === '/quit') break;
@@ -192,7 +199,7 @@ export function registerMessages(program: Command): void {
               print(`error: ${e instanceof Error ? e.message : String(e)}`);
             }
           }
-          rl.prompt();
+          prompt();
         }
         stop();
         await writeOut('').catch(() => {});
