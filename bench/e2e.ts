@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { systemRng, toHex } from '../src/crypto/index.js';
 import { encodeAppMessage, type NodeOptions, RatchetNode, type ReceivedMessage } from '../src/node/index.js';
-import { checkIncomingEvent, initNostr, KIND_MESSAGE, signEvent } from '../src/nostr/events.js';
+import { checkIncomingEvent, KIND_MESSAGE, signEvent } from '../src/nostr/events.js';
 import { decodePreKeyBundle, encodePreKeyBundle } from '../src/prekeys/index.js';
 import { SessionCipher } from '../src/session/index.js';
 import { openDatabase, SqliteProtocolStore } from '../src/store/index.js';
@@ -173,7 +173,6 @@ export function textEnvelope(): Uint8Array {
 }
 
 async function nostrCeiling(seconds: number, content: string): Promise<number> {
-  await initNostr();
   const secret = systemRng(32);
   const p = toHex(systemRng(32));
   const probe = signEvent(KIND_MESSAGE, [['p', p]], content, secret, Date.now());

@@ -20,7 +20,7 @@ import {
   rvHex,
 } from '../src/kx/index.js';
 import { nextEvent, RatchetNode } from '../src/node/index.js';
-import { initNostr, rendezvousEvent } from '../src/nostr/events.js';
+import { rendezvousEvent } from '../src/nostr/events.js';
 import { PREKEY_DEFAULTS } from '../src/limits.js';
 import {
   currentBundle,
@@ -218,7 +218,6 @@ export async function measureKx(opts: { seconds: number }): Promise<KxFigures> {
   });
 
   // Sizes, from one more KX.
-  await initNostr();
   const sample = pureKx(inviter, acceptor, at);
   checkSessions(sample.inviterSession, sample.acceptorSession, plaintext, 'the sized KX');
   const eventJsonBytes = (send: { rv: Bytes; payload: Bytes }) => JSON.stringify(rendezvousEvent(rvHex(send.rv), send.payload, rng, at)).length;

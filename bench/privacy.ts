@@ -9,7 +9,6 @@ import {
   checkIncomingEvent,
   decodeMessageEvent,
   type Event,
-  initNostr,
   jitteredCreatedAt,
   KIND_MESSAGE,
   mailboxEvent,
@@ -66,7 +65,6 @@ function check(e: Event, envelope: Uint8Array, self: string, what: string): void
 }
 
 export async function measurePrivateSigning(opts: { seconds: number }): Promise<PrivateSigningFigures> {
-  await initNostr();
   const s = opts.seconds;
   const us = async (op: () => unknown) => (await nsPerOp(s, () => void op())) / 1000;
   const envelope = textEnvelope();

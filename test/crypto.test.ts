@@ -531,7 +531,17 @@ describe('Secp256k1Schnorr (BIP-340)', () => {
     assert.equal(Secp256k1Schnorr.verify(hex(vectors[0]!.public), hex('01'.padStart(64, '0')), sig), false);
   });
 
-  // verify runs on libsecp256k1 (WASM), sign on noble: they must agree, and verify must never throw.
+  it('keys and signatures are those noble makes: the same x-only key, and the same signature for the same auxiliary randomness', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 32, maxLength: 32 }).filter((k) => k.some((b) => b !== 0) && k[0]! < 0xff), fc.uint8Array({ minLength: 32, maxLength: 32 }), fc.uint8Array({ minLength: 32, maxLength: 32 }), (secret, msg, aux) => {
+        assert.deepEqual(Secp256k1Schnorr.publicKeyOf(secret), schnorr.getPublicKey(secret));
+        assert.deepEqual(Secp256k1Schnorr.sign(secret, msg, scriptedRng(aux)), schnorr.sign(msg, secret, aux));
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  // Everything runs on libsecp256k1 (WASM): it must agree with noble, and verify must never throw.
   it('verify agrees with noble on valid, altered and arbitrary inputs, and never throws', () => {
     fc.assert(
       // A secret in range: not zero, below the group order (a first byte under 0xff is enough).

@@ -8,7 +8,7 @@ import { describe, it } from 'node:test';
 import type { FollowEvent } from '../src/cli/api.js';
 import { connectRpc, type RpcClient } from '../src/cli/rpc.js';
 import { paths } from '../src/node/data-dir.js';
-import { BUNDLE_D_TAG, type Event, initNostr, KIND_BUNDLE, KIND_MESSAGE, KIND_RENDEZVOUS, PROTOCOL_VERSION, RENDEZVOUS_TAG, signEvent } from '../src/nostr/events.js';
+import { BUNDLE_D_TAG, type Event, KIND_BUNDLE, KIND_MESSAGE, KIND_RENDEZVOUS, PROTOCOL_VERSION, RENDEZVOUS_TAG, signEvent } from '../src/nostr/events.js';
 import { seededRng } from './helpers.js';
 import { CLI, cliEnv, json, rrelay, type Running, start, tempRoot } from './support/cli.js';
 import { type EvilRelay, startEvilRelay } from './support/evil-relay.js';
@@ -120,7 +120,6 @@ type Entry = { id: string; direction: 'in' | 'out'; text: string; state: string 
 describe('soak', () => {
   it(`two daemons for ${SECONDS} s under junk, relay restarts and client churn: every message delivered once, no daemon down`, { timeout: (SECONDS + 240) * 1000 }, async (t) => {
     t.diagnostic(`seed ${SEED} (replay with RRELAY_SOAK_SEED=${SEED}), ${SECONDS} s${TARPIT ? ', with tarpit restarts' : ''}${POISON ? ', with a poisoned junk relay' : ''}`);
-    await initNostr();
     const honest = [await startTestRelay(), await startTestRelay()];
     let junk: EvilRelay | null = null;
     /** Real events the daemons published, to push back replayed or re-signed. */

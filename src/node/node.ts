@@ -4,7 +4,7 @@ import { type Rng, systemRng } from '../crypto/index.js';
 import { fail, isRatchetRelayError } from '../errors.js';
 import type { PublicIdentity } from '../identity/index.js';
 import type { PreKeyConfig, RatchetConfig } from '../limits.js';
-import { type Event, initNostr, KIND_BUNDLE, KIND_MESSAGE, KIND_RENDEZVOUS, reasonOf } from '../nostr/events.js';
+import { type Event, KIND_BUNDLE, KIND_MESSAGE, KIND_RENDEZVOUS, reasonOf } from '../nostr/events.js';
 import { validateProxyUrl } from '../nostr/proxy.js';
 import { RelaySet, type RelayStatus, type RelayTiming } from '../nostr/relay-set.js';
 import { SessionCipher } from '../session/index.js';
@@ -271,7 +271,6 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   }
 
   private async connect(): Promise<void> {
-    await initNostr();
     const urls = this.relayUrls();
     if (urls.length === 0) fail('INVALID_ARGUMENT', 'no relays configured: add one with `rrelay relays add <ws-url>`');
     const relays = new RelaySet(urls, {

@@ -1,7 +1,6 @@
-import { initNostrWasm } from 'nostr-wasm';
-import { type Event, finalizeEvent, getPublicKey, setNostrWasm, verifyEvent } from 'nostr-tools/wasm';
+import type { Event } from 'nostr-tools/core';
 import { z } from 'zod';
-import { type Bytes, fromHex, sha256, toHex, utf8 } from '../crypto/index.js';
+import { type Bytes, fromHex, Secp256k1Schnorr, sha256, systemRng, toHex, utf8 } from '../crypto/index.js';
 import { fail, isRatchetRelayError } from '../errors.js';
 import { fingerprint } from '../identity/index.js';
 import { PRIVACY_LIMITS } from '../limits.js';
@@ -23,14 +22,6 @@ export const MAX_EVENT_BYTES = 96 * 1024;
 const MAX_CLOCK_SKEW_S = 15 * 60;
 
 export type { Event };
-
-let wasmReady: Promise<void> | undefined;
-
-/** nostr-tools' WASM backend: measured 4x faster than its pure-JS verify here. Call once before anything else. */
-export function initNostr(): Promise<void> {
-  wasmReady ??= initNostrWasm().then(setNostrWasm);
-  return wasmReady;
-}
 
 const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 const EventShape = z.object({
@@ -57,7 +48,9 @@ export function checkIncomingEvent(raw: unknown, now: number): string | null {
   if (size > MAX_EVENT_BYTES) return `event of ${size} bytes exceeds ${MAX_EVENT_BYTES}`;
   const shape = EventShape.safeParse(raw);
   if (!shape.success) return `malformed event: ${shape.error.issues[0]?.message ?? 'bad shape'}`;
-  if (isMailboxEvent(shape.data) ? eventId(shape.data) !== shape.data.id : !verifyEvent({ ...shape.data })) return 'bad id or signature';
+  const e = shape.data;
+  if (eventId(e) !== e.id || (!isMailboxEvent(e) && !Secp256k1Schnorr.verify(fromHex(e.pubkey), fromHex(e.id), fromHex(e.sig))))
+    return 'bad id or signature';
   if (shape.data.created_at > now / 1000 + MAX_CLOCK_SKEW_S) return 'created_at is in the future';
   return null;
 }
@@ -79,8 +72,14 @@ function isMailboxEvent(e: Pick<Event, 'kind' | 'tags'>): boolean {
   return e.kind === KIND_MESSAGE && e.tags.length === 1 && e.tags[0]!.length === 2 && e.tags[0]![0] === RENDEZVOUS_TAG;
 }
 
+/**
+ * A signed event (NIP-01), on libsecp256k1: the signature's auxiliary randomness is fresh, as BIP-340
+ * recommends. The public key is derived once per secret instance (a node key's is reused).
+ */
 export function signEvent(kind: number, tags: string[][], content: string, nostrSecret: Bytes, createdAtMs: number): Event {
-  return finalizeEvent({ kind, tags, content, created_at: Math.floor(createdAtMs / 1000) }, nostrSecret);
+  const unsigned = { kind, tags, content, created_at: Math.floor(createdAtMs / 1000), pubkey: toHex(Secp256k1Schnorr.publicKeyOf(nostrSecret)) };
+  const id = eventId(unsigned);
+  return { ...unsigned, id, sig: toHex(Secp256k1Schnorr.sign(nostrSecret, fromHex(id), systemRng)) };
 }
 
 /**
@@ -171,8 +170,7 @@ export function mailboxEvent(tag: string, envelope: Bytes, rng: (n: number) => B
  */
 export function inboxEvent(recipientNostrKey: string, seal: (throwawayPubkey: Bytes) => Bytes, rng: (n: number) => Bytes, nowMs: number): Event {
   const secret = throwawayKey(rng);
-  // libsecp256k1 (WASM), as signing is: noble's pure-JS derivation cost several times more.
-  return throwawayEvent(KIND_MESSAGE, [['p', recipientNostrKey]], secret, seal(fromHex(getPublicKey(secret))), rng, nowMs);
+  return throwawayEvent(KIND_MESSAGE, [['p', recipientNostrKey]], secret, seal(Secp256k1Schnorr.publicKeyOf(secret)), rng, nowMs);
 }
 
 function isValidSecret(k: Bytes): boolean {

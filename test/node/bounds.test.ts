@@ -3,7 +3,7 @@ import { describe, it } from 'node:test';
 import { type Event, finalizeEvent, generateSecretKey } from 'nostr-tools/pure';
 import { HELD_BACK_LIMITS, SEEN_LIMITS } from '../../src/limits.js';
 import type { RatchetNode } from '../../src/node/index.js';
-import { initNostr, KIND_MESSAGE } from '../../src/nostr/events.js';
+import { KIND_MESSAGE } from '../../src/nostr/events.js';
 import { decodeEnvelope, encodeEnvelope, type MessageEnvelope } from '../../src/session/index.js';
 import { startEvilRelay } from '../support/evil-relay.js';
 import { incoming, publish, relays, sentEvents } from '../support/histories.js';
@@ -26,7 +26,6 @@ const rowsOf = (node: RatchetNode, table: string) => (node.store.db.prepare(`SEL
 
 describe('bounds by bytes', () => {
   it('junk from throwaway keys stays within the quota of senders that are no contact, and a contact\'s held-back backlog survives it and is delivered', async (t) => {
-    await initNostr();
     const [meeting, r2] = await relays(t, 2);
     const evil = await startEvilRelay();
     t.after(() => evil.close());
@@ -99,7 +98,6 @@ describe('bounds by bytes', () => {
   });
 
   it('forgets refused ids after a day and the rest after 30 days once every cursor is past them; a delivered event replayed after that is refused, not delivered again', async (t) => {
-    await initNostr();
     const [honest] = await relays(t, 1);
     const evil = await startEvilRelay();
     t.after(() => evil.close());

@@ -4,7 +4,7 @@ import { finalizeEvent, generateSecretKey } from 'nostr-tools/pure';
 import { Relay, useWebSocketImplementation } from 'nostr-tools/relay';
 import WebSocket from 'ws';
 import type { RatchetNode } from '../../src/node/index.js';
-import { BUNDLE_D_TAG, initNostr, KIND_BUNDLE, PROTOCOL_VERSION } from '../../src/nostr/events.js';
+import { BUNDLE_D_TAG, KIND_BUNDLE, PROTOCOL_VERSION } from '../../src/nostr/events.js';
 import { DEFAULT_RELAY_TIMING } from '../../src/nostr/relay-set.js';
 import { refusedUrl, startBrokenEndpoint, startEvilRelay } from '../support/evil-relay.js';
 import { eventually, FAST_TIMING, meet, nextEvent, relayAndNodes, testNodes } from '../support/nodes.js';
@@ -59,7 +59,6 @@ describe('hostile relays', () => {
   });
 
   it('one oversize event on a relay costs only that event: a fresh node on it still sees the other peers, on one connection', async (t) => {
-    await initNostr();
     const { relay, nodes } = await relayAndNodes(t);
     const alice = await nodes.open('alice', [relay.url]);
     const aliceFp = alice.whoami().fingerprint;

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { systemRng } from '../../src/crypto/index.js';
 import type { RatchetNode } from '../../src/node/index.js';
-import { decodeMessageEvent, type Event, inboxEvent, initNostr, KIND_MESSAGE } from '../../src/nostr/events.js';
+import { decodeMessageEvent, type Event, inboxEvent, KIND_MESSAGE } from '../../src/nostr/events.js';
 import { PADDING_BUCKETS } from '../../src/nostr/padding.js';
 import { decodeEnvelope, openSealedEnvelope, sealEnvelope } from '../../src/session/index.js';
 import { publish } from '../support/histories.js';
@@ -135,7 +135,6 @@ describe('private addressing', () => {
   });
 
   it('refuses a sealed first message whose inner signature is not for its event, or whose sealed identity is not the pre-key header\'s, with state unchanged', async (t) => {
-    await initNostr();
     const { relay, nodes } = await relayAndNodes(t);
     const alice = await nodes.open('alice', [relay.url]);
     const bob = await nodes.open('bob', [relay.url]);

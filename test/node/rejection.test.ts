@@ -5,7 +5,7 @@ import { Relay, useWebSocketImplementation } from 'nostr-tools/relay';
 import WebSocket from 'ws';
 import { encodePreKeyBundle } from '../../src/prekeys/index.js';
 import type { RatchetNode } from '../../src/node/index.js';
-import { initNostr, KIND_BUNDLE, KIND_MESSAGE } from '../../src/nostr/events.js';
+import { KIND_BUNDLE, KIND_MESSAGE } from '../../src/nostr/events.js';
 import { startEvilRelay } from '../support/evil-relay.js';
 import { startTestRelay } from '../support/relay.js';
 import { eventually, nextEvent, testNodes } from '../support/nodes.js';
@@ -21,7 +21,6 @@ useWebSocketImplementation(WebSocket);
 
 describe('hostile input from a relay', () => {
   it('rejects forged, malformed, oversize, mis-bound and replayed events with a logged reason and no state change', async (t) => {
-    await initNostr();
     const honest = await startTestRelay();
     const evil = await startEvilRelay();
     t.after(async () => {

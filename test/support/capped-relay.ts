@@ -1,7 +1,7 @@
 import { type AddressInfo } from 'node:net';
 import { verifyEvent } from 'nostr-tools/wasm';
 import { type WebSocket, WebSocketServer } from 'ws';
-import { type Event, initNostr } from '../../src/nostr/events.js';
+import { type Event } from '../../src/nostr/events.js';
 
 /**
  * A minimal NIP-01 relay, events in memory, that answers every REQ newest first and caps each
@@ -46,7 +46,6 @@ function address(e: Event): string | null {
 }
 
 export async function startCappedRelay(cap: number): Promise<CappedRelay> {
-  await initNostr();
   const events = new Map<string, Event>();
   const live = new Map<WebSocket, Map<string, Filter[]>>();
   let capped = 0;
