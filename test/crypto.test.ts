@@ -6,7 +6,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { schnorr } from '@noble/curves/secp256k1.js';
-import { createDecipheriv, createHmac, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
+import { createDecipheriv, createHash, createHmac, createPrivateKey, createPublicKey, diffieHellman, hkdfSync, sign as nodeSign, verify as nodeVerify } from 'node:crypto';
 import fc from 'fast-check';
 import {
   X25519,
@@ -209,6 +209,16 @@ describe('SHA-256 / SHA-512', () => {
   // FIPS 180-2 appendix examples (one-block message "abc"), as in NIST's SHA examples.
   it('SHA-256("abc")', () => {
     assert.equal(toHex(sha256(utf8('abc'))), 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+  });
+
+  // Short inputs go to libsodium, longer ones to OpenSSL: both sides of the switch, and across it.
+  it('SHA-256 agrees with createHash on inputs of any length up to 300 bytes', () => {
+    fc.assert(
+      fc.property(fc.uint8Array({ maxLength: 300, size: 'max' }), (m) => {
+        assert.equal(toHex(sha256(m)), createHash('sha256').update(m).digest('hex'));
+      }),
+      { numRuns: 300 },
+    );
   });
 
   it('SHA-512("abc")', () => {

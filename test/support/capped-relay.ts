@@ -1,5 +1,5 @@
 import { type AddressInfo } from 'node:net';
-import { verifyEvent } from 'nostr-tools/wasm';
+import { verifyEvent } from 'nostr-tools/pure';
 import { type WebSocket, WebSocketServer } from 'ws';
 import { type Event } from '../../src/nostr/events.js';
 
