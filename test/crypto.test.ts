@@ -384,7 +384,8 @@ describe('AES-256-CBC', () => {
       return pt === null ? null : toHex(pt);
     };
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 80, size: 'max' }), fc.integer({ min: 0, max: 15 }), fc.uint8Array({ minLength: 16, maxLength: 16 }), (pt, cut, last) => {
+      // cut + 1 in 1..15: cutting 16 would leave whole blocks, which may well decrypt.
+      fc.property(fc.uint8Array({ maxLength: 80, size: 'max' }), fc.integer({ min: 0, max: 14 }), fc.uint8Array({ minLength: 16, maxLength: 16 }), (pt, cut, last) => {
         const ct = aes256CbcEncrypt(key, iv, pt);
         assert.equal(ours(ct), toHex(pt));
         // A last block of arbitrary bytes: mostly bad padding, sometimes a valid one.
