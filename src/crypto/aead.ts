@@ -1,15 +1,10 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import type { Bytes } from './bytes.js';
+import { type Bytes, ownedView } from './bytes.js';
 
 export const AES_GCM_NONCE_BYTES = 12;
 export const AES_GCM_TAG_BYTES = 16;
 const AES_BLOCK = 16;
 
-// A cipher's update/final/getAuthTag Buffers own their ArrayBuffers (Node allocates them outside the
-// pool), so a plain view shares memory with nothing else and costs no copy.
-function view(b: Buffer, length = b.length): Bytes {
-  return new Uint8Array(b.buffer, b.byteOffset, length);
-}
 
 /** CBC with PKCS#7 always adds 1 to 16 bytes of padding. */
 export function aes256CbcCiphertextBytes(plaintextLength: number): number {
@@ -43,7 +38,7 @@ export function aes256CbcDecrypt(key: Bytes, iv: Bytes, ciphertext: Bytes): Byte
   const pad = padded[padded.length - 1]!;
   if (pad < 1 || pad > AES_BLOCK) return null;
   for (let i = padded.length - pad; i < padded.length; i++) if (padded[i] !== pad) return null;
-  return view(padded, padded.length - pad);
+  return ownedView(padded, padded.length - pad);
 }
 
 /** AES-256-GCM into out[at..]: ciphertext then the 16-byte tag. */
@@ -74,7 +69,7 @@ export function aes256GcmOpen(key: Bytes, nonce: Bytes, sealed: Bytes, ad: Bytes
     d.setAuthTag(tag);
     const opened = d.update(body);
     d.final(); // throws unless the tag verifies; GCM holds nothing back
-    return view(opened);
+    return ownedView(opened);
   } catch {
     return null;
   }

@@ -19,6 +19,15 @@ export function constantTimeEqual(a: Bytes, b: Bytes): boolean {
   return a.length === b.length && timingSafeEqual(a, b);
 }
 
+/**
+ * A node:crypto output (digest, cipher update/final, auth tag) as Bytes without a copy: those Buffers
+ * own their ArrayBuffers (Node allocates them outside the pool), so the view shares memory with
+ * nothing else.
+ */
+export function ownedView(b: Buffer, length = b.length): Bytes {
+  return new Uint8Array(b.buffer, b.byteOffset, length);
+}
+
 export function toHex(b: Bytes): string {
   return Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
 }

@@ -1,19 +1,9 @@
-import * as nodeCrypto from 'node:crypto';
-import { createHash, createHmac, hkdfSync } from 'node:crypto';
-import type { Bytes } from './bytes.js';
+import { createHash, createHmac, hash, hkdfSync } from 'node:crypto';
+import { type Bytes, ownedView } from './bytes.js';
 import { sodium } from './sodium.js';
 
-// A digest Buffer owns its ArrayBuffer (Node allocates it outside the pool), so a plain view of it
-// shares memory with nothing else and costs no copy.
-function view(b: Buffer): Bytes {
-  return new Uint8Array(b.buffer, b.byteOffset, b.length);
-}
-
-// crypto.hash (Node >= 20.12) is one native call with no Hash object to build and collect.
-const oneShot = (nodeCrypto as { hash?: (alg: string, data: Bytes, enc: 'buffer') => Buffer }).hash;
-const sha256Digest: (data: Bytes) => Buffer = oneShot
-  ? (data) => oneShot('sha256', data, 'buffer')
-  : (data) => createHash('sha256').update(data).digest();
+// crypto.hash (every Node the engines field allows) is one native call with no Hash object to build and collect.
+const sha256Digest = (data: Bytes): Buffer => hash('sha256', data, 'buffer');
 
 /**
  * Up to this many bytes libsodium's SHA-256 is cheaper per call than OpenSSL's (0.51 vs 0.70 µs at
@@ -29,7 +19,7 @@ function sha256Into(out: Uint8Array, data: Bytes): Uint8Array {
 }
 
 export function sha256(data: Bytes): Bytes {
-  return data.length <= SODIUM_SHA256_UP_TO ? sha256Into(new Uint8Array(32), data) : view(sha256Digest(data));
+  return data.length <= SODIUM_SHA256_UP_TO ? sha256Into(new Uint8Array(32), data) : ownedView(sha256Digest(data));
 }
 
 export function sha512(data: Bytes): Bytes {
@@ -79,7 +69,7 @@ export function hmacSha256With(k: HmacSha256Key, ...parts: Bytes[]): Bytes {
   if (n > STREAM_ABOVE) {
     const h = createHmac('sha256', k.key);
     for (const p of parts) h.update(p);
-    return view(h.digest());
+    return ownedView(h.digest());
   }
   scratch.set(k.ipad);
   let o = BLOCK;

@@ -9,7 +9,6 @@ import {
   markPublished,
   oneTimePreKeyForUse,
   type PreKeyBundle,
-  type RotatingPreKey,
   rotatingPreKeyForUse,
 } from '../prekeys/index.js';
 import { peekMessagePosition, type RatchetEnv } from '../ratchet/index.js';
@@ -43,8 +42,8 @@ export interface Decrypted {
 export class SessionCipher {
   /** The responder session of the last `peekInitialPosition`, for the accept that follows it. */
   private peeked: { header: PqxdhHeader; session: SessionState } | undefined;
-  /** Our signed and Kyber pre-keys in use, one object each, so that their imported keys are reused. */
-  private readonly longLived = new LongLivedKeys(LONG_LIVED_KEYS_BOUND);
+  /** Our Kyber pre-keys in use, one object each, so that their native ML-KEM imports are reused. */
+  private readonly kyberPreKeys = new LongLivedKeys(LONG_LIVED_KEYS_BOUND);
 
   constructor(
     private readonly store: ProtocolStore,
@@ -125,20 +124,19 @@ export class SessionCipher {
   private responderKeys(header: PqxdhHeader, now: number): ResponderPreKeys {
     const config = this.env.preKeys;
     const otkId = header.oneTimePreKeyId;
-    const rotating = (kind: 'signed' | 'Kyber', id: number, k: RotatingPreKey | undefined): KeyPair => {
-      const key = `${kind} ${id}`;
-      let pair: KeyPair;
-      try {
-        pair = rotatingPreKeyForUse(kind, k, id, now, config);
-      } catch (e) {
-        this.longLived.delete(key);
-        throw e;
-      }
-      return this.longLived.use(key, pair);
-    };
+    // The signed pre-key is checked first, as before, so that a header with both wrong names it.
+    const signedPreKey = rotatingPreKeyForUse('signed', this.store.signedPreKey(header.signedPreKeyId), header.signedPreKeyId, now, config);
+    const kyberId = header.kyberPreKeyId;
+    let kyberPreKey: KeyPair;
+    try {
+      kyberPreKey = rotatingPreKeyForUse('Kyber', this.store.kyberPreKey(kyberId), kyberId, now, config);
+    } catch (e) {
+      this.kyberPreKeys.delete(kyberId);
+      throw e;
+    }
     return {
-      signedPreKey: rotating('signed', header.signedPreKeyId, this.store.signedPreKey(header.signedPreKeyId)),
-      kyberPreKey: rotating('Kyber', header.kyberPreKeyId, this.store.kyberPreKey(header.kyberPreKeyId)),
+      signedPreKey,
+      kyberPreKey: this.kyberPreKeys.use(kyberId, kyberPreKey),
       oneTimePreKey: otkId === null ? null : oneTimePreKeyForUse(this.store.oneTimePreKey(otkId), otkId),
     };
   }
@@ -213,8 +211,8 @@ export class SessionCipher {
       return r;
     });
     // A private key erased from the store must not live on here.
-    const live = new Set([...r.state.signed.map((k) => k.privateKey && `signed ${k.id}`), ...r.state.kyber.map((k) => k.privateKey && `Kyber ${k.id}`)]);
-    this.longLived.retain((key) => live.has(key));
+    const live = new Set(r.state.kyber.flatMap((k) => (k.privateKey ? [k.id] : [])));
+    this.kyberPreKeys.retain((id) => live.has(id));
     return r.report;
   }
 
@@ -233,21 +231,22 @@ export class SessionCipher {
 
 export type { SessionState };
 
-/** Signed and Kyber pre-keys held at once: the current ones and those replaced but within their grace period. */
+/** Kyber pre-keys held at once: the current one and those replaced but within their grace period. */
 const LONG_LIVED_KEYS_BOUND = 8;
 
 /**
- * The store hands out a new object for every read of a pre-key, and the crypto layer caches a key's
- * import per object (docs/crypto.md): without this, every initial message would import our signed
- * pre-key again (an X25519 scalar multiplication) and, on a Node with native ML-KEM, the Kyber pre-key
- * (more than its decapsulation). An entry is reused only for byte-equal keys.
+ * The store hands out a new object for every read of a pre-key, and the ML-KEM layer caches a
+ * secret key's native import per object (docs/crypto.md): without this, on a Node with native ML-KEM
+ * every initial message would import the Kyber pre-key again, which costs more than its decapsulation.
+ * (X25519 takes raw keys, so the signed pre-key needs nothing of the kind.) An entry is reused only
+ * for byte-equal keys.
  */
 class LongLivedKeys {
-  private readonly pairs = new Map<string, KeyPair>();
+  private readonly pairs = new Map<number, KeyPair>();
 
   constructor(private readonly bound: number) {}
 
-  use(key: string, pair: KeyPair): KeyPair {
+  use(key: number, pair: KeyPair): KeyPair {
     const known = this.pairs.get(key);
     if (known && constantTimeEqual(known.privateKey, pair.privateKey) && constantTimeEqual(known.publicKey, pair.publicKey)) return known;
     this.pairs.delete(key);
@@ -256,11 +255,11 @@ class LongLivedKeys {
     return pair;
   }
 
-  delete(key: string): void {
+  delete(key: number): void {
     this.pairs.delete(key);
   }
 
-  retain(keep: (key: string) => boolean): void {
+  retain(keep: (key: number) => boolean): void {
     for (const key of [...this.pairs.keys()]) if (!keep(key)) this.pairs.delete(key);
   }
 }

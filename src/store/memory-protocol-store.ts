@@ -1,11 +1,10 @@
-import type { Rng } from '../crypto/index.js';
+import { type Rng, toHex as hex } from '../crypto/index.js';
 import { fail } from '../errors.js';
 import { generateIdentity, type Identity } from '../identity/index.js';
 import { SESSION_LIMITS } from '../limits.js';
 import { EMPTY_PREKEY_STATE, type KyberPreKey, type OneTimePreKey, type PreKeyState, type SignedPreKey } from '../prekeys/index.js';
 import type { ProtocolStore, SessionState } from '../session/index.js';
 
-const hex = (b: Uint8Array) => Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
 
 /**
  * ProtocolStore in process memory, with the same atomicity as SqliteProtocolStore: every write inside
