@@ -1,10 +1,10 @@
 // The floor under each figure: the primitive calls one message (or one setup) cannot do without,
 // each timed on its own in the same run, summed. Counted from the protocol as src/ratchet and
 // src/pqxdh implement it (docs/protocol.md), each on the fastest backend measured here: node:crypto
-// for hashes and AES, libsodium for X25519 and Ed25519 (raw keys, no import), libsecp256k1 (WASM)
-// for BIP-340, ML-KEM as src/crypto/kem.ts picks it.
+// for hashes and AES, libsodium for X25519 and Ed25519 (raw keys, no import), native libsecp256k1
+// (bcrypto) for BIP-340, ML-KEM as src/crypto/kem.ts picks it.
 import { createCipheriv, createDecipheriv, createHmac, hkdfSync, randomBytes, randomFillSync } from 'node:crypto';
-import { verifySchnorr } from 'tiny-secp256k1';
+import schnorr from 'bcrypto/lib/native/schnorr-libsecp256k1.js';
 import { loadWasmMlKem, MlKem1024, mlKemBackendsInUse } from '../src/crypto/kem.js';
 import { systemRng } from '../src/crypto/random.js';
 import { Secp256k1Schnorr } from '../src/crypto/secp256k1.js';
@@ -35,7 +35,7 @@ export const FLOOR_PRIMITIVES = {
   x25519Keygen: 'X25519 key pair: its public key from 32 random bytes (libsodium)',
   x25519Dh: 'X25519 DH on raw keys (libsodium)',
   ed25519Verify: 'Ed25519 verify, 100 B, raw key (libsodium)',
-  schnorrVerify: 'BIP-340 verify (libsecp256k1 WASM)',
+  schnorrVerify: 'BIP-340 verify (libsecp256k1 native, bcrypto)',
   mlKemEncapsulate: 'ML-KEM-1024 encapsulate, their key as bytes',
   mlKemDecapsulate: 'ML-KEM-1024 decapsulate, our key held',
 } as const;
@@ -121,7 +121,8 @@ export async function measureFloorPrimitives(seconds: number): Promise<{ ns: Rec
   sodium.crypto_sign_detached(edSig, signed, edSecret);
   const nostr = Secp256k1Schnorr.generate(systemRng);
   const digest = randomBytes(32);
-  const schnorrSig = Secp256k1Schnorr.sign(nostr.privateKey, digest, systemRng);
+  const schnorrSig = Buffer.from(Secp256k1Schnorr.sign(nostr.privateKey, digest, systemRng));
+  const schnorrKey = Buffer.from(nostr.publicKey);
   const kem = MlKem1024.keyPair(systemRng);
   const { ciphertext } = MlKem1024.encapsulate(kem.publicKey, systemRng);
 
@@ -169,7 +170,7 @@ export async function measureFloorPrimitives(seconds: number): Promise<{ ns: Rec
       if (!sodium.crypto_sign_verify_detached(edSig, signed, edPublic)) throw new Error('bench: Ed25519 floor verify failed');
     },
     schnorrVerify: () => {
-      if (!verifySchnorr(digest, nostr.publicKey, schnorrSig)) throw new Error('bench: BIP-340 floor verify failed');
+      if (!schnorr.verify(digest, schnorrSig, schnorrKey)) throw new Error('bench: BIP-340 floor verify failed');
     },
     mlKemEncapsulate: () => MlKem1024.encapsulate(fresh(kem.publicKey), systemRng),
     mlKemDecapsulate: () => MlKem1024.decapsulate(ciphertext, kem.secretKey),

@@ -28,8 +28,13 @@ export function ownedView(b: Buffer, length = b.length): Bytes {
   return new Uint8Array(b.buffer, b.byteOffset, length);
 }
 
+/** Bytes as a Buffer over the same memory, for APIs that insist on Buffers: no copy. */
+export function bufferView(b: Bytes): Buffer {
+  return Buffer.from(b.buffer, b.byteOffset, b.length);
+}
+
 export function toHex(b: Bytes): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('hex');
+  return bufferView(b).toString('hex');
 }
 
 export function fromHex(s: string): Bytes {
@@ -38,7 +43,7 @@ export function fromHex(s: string): Bytes {
 }
 
 export function toBase64Url(b: Bytes): string {
-  return Buffer.from(b.buffer, b.byteOffset, b.length).toString('base64url');
+  return bufferView(b).toString('base64url');
 }
 
 export function fromBase64Url(s: string): Bytes {
