@@ -19,6 +19,7 @@ import {
   hmacSha256Key,
   hmacSha256With,
   hkdfSha256,
+  hkdfSha512,
   aes256CbcEncrypt,
   aes256CbcDecrypt,
   aes256GcmSeal,
@@ -331,6 +332,37 @@ describe('HKDF-SHA-256', () => {
     assert.equal(hkdfSha256(utf8('k'), utf8('s'), 'i', 0).length, 0);
     assert.equal(toHex(hkdfSha256(utf8('k'), new Uint8Array(0), 'text info', 32)), Buffer.from(hkdfSync('sha256', 'k', '', 'text info', 32)).toString('hex'));
     assert.throws(() => hkdfSha256(utf8('k'), utf8('s'), 'i', 255 * 32 + 1), RangeError);
+  });
+});
+
+describe('HKDF-SHA-512 (PQXDH and the invite key exchange)', () => {
+  it('agrees with hkdfSync for any IKM and info, salts up to a block (128 bytes), and outputs of 1 to 11 blocks', () => {
+    fc.assert(
+      fc.property(
+        fc.uint8Array({ maxLength: 400 }),
+        fc.uint8Array({ maxLength: 128 }),
+        fc.uint8Array({ maxLength: 80 }),
+        fc.integer({ min: 1, max: 700 }),
+        (ikm, salt, info, length) => {
+          assert.equal(toHex(hkdfSha512(ikm, salt, info, length)), Buffer.from(hkdfSync('sha512', ikm, salt, info, length)).toString('hex'));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it("PQXDH's shape: 192 bytes of IKM, 64 zero bytes of salt, a text info, 32 bytes out", () => {
+    const ikm = new Uint8Array(192).map((_, i) => i);
+    const salt = new Uint8Array(64);
+    const info = 'ratchet-relay_CURVE25519_SHA-512_ML-KEM-1024';
+    assert.equal(toHex(hkdfSha512(ikm, salt, info, 32)), Buffer.from(hkdfSync('sha512', ikm, salt, info, 32)).toString('hex'));
+    assert.equal(hkdfSha512(ikm, salt, info, 0).length, 0);
+  });
+
+  it('throws RangeError for a salt over one block or a length over 255 blocks', () => {
+    assert.throws(() => hkdfSha512(utf8('k'), new Uint8Array(129), 'i', 32), RangeError);
+    assert.throws(() => hkdfSha512(utf8('k'), utf8('s'), 'i', 255 * 64 + 1), RangeError);
+    assert.throws(() => hkdfSha512(utf8('k'), utf8('s'), 'i', -1), RangeError);
   });
 });
 

@@ -9,6 +9,7 @@ interface SodiumNative {
   crypto_sign_detached(sig: Uint8Array, m: Uint8Array, sk: Uint8Array): void;
   crypto_sign_verify_detached(sig: Uint8Array, m: Uint8Array, pk: Uint8Array): boolean;
   crypto_hash_sha256(out: Uint8Array, m: Uint8Array): void;
+  crypto_hash_sha512(out: Uint8Array, m: Uint8Array): void;
 }
 
 export const sodium = createRequire(import.meta.url)('sodium-native') as SodiumNative;

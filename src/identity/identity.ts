@@ -60,9 +60,9 @@ function signedBody(p: Omit<PublicIdentity, 'signature' | 'nostrBinding' | 'kemK
     .finish();
 }
 
-/** What the Nostr key signs: 32 bytes, as BIP-340 signs a Nostr event id, but under its own context. */
-function nostrBindingMessage(p: Omit<PublicIdentity, 'signature' | 'nostrBinding' | 'kemKey'>): Bytes {
-  return sha256(concat(NOSTR_BINDING_CONTEXT, signedBody(p)));
+/** What the Nostr key signs, from the signed body: 32 bytes, as BIP-340 signs a Nostr event id, but under its own context. */
+function nostrBindingMessage(body: Bytes): Bytes {
+  return sha256(concat(NOSTR_BINDING_CONTEXT, body));
 }
 
 /** A new identity. `nostr` binds an existing Nostr key pair instead of a fresh random one. */
@@ -77,8 +77,9 @@ export function generateIdentity(rng: Rng, now: number, nostr: KeyPair = Secp256
     kemKeyDigest: sha256(kem.publicKey),
     createdAt: now,
   };
-  const signature = Ed25519.sign(signing.privateKey, signedBody(unsigned));
-  const nostrBinding = Secp256k1Schnorr.sign(nostr.privateKey, nostrBindingMessage(unsigned), rng);
+  const body = signedBody(unsigned);
+  const signature = Ed25519.sign(signing.privateKey, body);
+  const nostrBinding = Secp256k1Schnorr.sign(nostr.privateKey, nostrBindingMessage(body), rng);
   return { signing, dh, kem, nostr, public: { ...unsigned, kemKey: kem.publicKey, signature, nostrBinding } };
 }
 
@@ -86,22 +87,32 @@ export function generateIdentity(rng: Rng, now: number, nostr: KeyPair = Secp256
 // identities are immutable, so each object's is computed once.
 const fingerprints = new WeakMap<PublicIdentity, Bytes>();
 
-/** 32 bytes that name an identity: SHA-256 of its signed body. Shown as hex. */
-export function fingerprintBytes(p: PublicIdentity): Bytes {
+/** The cached fingerprint itself: for reading only, never handed out. */
+function sharedFingerprint(p: PublicIdentity): Bytes {
   let f = fingerprints.get(p);
   if (!f) {
     f = sha256(signedBody(p));
     fingerprints.set(p, f);
   }
-  return f.slice();
+  return f;
+}
+
+/** 32 bytes that name an identity: SHA-256 of its signed body. Shown as hex. */
+export function fingerprintBytes(p: PublicIdentity): Bytes {
+  return sharedFingerprint(p).slice();
 }
 
 export function fingerprint(p: PublicIdentity): string {
-  return toHex(fingerprintBytes(p));
+  return toHex(sharedFingerprint(p));
 }
 
 export function sameIdentity(a: PublicIdentity, b: PublicIdentity): boolean {
-  return constantTimeEqual(fingerprintBytes(a), fingerprintBytes(b));
+  return constantTimeEqual(sharedFingerprint(a), sharedFingerprint(b));
+}
+
+/** Encode(IK_A) ‖ Encode(IK_B) for PQXDH's AD: the two fingerprints, in a new array. */
+export function fingerprintPair(a: PublicIdentity, b: PublicIdentity): Bytes {
+  return concat(sharedFingerprint(a), sharedFingerprint(b));
 }
 
 export function compactPublicIdentity(p: PublicIdentity): PublicIdentity {
@@ -149,11 +160,13 @@ export function readPublicIdentity(r: Reader): PublicIdentity {
   let failure = '';
   const good = verifiedSignatures.check('public-identity', [body, signature, nostrBinding], () => {
     if (!Ed25519.verify(signingKey, body, signature)) failure = 'public identity: self-signature does not verify';
-    else if (!Secp256k1Schnorr.verify(nostrKey, nostrBindingMessage(p), nostrBinding))
+    else if (!Secp256k1Schnorr.verify(nostrKey, nostrBindingMessage(body), nostrBinding))
       failure = 'public identity: the Nostr key does not sign this identity';
     return failure === '';
   });
   if (!good) fail('BAD_SIGNATURE', failure);
+  // Its fingerprint is asked for at once (the peer's name, AD): from the body already built.
+  fingerprints.set(p, sha256(body));
   return p;
 }
 
@@ -182,13 +195,21 @@ export function decodePublicIdentity(bytes: Bytes): PublicIdentity {
   return p;
 }
 
+// Contexts are module constants (a dozen in all): each is encoded once.
+const contexts = new Map<string, Bytes>();
+function contextBytes(context: string): Bytes {
+  let b = contexts.get(context);
+  if (!b) contexts.set(context, (b = utf8(context)));
+  return b;
+}
+
 /** Identity signatures over other structures are domain-separated by context. */
 export function identitySign(identity: Identity, context: string, message: Bytes): Bytes {
-  return Ed25519.sign(identity.signing.privateKey, concat(utf8(context), message));
+  return Ed25519.sign(identity.signing.privateKey, concat(contextBytes(context), message));
 }
 
 export function identityVerify(p: PublicIdentity, context: string, message: Bytes, signature: Bytes): boolean {
-  return Ed25519.verify(p.signingKey, concat(utf8(context), message), signature);
+  return Ed25519.verify(p.signingKey, concat(contextBytes(context), message), signature);
 }
 
 /**
@@ -197,7 +218,7 @@ export function identityVerify(p: PublicIdentity, context: string, message: Byte
  * which would only fill the cache.
  */
 export function identityVerifyRepeated(p: PublicIdentity, context: string, message: Bytes, signature: Bytes): boolean {
-  const signed = concat(utf8(context), message);
+  const signed = concat(contextBytes(context), message);
   return verifiedSignatures.check('ed25519', [p.signingKey, signed, signature], () => Ed25519.verify(p.signingKey, signed, signature));
 }
 

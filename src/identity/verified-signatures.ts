@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Bytes } from '../crypto/index.js';
 
 /**
@@ -17,7 +17,7 @@ export class VerifiedSignatures {
   /** Whether `verify` accepts these parts, asking it only when they did not pass before. */
   check(kind: string, parts: readonly Bytes[], verify: () => boolean): boolean {
     const input = framed(kind, parts);
-    const key = createHash('sha256').update(input).digest('base64');
+    const key = hash('sha256', input, 'base64');
     const hit = this.entries.get(key);
     if (hit && hit.equals(input)) {
       this.entries.delete(key);

@@ -1,11 +1,12 @@
-import { type Bytes, concat, hkdfSha512, type KeyPair, MlKem1024, type Rng, X25519 } from '../crypto/index.js';
+import { type Bytes, concat, hkdfSha512, type KeyPair, MlKem1024, type Rng, utf8, X25519 } from '../crypto/index.js';
 import { fail } from '../errors.js';
-import { fingerprintBytes, type Identity, type PublicIdentity } from '../identity/index.js';
+import { fingerprintPair, type Identity, type PublicIdentity } from '../identity/index.js';
 import type { PreKeyBundle } from '../prekeys/index.js';
 import type { PqxdhHeader } from './message.js';
 
 /** PQXDH section 2.2: info = "<protocol>_<curve>_<hash>_<pqkem>". */
 export const PQXDH_INFO = 'ratchet-relay_CURVE25519_SHA-512_ML-KEM-1024';
+const INFO = utf8(PQXDH_INFO);
 // Section 2.2: F is 32 0xFF bytes for X25519, so KM never starts like a valid key; salt is zero-filled.
 const F = new Uint8Array(32).fill(0xff);
 const SALT = new Uint8Array(64);
@@ -17,12 +18,13 @@ export interface PqxdhResult {
   readonly associatedData: Bytes;
 }
 
-function kdf(km: Bytes): Bytes {
-  return hkdfSha512(concat(F, km), SALT, PQXDH_INFO, 32);
+/** KDF(KM) over F ‖ KM, KM being the DH outputs then the KEM secret. */
+function kdf(dh: readonly Bytes[], kemSecret: Bytes): Bytes {
+  return hkdfSha512(concat(F, ...dh, kemSecret), SALT, INFO, 32);
 }
 
 export function associatedData(initiator: PublicIdentity, responder: PublicIdentity): Bytes {
-  return concat(fingerprintBytes(initiator), fingerprintBytes(responder));
+  return fingerprintPair(initiator, responder);
 }
 
 /**
@@ -48,7 +50,7 @@ export function pqxdhInitiate(
     return fail('MALFORMED', `pre-key bundle holds an unusable key: ${(e as Error).message}`);
   }
   return {
-    sharedSecret: kdf(concat(...dh, kem.sharedSecret)),
+    sharedSecret: kdf(dh, kem.sharedSecret),
     associatedData: associatedData(self.public, bundle.identity),
     header: {
       identity: self.public,
@@ -84,5 +86,5 @@ export function pqxdhRespond(self: Identity, header: PqxdhHeader, keys: Responde
     fail('DECRYPT_FAILED', 'initial message carries an invalid X25519 key');
   }
   const ss = MlKem1024.decapsulate(header.kemCiphertext, keys.kyberPreKey.privateKey);
-  return { sharedSecret: kdf(concat(...dh, ss)), associatedData: associatedData(header.identity, self.public) };
+  return { sharedSecret: kdf(dh, ss), associatedData: associatedData(header.identity, self.public) };
 }
