@@ -12,9 +12,10 @@ const publicKeys = new WeakMap<Bytes, Bytes>();
 
 /**
  * BIP-340 keys, as Nostr uses them, on native libsecp256k1 (bcrypto, N-API): verification 48 µs
- * here against 229 µs on libsecp256k1 in WASM (tiny-secp256k1) and ~1.3 ms in noble's pure JS,
- * signing 58 µs against 195, and ~3 MB of RSS against ~10. Messages are 32 bytes (our digests and
- * event ids), as bcrypto's binding requires. The secret is random: never derived from public material.
+ * here against 222 µs on libsecp256k1 in WASM (tiny-secp256k1) and ~1.3 ms in noble's pure JS,
+ * signing 54 µs against 197, and +5.4 MiB of RSS against +11 to +13.5 (docs/crypto.md). Messages
+ * are 32 bytes (our digests and event ids), as bcrypto's binding requires. The secret is random:
+ * never derived from public material.
  */
 export const Secp256k1Schnorr = {
   generate(rng: Rng): KeyPair {
