@@ -6,7 +6,7 @@ import { decodeBase64Content, type Event, RENDEZVOUS_TAG } from '../../src/nostr
 import { decodePackedFrame, isPackedMailboxEvent, packedMailboxEvent, packPartId } from '../../src/nostr/pack.js';
 import { unpadFrame } from '../../src/nostr/padding.js';
 import { startEvilRelay } from '../support/evil-relay.js';
-import { incoming, publish } from '../support/histories.js';
+import { incoming, publish, sendEach } from '../support/histories.js';
 import { eventually, meet, nextEvent, relayAndNodes } from '../support/nodes.js';
 import type { TestRelay } from '../support/relay.js';
 
@@ -110,6 +110,46 @@ describe('packing: several envelopes for one mailbox in one event', () => {
     assert.equal((await marker)[0].text, 'after the copies');
     assert.deepEqual(got, [...burst, 'after the copies']);
     assert.equal(incoming(again).filter((m) => burst.includes(m.body)).length, burst.length);
+  });
+
+  it('the envelopes of a pack that must wait for earlier messages are held back each under its part id, across a restart', async (t) => {
+    const { relay, nodes, alice, bob, bobFp } = await talking(t);
+    await bob.close();
+    const before = new Set(published(relay).map((e) => e.id));
+    // More than bob's MAX_SKIP (below) before the pack: it cannot be read before them.
+    const earlierTexts = texts(3, 'earlier');
+    await sendEach(alice, bobFp, earlierTexts);
+    const earlier = published(relay).filter((e) => !before.has(e.id));
+    const burst = texts(3, 'later');
+    sendAll(alice, bobFp, burst);
+    assert.equal(await alice.drain(20_000), 0);
+    const [pack, ...others] = published(relay).filter((e) => !before.has(e.id) && isPackedMailboxEvent(e));
+    assert.ok(earlier.length === 3 && !earlier.some(isPackedMailboxEvent) && pack && others.length === 0);
+    // The relay forgets both, then has only the pack: its three envelopes come after one bob has not read.
+    await relay.stop();
+    await relay.start();
+    await publish(relay.url, [pack]);
+    const SMALL_SKIP = { ratchet: { maxSkip: 2 } };
+    let again = await nodes.open('bob', [relay.url], SMALL_SKIP);
+    await again.start();
+    await eventually(() => (again.messaging.heldBackCount() === 3 ? true : undefined), 'three envelopes held back');
+    const heldIds = () => (again.store.db.prepare('SELECT event_id FROM held_back ORDER BY event_id').all() as { event_id: string }[]).map((r) => r.event_id);
+    assert.deepEqual(heldIds(), [0, 1, 2].map((i) => packPartId(pack.id, i)).sort());
+    await again.close();
+    again = await nodes.open('bob', [relay.url], SMALL_SKIP);
+    assert.equal(again.messaging.heldBackCount(), 3, 'they survived the restart');
+    const got: string[] = [];
+    again.on('message', (m) => got.push(m.text));
+    await again.start();
+    await publish(relay.url, earlier);
+    await eventually(() => (got.length >= 6 ? true : undefined), 'the earlier messages, then the held-back ones');
+    // Each once; in order by the sender's clock (a held-back one may be read before the last of a gap within MAX_SKIP).
+    assert.deepEqual([...got].sort(), [...earlierTexts, ...burst].sort());
+    assert.deepEqual(
+      again.messaging.takeUnread().map((m) => m.text).slice(-6),
+      [...earlierTexts, ...burst],
+    );
+    assert.equal(again.messaging.heldBackCount(), 0);
   });
 
   it('envelopes queued unsigned survive a restart before the flush, and go out packed', async (t) => {
