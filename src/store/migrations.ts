@@ -296,7 +296,8 @@ export const MIGRATIONS: readonly string[] = [
     envelope BLOB NOT NULL,
     purpose TEXT NOT NULL CHECK (purpose IN ('message', 'receipt', 'control')),
     message_id TEXT,
-    created_at INTEGER NOT NULL
+    created_at INTEGER NOT NULL,
+    format INTEGER NOT NULL
   );
   ALTER TABLE outbox ADD COLUMN message_ids TEXT;
   `,

@@ -11,6 +11,9 @@ export interface OutboxEntry {
   readonly attempts: number;
 }
 
+/** The format of a waiting envelope's row: an Envelope v1 (type 2) to the mailbox `tag`. Rows of another format are left alone. */
+const ENVELOPE_FORMAT = 1;
+
 /** A mailbox envelope waiting, unsigned, for the flush that packs it into an event. */
 export interface WaitingEnvelope {
   readonly seq: number;
@@ -31,14 +34,14 @@ export class OutboxStore {
     this.q = prepareAll(db, {
       enqueue: `INSERT OR IGNORE INTO outbox (event_id, event, purpose, message_id, message_ids, created_at, next_attempt_at)
         VALUES (?, ?, ?, ?, ?, ?, ?)`,
-      addEnvelope: 'INSERT INTO outbox_envelopes (tag, envelope, purpose, message_id, created_at) VALUES (?, ?, ?, ?, ?)',
-      envelopes: 'SELECT * FROM outbox_envelopes ORDER BY seq LIMIT ?',
-      removeEnvelopes: 'DELETE FROM outbox_envelopes WHERE seq <= ?',
+      addEnvelope: `INSERT INTO outbox_envelopes (tag, envelope, purpose, message_id, created_at, format) VALUES (?, ?, ?, ?, ?, ${ENVELOPE_FORMAT})`,
+      envelopes: `SELECT * FROM outbox_envelopes WHERE format = ${ENVELOPE_FORMAT} ORDER BY seq LIMIT ?`,
+      removeEnvelopes: `DELETE FROM outbox_envelopes WHERE seq <= ? AND format = ${ENVELOPE_FORMAT}`,
       due: 'SELECT * FROM outbox WHERE done_at IS NULL AND next_attempt_at <= ? ORDER BY created_at, rowid LIMIT ?',
-      pending: 'SELECT (SELECT count(*) FROM outbox WHERE done_at IS NULL) + (SELECT count(*) FROM outbox_envelopes) AS n',
+      pending: `SELECT (SELECT count(*) FROM outbox WHERE done_at IS NULL) + (SELECT count(*) FROM outbox_envelopes WHERE format = ${ENVELOPE_FORMAT}) AS n`,
       // A waiting envelope is due at once.
       nextDue: `SELECT min(t) AS t FROM (SELECT min(next_attempt_at) AS t FROM outbox WHERE done_at IS NULL
-        UNION ALL SELECT min(created_at) FROM outbox_envelopes)`,
+        UNION ALL SELECT min(created_at) FROM outbox_envelopes WHERE format = ${ENVELOPE_FORMAT})`,
       done: 'UPDATE outbox SET done_at = coalesce(done_at, ?), accepted_relays = ?, attempts = attempts + 1 WHERE event_id = ?',
       acceptedRelays: 'SELECT accepted_relays FROM outbox WHERE event_id = ?',
       recentlyDone: 'SELECT * FROM outbox WHERE done_at >= ? ORDER BY created_at, rowid',
