@@ -2,7 +2,7 @@ import { fail, isRatchetRelayError } from '../errors.js';
 import { RETRY_LIMITS } from '../limits.js';
 import { type Bytes, toHex } from '../crypto/index.js';
 import { fingerprint, type PublicIdentity } from '../identity/index.js';
-import { budgetedCreatedAt, type Event, inboxEvent, KIND_MESSAGE, mailboxEvent, messageEvent, reasonOf, type SecondBudget } from '../nostr/events.js';
+import { budgetedCreatedAt, type Event, inboxEvent, KIND_MESSAGE, messageEvent, reasonOf, type SecondBudget } from '../nostr/events.js';
 import { sendTag } from '../ratchet/index.js';
 import { type RetryReason, sealEnvelope } from '../session/index.js';
 import { type Contact, MessagesStore, type OutboxEntry, type StoredMessage } from '../store/index.js';
@@ -179,11 +179,32 @@ export class Messaging {
     this.publish(this.ctx.cipher.encrypt(peer, plaintext), contact.identity, purpose, m.id);
   }
 
-  /** Queues the event of an envelope to `recipient`, addressed as this node's `addressing` says. Inside a transaction. */
+  /**
+   * Queues an envelope to `recipient`, addressed as this node's `addressing` says: to a mailbox it
+   * waits unsigned, to be packed with the others of its tag at the next flush; anything else is
+   * signed now. Inside a transaction.
+   */
   private publish(envelope: Bytes, recipient: PublicIdentity, purpose: OutboxEntry['purpose'], messageId: string | null): void {
-    this.outbox.enqueue(this.messageEventOf(envelope, recipient), purpose, messageId);
+    const tag = this.addressing === 'private' ? this.mailboxOf(envelope, recipient) : null;
+    if (tag !== null && purpose !== 'bundle') this.outbox.enqueueEnvelope(tag, envelope, purpose, messageId);
+    else this.outbox.enqueue(this.messageEventOf(envelope, recipient), purpose, messageId);
   }
 
+  /**
+   * The mailbox tag an envelope to `recipient` goes to, or null when it goes sealed to the inbox.
+   * Its type byte (Envelope v1: version, then type; 2 = normal) is read, not decoded again: encoded
+   * by us just now, a pre-key message would have its identity's signatures checked once more.
+   */
+  private mailboxOf(envelope: Bytes, recipient: PublicIdentity): string | null {
+    if (envelope[1] !== ENVELOPE_TYPE_NORMAL) return null;
+    // Encrypted just now in the active session, whose sending header key names the mailbox. Until
+    // the peer has answered in it (a key exchange's first messages: the hello) the peer may not
+    // listen there yet, but it listens on its inbox: those go sealed, as a pre-key message does.
+    const active = this.ctx.store.loadSessions(fingerprint(recipient))[0];
+    return active?.ratchet.hkr ? sendTag(active.ratchet) : null;
+  }
+
+  /** The signed event of an envelope that goes to no mailbox: seed-format, or sealed to the recipient's inbox. */
   private messageEventOf(envelope: Bytes, recipient: PublicIdentity): Event {
     const recipientNostr = toHex(recipient.nostrKey);
     const now = this.ctx.clock();
@@ -194,16 +215,6 @@ export class Messaging {
       return messageEvent(envelope, recipientNostr, this.ctx.store.identity().nostr.privateKey, next.createdAtMs);
     }
     const rng = this.ctx.rng;
-    // Its type byte (Envelope v1: version, then type; 2 = normal): encoded by us just now, so not
-    // decoded again, which for a pre-key message would check its identity's signatures once more.
-    if (envelope[1] === ENVELOPE_TYPE_NORMAL) {
-      // Encrypted just now in the active session, whose sending header key names the mailbox. Until
-      // the peer has answered in it (a key exchange's first messages: the hello) the peer may not
-      // listen there yet, but it listens on its inbox: those go sealed, as a pre-key message does.
-      const active = this.ctx.store.loadSessions(fingerprint(recipient))[0];
-      const tag = active?.ratchet.hkr ? sendTag(active.ratchet) : null;
-      if (tag) return mailboxEvent(tag, envelope, rng, now);
-    }
     const self = this.ctx.store.identity();
     return inboxEvent(recipientNostr, (throwaway) => sealEnvelope(self, recipient, throwaway, envelope, rng), rng, now);
   }
@@ -215,19 +226,23 @@ export class Messaging {
     return id;
   }
 
-  /** The outbox hook: a relay accepted the event of an outgoing message. */
+  /** The outbox hook: a relay accepted an event that carries outgoing messages (one, or a pack's several). */
   onAccepted(entry: OutboxEntry, acceptedBy: number): void {
-    if (entry.purpose !== 'message' || !entry.messageId) return;
-    this.store.markSent(entry.messageId, acceptedBy);
-    const m = this.store.outgoing(entry.messageId);
-    if (m) this.ctx.afterCommit(() => this.ctx.events.emit('sent', sentOf(m)));
+    for (const id of entry.messageIds) {
+      this.store.markSent(id, acceptedBy);
+      const m = this.store.outgoing(id);
+      if (m) this.ctx.afterCommit(() => this.ctx.events.emit('sent', sentOf(m)));
+    }
   }
 
-  /** The outbox hook: every relay refused an event of ours for good. A message fails with the reason; anything else is logged. */
+  /** The outbox hook: every relay refused an event of ours for good. Each message in it fails with the reason; anything else is logged. */
   onRefusedByRelays(entry: OutboxEntry, event: Event, reason: string): void {
     // The stored message names its peer: a mailbox or inbox event does not (or not as a contact's key).
-    const peer = entry.messageId ? this.store.outgoing(entry.messageId)?.peer : undefined;
-    if (entry.purpose !== 'message' || !entry.messageId || !peer || !this.failMessage(peer, entry.messageId, reason))
+    const failed = entry.messageIds.filter((id) => {
+      const peer = this.store.outgoing(id)?.peer;
+      return peer !== undefined && this.failMessage(peer, id, reason);
+    });
+    if (failed.length < Math.max(1, entry.messageIds.length))
       this.ctx.afterCommit(() => this.ctx.log(`outbox: gave up on ${entry.purpose} ${entry.eventId.slice(0, 12)}: ${reason}`));
   }
 

@@ -5,6 +5,7 @@ import { fail, isRatchetRelayError } from '../errors.js';
 import type { PublicIdentity } from '../identity/index.js';
 import type { PreKeyConfig, RatchetConfig } from '../limits.js';
 import { type Event, KIND_BUNDLE, KIND_MESSAGE, KIND_RENDEZVOUS, reasonOf } from '../nostr/events.js';
+import { isPackedMailboxEvent, unpackMailboxEvent } from '../nostr/pack.js';
 import { validateProxyUrl } from '../nostr/proxy.js';
 import { RelaySet, type RelayStatus, type RelayTiming } from '../nostr/relay-set.js';
 import { SessionCipher } from '../session/index.js';
@@ -359,19 +360,37 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
    * burst instead of one per event. Each decrypt still runs in a savepoint of its own, so one that
    * is refused changes nothing and takes nothing else with it. Messages go in their senders' chain
    * order (see `Messaging.chainOrder`), so a backlog that relays hand over out of order is not held back.
+   * A packed mailbox event is handled as its envelopes, each as a mailbox event of its own (see
+   * `unpackMailboxEvent`); the pack is marked seen with the last of them, so a crash before that
+   * reads it again, and its envelopes already handled are skipped by their own seen marks.
    */
   private handleIncoming(): void {
     this.incomingScheduled = false;
     if (this.arriving.length === 0) return;
-    const batch = this.arriving;
+    const arrived = this.arriving;
     this.arriving = [];
     this.arrivingIds.clear();
     if (this.ctx.closed || !this.ctx.db.open) return;
+    const packs: string[] = [];
+    const batch = arrived.flatMap((x) => {
+      if (x.event.kind !== KIND_MESSAGE || !isPackedMailboxEvent(x.event) || this.ctx.seen.has(x.event.id)) return [x];
+      try {
+        const parts = unpackMailboxEvent(x.event).map((event) => ({ event, relay: x.relay }));
+        packs.push(x.event.id);
+        return parts;
+      } catch (e) {
+        this.ctx.transaction(() => this.refuse(x.event, x.relay, e));
+        return [];
+      }
+    });
     const messages = this.messaging.chainOrder(batch.filter((x) => x.event.kind === KIND_MESSAGE));
     const ordered = [...batch.filter((x) => x.event.kind !== KIND_MESSAGE), ...messages];
     for (let i = 0; i < ordered.length && this.ctx.db.open; i += EVENTS_PER_COMMIT) {
       this.ctx.transaction(() => {
         for (const { event, relay } of ordered.slice(i, i + EVENTS_PER_COMMIT)) this.onEvent(event, relay);
+        if (i + EVENTS_PER_COMMIT < ordered.length || !this.ctx.db.open) return;
+        const now = this.ctx.clock();
+        for (const id of packs) this.ctx.seen.mark(id, 'unpacked', now);
       });
     }
   }
@@ -389,12 +408,17 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     try {
       handle(event, relay);
     } catch (e) {
-      const reason = reasonOf(e);
-      if (!isRatchetRelayError(e)) this.ctx.log(`unexpected error on event ${event.id.slice(0, 12)}: ${e instanceof Error ? e.stack : reason}`);
-      if (!this.ctx.db.open) return;
-      this.ctx.seen.mark(event.id, `rejected: ${reason}`, this.ctx.clock());
-      this.ctx.afterCommit(() => this.ctx.reject(relay, event.id, reason));
+      this.refuse(event, relay, e);
     }
+  }
+
+  /** Refuses an event for good: marked seen with the reason (inside a transaction), and reported once that commits. */
+  private refuse(event: Event, relay: string, e: unknown): void {
+    const reason = reasonOf(e);
+    if (!isRatchetRelayError(e)) this.ctx.log(`unexpected error on event ${event.id.slice(0, 12)}: ${e instanceof Error ? e.stack : reason}`);
+    if (!this.ctx.db.open) return;
+    this.ctx.seen.mark(event.id, `rejected: ${reason}`, this.ctx.clock());
+    this.ctx.afterCommit(() => this.ctx.reject(relay, event.id, reason));
   }
 
   private persistCursor(url: string): void {

@@ -68,7 +68,7 @@ function eventId(e: Omit<Event, 'id' | 'sig'>): string {
  * received message's CPU. Every other event's signature is checked: bundles, seed-format messages
  * and sealed inbox events name their author.
  */
-function isMailboxEvent(e: Pick<Event, 'kind' | 'tags'>): boolean {
+export function isMailboxEvent(e: Pick<Event, 'kind' | 'tags'>): boolean {
   return e.kind === KIND_MESSAGE && e.tags.length === 1 && e.tags[0]!.length === 2 && e.tags[0]![0] === RENDEZVOUS_TAG;
 }
 
@@ -147,7 +147,7 @@ export function jitteredCreatedAt(nowMs: number, rng: (n: number) => Bytes): num
 }
 
 /** An event signed by a throwaway key, its payload padded (`padFrame`), its created_at jittered. */
-function throwawayEvent(kind: number, tags: string[][], secret: Bytes, payload: Bytes, rng: (n: number) => Bytes, nowMs: number): Event {
+export function throwawayEvent(kind: number, tags: string[][], secret: Bytes, payload: Bytes, rng: (n: number) => Bytes, nowMs: number): Event {
   return signEvent(kind, tags, Buffer.from(padFrame(payload)).toString('base64'), secret, jitteredCreatedAt(nowMs, rng));
 }
 

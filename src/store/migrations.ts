@@ -287,4 +287,18 @@ export const MIGRATIONS: readonly string[] = [
   `
   CREATE INDEX messages_outgoing_id ON messages (id) WHERE direction = 'out';
   `,
+  // 12: packing (issue 12): a mailbox envelope waits unsigned, with its tag, until a flush packs the
+  // envelopes of one tag into one event; that event's outbox row names every message it carries.
+  `
+  CREATE TABLE outbox_envelopes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    tag TEXT NOT NULL,
+    envelope BLOB NOT NULL,
+    purpose TEXT NOT NULL CHECK (purpose IN ('message', 'receipt', 'control')),
+    message_id TEXT,
+    created_at INTEGER NOT NULL,
+    format INTEGER NOT NULL
+  );
+  ALTER TABLE outbox ADD COLUMN message_ids TEXT;
+  `,
 ];

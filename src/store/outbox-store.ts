@@ -6,20 +6,42 @@ export interface OutboxEntry {
   readonly event: string;
   readonly purpose: 'bundle' | 'message' | 'receipt' | 'control';
   readonly messageId: string | null;
+  /** The messages (purpose 'message') whose envelopes the event carries: one, or a pack's several, or none. */
+  readonly messageIds: readonly string[];
   readonly attempts: number;
 }
 
-/** Signed events waiting for a relay's OK, and accepted ones kept for relays that were away. */
+/** The format of a waiting envelope's row: an Envelope v1 (type 2) to the mailbox `tag`. Rows of another format are left alone. */
+const ENVELOPE_FORMAT = 1;
+
+/** A mailbox envelope waiting, unsigned, for the flush that packs it into an event. */
+export interface WaitingEnvelope {
+  readonly seq: number;
+  readonly tag: string;
+  readonly envelope: Uint8Array;
+  readonly purpose: Exclude<OutboxEntry['purpose'], 'bundle'>;
+  readonly messageId: string | null;
+}
+
+/**
+ * Signed events waiting for a relay's OK, and accepted ones kept for relays that were away; and
+ * mailbox envelopes waiting, unsigned, to be packed into events at the next flush.
+ */
 export class OutboxStore {
   private readonly q;
 
   constructor(db: Db) {
     this.q = prepareAll(db, {
-      enqueue: `INSERT OR IGNORE INTO outbox (event_id, event, purpose, message_id, created_at, next_attempt_at)
-        VALUES (?, ?, ?, ?, ?, ?)`,
+      enqueue: `INSERT OR IGNORE INTO outbox (event_id, event, purpose, message_id, message_ids, created_at, next_attempt_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)`,
+      addEnvelope: `INSERT INTO outbox_envelopes (tag, envelope, purpose, message_id, created_at, format) VALUES (?, ?, ?, ?, ?, ${ENVELOPE_FORMAT})`,
+      envelopes: `SELECT * FROM outbox_envelopes WHERE format = ${ENVELOPE_FORMAT} ORDER BY seq LIMIT ?`,
+      removeEnvelopes: `DELETE FROM outbox_envelopes WHERE seq <= ? AND format = ${ENVELOPE_FORMAT}`,
       due: 'SELECT * FROM outbox WHERE done_at IS NULL AND next_attempt_at <= ? ORDER BY created_at, rowid LIMIT ?',
-      pending: 'SELECT count(*) AS n FROM outbox WHERE done_at IS NULL',
-      nextDue: 'SELECT min(next_attempt_at) AS t FROM outbox WHERE done_at IS NULL',
+      pending: `SELECT (SELECT count(*) FROM outbox WHERE done_at IS NULL) + (SELECT count(*) FROM outbox_envelopes WHERE format = ${ENVELOPE_FORMAT}) AS n`,
+      // A waiting envelope is due at once.
+      nextDue: `SELECT min(t) AS t FROM (SELECT min(next_attempt_at) AS t FROM outbox WHERE done_at IS NULL
+        UNION ALL SELECT min(created_at) FROM outbox_envelopes WHERE format = ${ENVELOPE_FORMAT})`,
       done: 'UPDATE outbox SET done_at = coalesce(done_at, ?), accepted_relays = ?, attempts = attempts + 1 WHERE event_id = ?',
       acceptedRelays: 'SELECT accepted_relays FROM outbox WHERE event_id = ?',
       recentlyDone: 'SELECT * FROM outbox WHERE done_at >= ? ORDER BY created_at, rowid',
@@ -30,8 +52,30 @@ export class OutboxStore {
     });
   }
 
-  enqueue(eventId: string, eventJson: string, purpose: OutboxEntry['purpose'], messageId: string | null, now: number): void {
-    this.q.enqueue.run(eventId, eventJson, purpose, messageId, now, now);
+  /** A signed event; a pack names its messages in `packedMessageIds` (`messageId` null). */
+  enqueue(eventId: string, eventJson: string, purpose: OutboxEntry['purpose'], messageId: string | null, now: number, packedMessageIds?: readonly string[]): void {
+    this.q.enqueue.run(eventId, eventJson, purpose, messageId, packedMessageIds ? JSON.stringify(packedMessageIds) : null, now, now);
+  }
+
+  /** A mailbox envelope, unsigned, for the next flush to pack. */
+  addEnvelope(tag: string, envelope: Uint8Array, purpose: WaitingEnvelope['purpose'], messageId: string | null, now: number): void {
+    this.q.addEnvelope.run(tag, envelope, purpose, messageId, now);
+  }
+
+  /** The oldest `limit` waiting envelopes, in the order they were queued. */
+  envelopes(limit: number): WaitingEnvelope[] {
+    return (this.q.envelopes.all(limit) as Row[]).map((r) => ({
+      seq: r.seq as number,
+      tag: r.tag as string,
+      envelope: new Uint8Array(r.envelope as Buffer),
+      purpose: r.purpose as WaitingEnvelope['purpose'],
+      messageId: r.message_id as string | null,
+    }));
+  }
+
+  /** Forgets the waiting envelopes up to `seq`, now in signed events. */
+  removeEnvelopes(upToSeq: number): void {
+    this.q.removeEnvelopes.run(upToSeq);
   }
 
   due(now: number, limit = 100): OutboxEntry[] {
@@ -85,11 +129,15 @@ export class OutboxStore {
 }
 
 function toOutboxEntry(r: Row): OutboxEntry {
+  const purpose = r.purpose as OutboxEntry['purpose'];
+  const messageId = r.message_id as string | null;
+  const packed = r.message_ids as string | null;
   return {
     eventId: r.event_id as string,
     event: r.event as string,
-    purpose: r.purpose as OutboxEntry['purpose'],
-    messageId: r.message_id as string | null,
+    purpose,
+    messageId,
+    messageIds: packed !== null ? (JSON.parse(packed) as string[]) : purpose === 'message' && messageId !== null ? [messageId] : [],
     attempts: r.attempts as number,
   };
 }

@@ -4,7 +4,7 @@ import { systemRng } from '../../src/crypto/index.js';
 import type { RatchetNode } from '../../src/node/index.js';
 import { decodeBase64Content, type Event, KIND_MESSAGE, RENDEZVOUS_TAG, signEvent, throwawayKey } from '../../src/nostr/events.js';
 import { padFrame, unpadFrame } from '../../src/nostr/padding.js';
-import { incoming, publish, sentEvents } from '../support/histories.js';
+import { incoming, publish, sendEach, sentEvents } from '../support/histories.js';
 import { eventually, meet, nextEvent, relayAndNodes } from '../support/nodes.js';
 
 const BACKLOG = 150;
@@ -25,7 +25,8 @@ async function backlogWhileAway(t: { after(fn: () => Promise<void> | void): void
   await bob.close();
   const before = sentEvents(alice).length;
   const texts = Array.from({ length: count }, (_, i) => `away ${i}`);
-  for (const text of texts) alice.messaging.send(bobFp, text);
+  // One event each: the test is of a backlog of events that the relay hands over by created_at.
+  await sendEach(alice, bobFp, texts);
   assert.equal(await alice.drain(60_000), 0, 'the relay accepted the backlog');
   const events = sentEvents(alice).slice(before);
   assert.equal(events.length, count);

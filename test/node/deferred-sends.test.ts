@@ -42,9 +42,11 @@ async function helloHeldBack(t: Teardown, bobClock?: () => number) {
   return { nodes, alice, bob, aliceFp, proxy, release };
 }
 
-/** The message ids of a node's text events in its outbox, in the order they were queued. */
+/** The message ids of a node's text events in its outbox (a pack's several in its order), in the order they were queued. */
 const queuedTexts = (node: RatchetNode) =>
-  (node.store.db.prepare("SELECT message_id FROM outbox WHERE purpose = 'message' ORDER BY created_at, rowid").all() as { message_id: string }[]).map((r) => r.message_id);
+  (node.store.db.prepare("SELECT message_id, message_ids FROM outbox WHERE purpose = 'message' ORDER BY created_at, rowid").all() as { message_id: string; message_ids: string | null }[]).flatMap(
+    (r) => (r.message_ids === null ? [r.message_id] : (JSON.parse(r.message_ids) as string[])),
+  );
 
 describe('sends to a session that cannot send yet', () => {
   it('texts the acceptor sends right after its kx wait, queued, for the inviter’s hello, then go in order', async (t) => {

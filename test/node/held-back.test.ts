@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { incoming, publish, relays, sentEvents } from '../support/histories.js';
+import { incoming, publish, relays, sendEach, sentEvents } from '../support/histories.js';
 import { eventually, meet, nextEvent, testNodes } from '../support/nodes.js';
 import type { TestRelay } from '../support/relay.js';
 
@@ -24,7 +24,7 @@ async function historyWhileAway(t: Parameters<typeof testNodes>[0], meeting: Tes
   bob.messaging.takeUnread();
   await bob.close();
   const texts = Array.from({ length: count }, (_, i) => `m${String(i).padStart(3, '0')}`);
-  for (const text of texts) alice.messaging.send(bob.whoami().fingerprint, text);
+  await sendEach(alice, bob.whoami().fingerprint, texts);
   assert.equal(await alice.drain(10_000), 0);
   const events = sentEvents(alice).slice(-count);
   assert.equal(events.length, count);
