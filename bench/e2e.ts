@@ -51,8 +51,14 @@ export interface EndToEndFigures {
   readonly catchUps: readonly CatchUpFigures[];
   /** A child process running one RatchetNode alone (production scrypt cost), started, connected, idle, after a GC; null if it could not run. */
   readonly rssOneNodeIdleMb: number | null;
-  /** `rrelay daemon` as the CLI starts it, running and idle (no forced GC); null if it could not run. */
+  /**
+   * `rrelay daemon` as the CLI starts it, running and idle (no forced GC): the median of one daemon
+   * per round, each on a fresh data directory, as where V8's collector stands at the sample moves
+   * one reading by several MB; null if none could run.
+   */
   readonly rssDaemonIdleMb: number | null;
+  /** Each round's reading, in MB. */
+  readonly rssDaemonIdleRuns: readonly number[];
 }
 
 const MESSAGE_BYTES = 1024;
@@ -420,7 +426,12 @@ export async function measureEndToEnd(opts: {
   const rssRelay = await startRelayProcess(rssRoot);
   let rss;
   try {
-    rss = { oneNode: await oneNodeRss(join(rssRoot, 'one-node'), rssRelay.url), daemon: await daemonRss(join(rssRoot, 'daemon'), rssRelay.url) };
+    const daemons: number[] = [];
+    for (let i = 0; i < rounds; i++) {
+      const mb = await daemonRss(join(rssRoot, `daemon-${i}`), rssRelay.url);
+      if (mb !== null) daemons.push(mb);
+    }
+    rss = { oneNode: await oneNodeRss(join(rssRoot, 'one-node'), rssRelay.url), daemons };
   } finally {
     await rssRelay.close();
     rmSync(rssRoot, { recursive: true, force: true });
@@ -439,7 +450,8 @@ export async function measureEndToEnd(opts: {
     latencySamples: latencies.length,
     catchUps,
     rssOneNodeIdleMb: rss.oneNode,
-    rssDaemonIdleMb: rss.daemon,
+    rssDaemonIdleMb: rss.daemons.length === 0 ? null : spread(rss.daemons).median,
+    rssDaemonIdleRuns: rss.daemons,
   };
 }
 

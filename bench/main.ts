@@ -143,7 +143,10 @@ if (json) {
       value: c.ms === null ? `FAILED: ${c.received} of ${c.backlog} arrived` : n(c.ms),
     })),
     { figure: 'RSS idle, one RatchetNode alone in a child process, after a GC (MB)', value: e.rssOneNodeIdleMb === null ? 'not measured' : n(e.rssOneNodeIdleMb) },
-    { figure: 'RSS idle, `rrelay daemon` as the CLI starts it (MB)', value: e.rssDaemonIdleMb === null ? 'not measured' : n(e.rssDaemonIdleMb) },
+    {
+      figure: `RSS idle, \`rrelay daemon\` as the CLI starts it (MB, median of ${e.rssDaemonIdleRuns.length})`,
+      value: e.rssDaemonIdleMb === null ? 'not measured' : `${n(e.rssDaemonIdleMb)} (${e.rssDaemonIdleRuns.map(n).join(', ')})`,
+    },
   ]);
 
   console.log('\ninvite key exchange (KX) beside PQXDH: the KX nodes in this process, the relay in its own');
