@@ -1,4 +1,4 @@
-// `npm run bench [-- --json] [-- --seconds N] [-- --rounds N] [-- --catch-up-20k]`: our figures beside
+// `npm run bench [-- --json] [-- --seconds N] [-- --rounds N] [-- --catch-up-20k] [-- --node24 PATH]`: our figures beside
 // libsignal-client and the primitive floor, each side in its own processes, interleaved over rounds
 // (medians, with min–max); end to end through the embedded relay on fresh pairs; catch-up; idle RSS;
 // and the issue's targets, each measured in this run. Not a test: nothing here passes or fails on
@@ -21,8 +21,11 @@ const numberArg = (name: string, fallback: number): number => {
 const seconds = numberArg('--seconds', 1);
 const rounds = numberArg('--rounds', 5);
 const catchUp20k = args.includes('--catch-up-20k');
-if (!(seconds > 0) || !Number.isInteger(rounds) || rounds < 1) {
-  console.error('bench: --seconds needs a positive number, --rounds a positive integer');
+const node24i = args.indexOf('--node24');
+/** A Node 24 binary: setups are measured under it too, in the same rounds (native ML-KEM). */
+const node24 = node24i >= 0 ? args[node24i + 1] : undefined;
+if (!(seconds > 0) || !Number.isInteger(rounds) || rounds < 1 || (node24i >= 0 && !node24)) {
+  console.error('bench: --seconds needs a positive number, --rounds a positive integer, --node24 the path of a node binary');
   process.exit(2);
 }
 
@@ -40,7 +43,7 @@ const machine = {
 const progress = (what: string) => {
   if (!json) process.stderr.write(`measuring ${what}…\n`);
 };
-const paths = await measureRounds({ seconds, rounds, progress });
+const paths = await measureRounds({ seconds, rounds, otherNode: node24, progress });
 progress('end to end through the embedded relay, catch-up, idle RSS');
 const endToEnd = await measureEndToEnd({ seconds, rounds, backlogs: catchUp20k ? [5000, 20_000] : [5000], progress });
 progress('primitives per backend');
@@ -57,6 +60,14 @@ const rssDaemon = endToEnd.rssDaemonIdleMb ?? endToEnd.rssOneNodeIdleMb;
 // The issue's "Targets" table, each figure from this run; `met` is for reading, nothing acts on it.
 const targets = {
   setups: { ratio: paths.setups.ratio, sqliteRatio: paths.setups.sqliteRatio, target: setupsTarget, node: nodeMajor, met: paths.setups.ratio >= setupsTarget },
+  setupsNode24: paths.setupsOtherRuntime && {
+    node: paths.setupsOtherRuntime.node,
+    ratio: paths.setupsOtherRuntime.ratio,
+    oursVsFloor: paths.setupsOtherRuntime.oursVsFloor,
+    libsignalVsFloor: paths.setupsOtherRuntime.libsignalVsFloor,
+    target: 1.5,
+    met: paths.setupsOtherRuntime.ratio >= 1.5,
+  },
   oneWay: {
     ratio: paths.oneWay.ratio,
     sqliteRatio: paths.oneWay.sqliteRatio,
@@ -97,6 +108,9 @@ if (json) {
     pathRow('1 KB msgs/s, one way: SessionCipher over in-memory stores', paths.oneWay),
     pathRow('1 KB msgs/s, alternating', paths.alternating),
     pathRow('setups/s, first contact: bundle bytes → decode+verify → initiate → first 1 KB → decrypt, both through stores', paths.setups),
+    ...(paths.setupsOtherRuntime
+      ? [pathRow(`  the same setups under Node ${paths.setupsOtherRuntime.node} (ML-KEM: ours ${paths.setupsOtherRuntime.mlKem.ours}; floor ${paths.setupsOtherRuntime.mlKem.floor})`, { ...paths.setupsOtherRuntime, oursSqlite: paths.setupsOtherRuntime.ours, sqliteRatio: 0 })]
+      : []),
   ]);
   console.log('the same paths over SqliteProtocolStore (in-memory database), what a node pays for its store, beside libsignal over its in-memory stores');
   console.table(
@@ -194,6 +208,7 @@ if (json) {
   const t = targets;
   console.table([
     { figure: `setups, ours / libsignal (Node ${nodeMajor})`, value: t.setups.ratio, target: `≥ ${t.setups.target}`, '': met(t.setups.met) },
+    ...(t.setupsNode24 ? [{ figure: `setups, ours / libsignal (Node ${t.setupsNode24.node}, --node24)`, value: t.setupsNode24.ratio, target: '≥ 1.5', '': met(t.setupsNode24.met) }] : []),
     { figure: 'one-way messages, ours / libsignal', value: t.oneWay.ratio, target: '≥ 4', '': met(t.oneWay.ratio >= 4) },
     { figure: 'one-way messages, ours / floor (time per message)', value: t.oneWay.vsFloor, target: '≤ 1.3', '': met(t.oneWay.vsFloor <= 1.3) },
     { figure: '  the same, bare ratchet / floor (no store)', value: t.oneWay.bareVsFloor, target: '≤ 1.3', '': met(t.oneWay.bareVsFloor <= 1.3) },

@@ -2,7 +2,7 @@
 // (bench/side.ts), interleaved round by round (the side that goes first alternates), so that load
 // on a shared machine falls on both sides alike; each figure is the median of the rounds, with
 // its spread.
-import { execFile } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { FLOOR_PRIMITIVES, type FloorFigure, floorCalls, floorPerSec, type FloorPrimitive } from './floor.js';
 import type { BundleFigures } from './ours.js';
@@ -21,9 +21,9 @@ const SIDE_JS = fileURLToPath(new URL('./side.js', import.meta.url));
 /** A bound on a hung child, not a performance check. */
 const CHILD_TIMEOUT_MS = 10 * 60_000;
 
-function runSide(side: Side, figure: string, seconds: number): Promise<SideResult> {
+function runSide(side: Side, figure: string, seconds: number, node = process.execPath): Promise<SideResult> {
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, [SIDE_JS, '--side', side, '--figure', figure, '--seconds', String(seconds)], { timeout: CHILD_TIMEOUT_MS, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
+    execFile(node, [SIDE_JS, '--side', side, '--figure', figure, '--seconds', String(seconds)], { timeout: CHILD_TIMEOUT_MS, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
       // A side that failed (a wrong plaintext, a crash) fails the run: its figure would be a lie.
       if (error) reject(new Error(`bench: ${side} ${figure} failed: ${error.message}\n${stderr.slice(0, 2000)}`));
       else resolve(JSON.parse(stdout.trim().split('\n').pop()!) as SideResult);
@@ -55,6 +55,12 @@ export interface RoundFigures {
   readonly oneWay: PathFigures & { readonly bareRatchet: Spread; readonly bareVsFloor: number };
   readonly alternating: PathFigures & { readonly bareRatchet: Spread; readonly bareVsFloor: number };
   readonly setups: PathFigures;
+  /**
+   * Setups again under a second Node binary (`--node24`), ours, libsignal and the floor interleaved
+   * in the same rounds: Node 24 has native ML-KEM. No SQLite figure: the tree's better-sqlite3 is
+   * built for the first runtime, and the setups side over MemoryProtocolStore never opens a database.
+   */
+  readonly setupsOtherRuntime: (Omit<PathFigures, 'oursSqlite' | 'sqliteRatio'> & { readonly node: string; readonly mlKem: { readonly ours: string; readonly floor: string } }) | null;
   /** Nanoseconds per call of each floor primitive, over the rounds. */
   readonly primitivesNs: Record<FloorPrimitive, Spread>;
   readonly bundle: { readonly ours: BundleFigures; readonly libsignal: LibsignalBundleFigures };
@@ -63,8 +69,9 @@ export interface RoundFigures {
 
 const PATHS = ['oneWay', 'alternating', 'setups'] as const satisfies readonly FloorFigure[];
 
-export async function measureRounds(opts: { seconds: number; rounds: number; progress: (what: string) => void }): Promise<RoundFigures> {
-  const { seconds, rounds } = opts;
+export async function measureRounds(opts: { seconds: number; rounds: number; otherNode?: string; progress: (what: string) => void }): Promise<RoundFigures> {
+  const { seconds, rounds, otherNode } = opts;
+  const otherMlKem = { ours: '', floor: '' };
   const runs = new Map<string, number[]>();
   const push = (key: string, v: number) => runs.set(key, [...(runs.get(key) ?? []), v]);
   const mlKem = { ours: '', libsignal: '', floor: '' };
@@ -88,6 +95,16 @@ export async function measureRounds(opts: { seconds: number; rounds: number; pro
     const ns = floor.value as Record<FloorPrimitive, number>;
     for (const [k, v] of Object.entries(ns)) (primitiveRuns[k] ??= []).push(v);
     for (const path of PATHS) push(`floor.${path}`, floorPerSec(path, ns));
+    if (otherNode) {
+      for (const side of order) {
+        const result = await runSide(side, 'setups', 2 * seconds, otherNode);
+        push(`other.${side}.setups`, result.value as number);
+        if (side === 'ours') otherMlKem.ours = result.mlKem;
+      }
+      const otherFloor = await runSide('floor', 'primitives', seconds / 5, otherNode);
+      otherMlKem.floor = otherFloor.mlKem;
+      push('other.floor.setups', floorPerSec('setups', otherFloor.value as Record<FloorPrimitive, number>));
+    }
   }
   opts.progress('bundle generation and serialization, each side once');
   const bundle = {
@@ -116,6 +133,24 @@ export async function measureRounds(opts: { seconds: number; rounds: number; pro
     const bareRatchet = spread(runs.get(`ours.${bare}`)!);
     return { ...p, bareRatchet, bareVsFloor: ratio(p.floor.median, bareRatchet.median) };
   };
+  const setupsOtherRuntime = otherNode
+    ? (() => {
+        const ours = spread(runs.get('other.ours.setups')!);
+        const libsignal = spread(runs.get('other.libsignal.setups')!);
+        const floor = spread(runs.get('other.floor.setups')!);
+        return {
+          node: execFileSync(otherNode, ['--version'], { encoding: 'utf8' }).trim(),
+          mlKem: otherMlKem,
+          ours,
+          libsignal,
+          floor,
+          floorCalls: floorCalls('setups'),
+          ratio: ratio(ours.median, libsignal.median),
+          oursVsFloor: ratio(floor.median, ours.median),
+          libsignalVsFloor: ratio(floor.median, libsignal.median),
+        };
+      })()
+    : null;
   const primitivesNs = Object.fromEntries(Object.keys(FLOOR_PRIMITIVES).map((k) => [k, spread(primitiveRuns[k]!)])) as Record<FloorPrimitive, Spread>;
   return {
     rounds,
@@ -123,6 +158,7 @@ export async function measureRounds(opts: { seconds: number; rounds: number; pro
     oneWay: withBare('oneWay', 'bareOneWay'),
     alternating: withBare('alternating', 'bareAlternating'),
     setups: path('setups'),
+    setupsOtherRuntime,
     primitivesNs,
     bundle,
     mlKem,

@@ -152,11 +152,19 @@ function wasmNow(): MlKemBackend | undefined {
 const nativeNow = () => (choice === 'auto' || choice === 'native' ? nativeMlKem : undefined);
 
 /** The backend each operation would use now with systemRng, for the bench and tests to report. */
+/** As `backendFor` picks: a key met for the first time on WASM where both are loaded. */
+function describeReuse(): string {
+  const native = nativeNow()?.name;
+  const wasm = wasmNow()?.name;
+  if (native && wasm) return `${native} for a key met before, ${wasm} for a new one`;
+  return native ?? wasm ?? 'noble';
+}
+
 export function mlKemBackendsInUse(): { keyPair: string; encapsulate: string; decapsulate: string } {
   return {
     keyPair: wasmNow()?.name ?? 'noble',
-    encapsulate: (nativeNow() ?? wasmNow())?.name ?? 'noble',
-    decapsulate: (nativeNow() ?? wasmNow())?.name ?? 'noble',
+    encapsulate: describeReuse(),
+    decapsulate: describeReuse(),
   };
 }
 
