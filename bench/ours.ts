@@ -76,13 +76,13 @@ function bareSend(states: RatchetState[], from: 0 | 1, plaintext: Uint8Array, i:
   check(d.plaintext, plaintext, `bare message ${i}`);
 }
 
-type StoreKind = 'memory' | 'sqlite';
+export type StoreKind = 'memory' | 'sqlite';
 
 /**
  * One party: its own store (in memory, or SQLite on an in-memory database), an identity, the
  * SessionCipher over them, and pre-keys (the defaults unless given; none for a party that is never contacted).
  */
-function party(kind: StoreKind, opts: { preKeys?: Partial<PreKeyConfig> | null } = {}) {
+export function party(kind: StoreKind, opts: { preKeys?: Partial<PreKeyConfig> | null } = {}): Party {
   const clock = Date.now;
   let store: MemoryProtocolStore | SqliteProtocolStore;
   if (kind === 'memory') store = MemoryProtocolStore.create(rng, clock());
@@ -95,7 +95,12 @@ function party(kind: StoreKind, opts: { preKeys?: Partial<PreKeyConfig> | null }
   const close = () => (store instanceof SqliteProtocolStore ? store.db.close() : undefined);
   return { store, cipher, close, fingerprint: '' };
 }
-type Party = ReturnType<typeof party>;
+export interface Party {
+  readonly store: MemoryProtocolStore | SqliteProtocolStore;
+  readonly cipher: SessionCipher;
+  readonly close: () => void;
+  fingerprint: string;
+}
 
 /** Alice and Bob through their stores, past the first round trip (as libsignal's establishedPair). */
 function storedPair(kind: StoreKind): { alice: Party; bob: Party } {
@@ -115,7 +120,7 @@ function storedSend(from: Party, to: Party, plaintext: Uint8Array, i: number): v
 }
 
 /** A responder made for one setup: a small one-time pool, since one key is all it will give out. */
-const ONE_SETUP_PREKEYS = { oneTimePoolTarget: 1, oneTimePoolLowWater: 1 };
+export const ONE_SETUP_PREKEYS = { oneTimePoolTarget: 1, oneTimePoolLowWater: 1 };
 
 /**
  * Setups per second, each a first contact: a fresh Bob (his own store, identity, signed and Kyber
