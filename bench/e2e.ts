@@ -13,7 +13,9 @@ import { checkIncomingEvent, KIND_MESSAGE, signEvent } from '../src/nostr/events
 import { decodePreKeyBundle, encodePreKeyBundle } from '../src/prekeys/index.js';
 import { SessionCipher } from '../src/session/index.js';
 import { openDatabase, SqliteProtocolStore } from '../src/store/index.js';
+import type { E2eFloorFigures } from './e2e-floor.js';
 import { daemonRss, oneNodeRss } from './one-node.js';
+import { runSide } from './rounds.js';
 import { ratio, type Spread, spread } from './stats.js';
 import { now, nsPerOp } from './timing.js';
 
@@ -43,6 +45,17 @@ export interface EndToEndFigures {
   readonly e2eMessages: readonly number[];
   /** Median end to end over median ceiling. */
   readonly e2eVsCeiling: number;
+  /**
+   * The end-to-end floor (bench/e2e-floor.ts), messages per second, one run per round in a child
+   * process: the ratchet's one-way primitives plus the store's raw SQL writes a message needs
+   * durably (E2E_FLOOR_COUNTS says which); `floorRuns` has each run's parts.
+   */
+  readonly e2eFloorPerSec: Spread;
+  readonly floorRuns: readonly E2eFloorFigures[];
+  /** Median end to end over median floor: how close the node comes to its own floor. */
+  readonly e2eVsFloor: number;
+  /** Median floor over median ceiling: the most of the ceiling one durable encrypted commit per send allows. */
+  readonly floorVsCeiling: number;
   /** One message at a time: alice.messaging.send() until bob's `message` event (on the first catch-up's fresh pair). */
   readonly latencyP50Ms: number;
   readonly latencyP99Ms: number;
@@ -405,9 +418,11 @@ export async function measureEndToEnd(opts: {
   const content = Buffer.from(textEnvelope()).toString('base64');
   const ceiling: number[] = [];
   const runs: { msgsPerSec: number; messages: number }[] = [];
+  const floorRuns: E2eFloorFigures[] = [];
   for (let r = 0; r < rounds; r++) {
-    progress(`end to end, round ${r + 1} of ${rounds}: the Nostr ceiling, then a fresh relay and pair`);
+    progress(`end to end, round ${r + 1} of ${rounds}: the Nostr ceiling, the floor (its own process), then a fresh relay and pair`);
     ceiling.push(await nostrCeiling(seconds, content));
+    floorRuns.push((await runSide('floor', 'e2e', seconds)).value as E2eFloorFigures);
     runs.push(await withFreshPair((pair) => throughput(pair, seconds)));
   }
   let latencies: number[] = [];
@@ -438,6 +453,7 @@ export async function measureEndToEnd(opts: {
   }
   const e2e = spread(runs.map((x) => x.msgsPerSec));
   const nostr = spread(ceiling);
+  const floor = spread(floorRuns.map((f) => f.perSec));
   return {
     rounds,
     nostrCeilingPerSec: nostr,
@@ -445,6 +461,10 @@ export async function measureEndToEnd(opts: {
     e2eMsgsPerSec: e2e,
     e2eMessages: runs.map((x) => x.messages),
     e2eVsCeiling: ratio(e2e.median, nostr.median),
+    e2eFloorPerSec: floor,
+    floorRuns,
+    e2eVsFloor: ratio(e2e.median, floor.median),
+    floorVsCeiling: ratio(floor.median, nostr.median),
     latencyP50Ms: percentile(latencies, 0.5),
     latencyP99Ms: percentile(latencies, 0.99),
     latencySamples: latencies.length,

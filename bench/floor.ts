@@ -88,8 +88,8 @@ export const FLOOR_RECIPES = {
 } as const satisfies Record<string, Recipe>;
 export type FloorFigure = keyof typeof FLOOR_RECIPES;
 
-/** Nanoseconds per call of every floor primitive, each over `seconds`; and the ML-KEM backend that ran. */
-export async function measureFloorPrimitives(seconds: number): Promise<{ ns: Record<FloorPrimitive, number>; mlKem: string }> {
+/** Nanoseconds per call of every floor primitive (or those `figure`'s floor calls), each over `seconds`; and the ML-KEM backend that ran. */
+export async function measureFloorPrimitives(seconds: number, figure?: FloorFigure): Promise<{ ns: Record<FloorPrimitive, number>; mlKem: string }> {
   // As in a running node after its first ML-KEM operation (the WASM backend loads on first use).
   await loadWasmMlKem();
   const key = randomBytes(32);
@@ -181,7 +181,8 @@ export async function measureFloorPrimitives(seconds: number): Promise<{ ns: Rec
     mlKemDecapsulate: () => MlKem1024.decapsulate(ciphertext, kem.secretKey),
   };
   const ns = {} as Record<FloorPrimitive, number>;
-  for (const [name, op] of Object.entries(ops) as [FloorPrimitive, () => unknown][]) ns[name] = await nsPerOp(seconds, () => void op());
+  const only: Recipe | undefined = figure === undefined ? undefined : FLOOR_RECIPES[figure];
+  for (const [name, op] of Object.entries(ops) as [FloorPrimitive, () => unknown][]) if (!only || only[name] !== undefined) ns[name] = await nsPerOp(seconds, () => void op());
   const inUse = mlKemBackendsInUse();
   return { ns, mlKem: `encapsulate ${inUse.encapsulate}, decapsulate ${inUse.decapsulate}` };
 }

@@ -21,7 +21,7 @@ const SIDE_JS = fileURLToPath(new URL('./side.js', import.meta.url));
 /** A bound on a hung child, not a performance check. */
 const CHILD_TIMEOUT_MS = 10 * 60_000;
 
-function runSide(side: Side, figure: string, seconds: number, node = process.execPath): Promise<SideResult> {
+export function runSide(side: Side, figure: string, seconds: number, node = process.execPath): Promise<SideResult> {
   return new Promise((resolve, reject) => {
     execFile(node, [SIDE_JS, '--side', side, '--figure', figure, '--seconds', String(seconds)], { timeout: CHILD_TIMEOUT_MS, maxBuffer: 1 << 20 }, (error, stdout, stderr) => {
       // A side that failed (a wrong plaintext, a crash) fails the run: its figure would be a lie.

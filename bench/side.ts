@@ -1,6 +1,7 @@
 // One side of one figure in a process of its own, so that neither side's allocations, JIT state or
 // native threads weigh on the other's figure: `node dist/bench/side.js --side ours|libsignal|floor
 // --figure <figure> --seconds N` prints one JSON line. bench/rounds.ts runs these interleaved.
+import { measureE2eFloor } from './e2e-floor.js';
 import { measureFloorPrimitives } from './floor.js';
 import { measureOursFigure, OUR_FIGURES, type OurFigure, ourMlKem } from './ours.js';
 
@@ -31,6 +32,7 @@ async function run(side: Side, figure: string, seconds: number): Promise<SideRes
       return { side, figure, value, mlKem: `libsignal-client ${await libsignalVersion()} (its Rust core)` };
     }
     case 'floor': {
+      if (figure === 'e2e') return { side, figure, value: await measureE2eFloor(seconds), mlKem: 'none' };
       const { ns, mlKem } = await measureFloorPrimitives(seconds);
       return { side, figure: 'primitives', value: ns, mlKem };
     }
@@ -44,7 +46,7 @@ const arg = (name: string): string | undefined => {
 const side = arg('--side') as Side;
 const seconds = Number(arg('--seconds') ?? 1);
 if (!SIDES.includes(side) || !(seconds > 0)) {
-  console.error('usage: node dist/bench/side.js --side ours|libsignal|floor [--figure F] [--seconds N]');
+  console.error('usage: node dist/bench/side.js --side ours|libsignal|floor [--figure F (floor: primitives or e2e)] [--seconds N]');
   process.exit(2);
 }
 console.log(JSON.stringify(await run(side, arg('--figure') ?? 'primitives', seconds)));

@@ -98,9 +98,12 @@ export class ContactsStore {
 
   /** A contact named by alias, full fingerprint, or a unique fingerprint prefix (at least 8 hex digits). */
   resolve(ref: string): Contact | undefined {
+    const lower = ref.toLowerCase();
+    // A whole fingerprint (what every send names) is one primary-key lookup, not the alias's and a
+    // LIKE scan: no alias looks like a fingerprint (setAlias refuses one).
+    if (/^[0-9a-f]{64}$/.test(lower)) return this.get(lower);
     const byAlias = toContact(this.q.byAlias.get(ref) as Row | undefined);
     if (byAlias) return byAlias;
-    const lower = ref.toLowerCase();
     if (!/^[0-9a-f]{8,64}$/.test(lower)) return undefined;
     const hits = (this.q.byPrefix.all(lower) as Row[]).map((r) => toContact(r)!);
     if (hits.length > 1) fail('INVALID_ARGUMENT', `"${ref}" matches ${hits.length} contacts: give more digits`);

@@ -301,4 +301,10 @@ export const MIGRATIONS: readonly string[] = [
   );
   ALTER TABLE outbox ADD COLUMN message_ids TEXT;
   `,
+  // 13: no query uses messages_undelivered (the planner takes (peer, direction, id) for undelivered(),
+  // with or without it, ANALYZE or not), yet every send and every state change wrote it: one WAL page
+  // of a send's eight (issue 12).
+  `
+  DROP INDEX messages_undelivered;
+  `,
 ];

@@ -49,4 +49,15 @@ describe('the messages table’s indexes', () => {
       assert.match(plan(sql), /USING INDEX messages_outgoing_id/, sql);
     db.close();
   });
+
+  it('keeps no index that every send writes and no query reads: the undelivered lookup searches by peer', (t) => {
+    const db = openDatabase({ path: join(tempDir(t), 'plan.db') });
+    const indexes = (db.prepare("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'messages' ORDER BY name").all() as { name: string }[]).map((r) => r.name);
+    assert.deepEqual(indexes, ['messages_outgoing_id', 'sqlite_autoindex_messages_1']);
+    const plan = (db.prepare("EXPLAIN QUERY PLAN SELECT * FROM messages WHERE direction = 'out' AND peer = ? AND state IN ('queued', 'sent') ORDER BY seq").all('p') as { detail: string }[])
+      .map((r) => r.detail)
+      .join('; ');
+    assert.match(plan, /SEARCH messages USING INDEX sqlite_autoindex_messages_1 \(peer=\? AND direction=\?\)/);
+    db.close();
+  });
 });
