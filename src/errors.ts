@@ -10,6 +10,7 @@ export type ErrorCode =
   | 'PREKEY_EXPIRED' // a pre-key past its grace period
   | 'ONE_TIME_PREKEY_USED'
   | 'NO_SESSION'
+  | 'NOT_FOUND' // what the caller named is not there: a contact, or an identity in a data directory
   | 'IDENTITY_MISMATCH'
   | 'BAD_PASSPHRASE'
   | 'STORE'

@@ -123,7 +123,7 @@ describe('rrelay end to end, one process per node', () => {
     const root = tempRoot(t);
     const D = ['--data-dir', join(root, 'x')];
     const none = await rrelay(['whoami', ...D]);
-    assert.equal(none.code, 5);
+    assert.equal(none.code, 4);
     assert.match(none.stderr, /no identity in .*run `rrelay init` first/);
     assert.doesNotMatch(none.stderr, /\n\s+at /);
     assert.equal((await rrelay(['init', ...D, '--relay', 'http://not-a-relay'])).code, 2);

@@ -47,9 +47,9 @@ class Scenario {
     return join(this.root, who);
   }
 
-  private async exec(who: Who, args: string[]): Promise<CliResult> {
+  private async exec(who: Who, args: string[], input?: string): Promise<CliResult> {
     const t0 = Date.now();
-    const r = await rrelay([...args, '--data-dir', this.dir(who), '--json']);
+    const r = await rrelay([...args, '--data-dir', this.dir(who), '--json'], input === undefined ? {} : { input });
     if (process.env.TIMING) process.stderr.write(`TIMING ${this.mode} ${Date.now() - t0} ${who} ${args.join(' ')}\n`);
     return r;
   }
@@ -75,9 +75,9 @@ class Scenario {
     return v;
   }
 
-  /** Runs a command, records it, and checks its exit code; returns its first JSON line. */
-  async run<T = Json>(who: Who, args: string[], code = 0, shape?: (out: unknown[]) => unknown[]): Promise<T> {
-    const r = await this.exec(who, args);
+  /** Runs a command (with `input` on its stdin), records it, and checks its exit code; returns its first JSON line. */
+  async run<T = Json>(who: Who, args: string[], code = 0, shape?: (out: unknown[]) => unknown[], input?: string): Promise<T> {
+    const r = await this.exec(who, args, input);
     this.record(who, args, r, shape);
     assert.equal(r.code, code, `[${this.mode}] ${who}: rrelay ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
     return r.json[0] as T;
@@ -147,25 +147,34 @@ async function scenario(s: Scenario): Promise<void> {
   // A session from a bundle: alice and bob
   await s.run('alice', ['contacts', 'ls']);
   await s.run('alice', ['send', 'nobody', 'hi'], 4);
+  // An unknown contact is exit 4 from every command that names one; a chat with nobody does not open.
+  await s.run('alice', ['messages', 'nobody'], 4);
+  await s.run('alice', ['contacts', 'alias', 'nobody', 'x'], 4);
+  assert.match((await s.run('alice', ['chat', 'nobody'], 4)).error!.message, /no contact or discovered bundle matches "nobody"/);
   assert.equal((await s.run('alice', ['send', fp.bob.slice(0, 16), 'hello', 'bob'])).state, 'sent');
   const atBob = await s.until<{ text: string; from: string }>('bob', ['receive'], (l) => l.length > 0);
   assert.deepEqual(atBob.map((m) => [m.text, m.from]), [['hello bob', fp.alice]]);
   await s.run('bob', ['contacts', 'alias', fp.alice.slice(0, 12), 'alice']);
   await s.run('bob', ['contacts', 'alias', 'alice', 'deadbeefdeadbeef'], 2);
+  assert.equal((await s.run('bob', ['contacts', 'alias', 'alice', '-'])).alias, null);
+  await s.run('bob', ['contacts', 'alias', fp.alice.slice(0, 12), 'alice']);
   await s.run('bob', ['contacts', 'verify', 'alice']);
   await s.run('bob', ['contacts', 'trust', 'alice']);
-  await s.run('bob', ['contacts', 'verify', 'nosuchcontact'], 2);
+  await s.run('bob', ['contacts', 'verify', 'nosuchcontact'], 4);
   const bobContacts = await s.run<{ alias: string; verified: boolean; trusted: boolean }[]>('bob', ['contacts', 'ls']);
   assert.deepEqual(bobContacts.map((c) => [c.alias, c.verified, c.trusted]), [['alice', true, true]]);
   await s.run('alice', ['contacts', 'alias', fp.bob.slice(0, 12), 'bob']);
-  await s.run('bob', ['send', 'alice', 'hi', 'alice']);
+  // The text from stdin: `echo`'s newline is dropped; an empty stdin, or a text over the limit, is bad input.
+  await s.run('bob', ['send', 'alice', '-'], 0, undefined, 'hi alice\n');
+  await s.run('bob', ['send', 'alice', '--stdin'], 2, undefined, '');
+  assert.match((await s.run('bob', ['send', 'alice', '-'], 2, undefined, 'x'.repeat(64 * 1024 + 1))).error!.message, /at most 65536 bytes/);
   const atAlice = await s.until<{ text: string }>('alice', ['receive'], (l) => l.length > 0);
   assert.deepEqual(atAlice.map((m) => m.text), ['hi alice']);
   // A send with the caller's id, retried: stored and sent once; the same id for another text is refused.
   const id = 'c0ffee'.padEnd(32, '0');
   const idOnly = (out: unknown[]) => out.map((o) => ({ id: (o as { id?: string }).id, to: (o as { to?: string }).to }));
   assert.equal((await s.run('bob', ['send', '--id', id, 'alice', 'once'], 0, idOnly)).id, id);
-  assert.equal((await s.run('bob', ['send', '--id', id, 'alice', 'once'], 0, idOnly)).id, id);
+  assert.equal((await s.run('bob', ['send', '--id', id, '--stdin', 'alice'], 0, idOnly, 'once\n')).id, id);
   await s.run('bob', ['send', '--id', id, 'alice', 'twice'], 2);
   await s.run('bob', ['send', '--id', 'nothex', 'alice', 'once'], 2);
   assert.deepEqual((await s.until<{ text: string }>('alice', ['receive'], (l) => l.length > 0)).map((m) => m.text), ['once']);
@@ -187,6 +196,7 @@ async function scenario(s: Scenario): Promise<void> {
   };
   await s.run('carol', ['kx', 'ls']);
   await s.run('alice', ['invite', 'accept', 'rrinv2garbage'], 2);
+  assert.match((await s.run('alice', ['invite', 'accept', join(s.root, 'missing.txt')], 2)).error!.message, /no file .*missing\.txt/);
   for (const who of ['alice', 'bob', 'dave'] as const) await invite(who);
   // An invite already used: its inviter refuses a second acceptor, whose key exchange then ends.
   await s.run('bob', ['invite', 'accept', join(s.root, 'invite-for-alice.txt')], 0, () => []);

@@ -9,6 +9,7 @@ export const EXIT = {
   /** Bad usage or bad input (a mistyped invite, a malformed URL). */
   usage: 2,
   badPassphrase: 3,
+  /** An unknown contact (or one without a session), or a data directory without an identity. */
   notFound: 4,
   store: 5,
   /** The message is safely queued but no relay has accepted it yet. */
@@ -22,6 +23,7 @@ const EXIT_BY_CODE: Partial<Record<ErrorCode, number>> = {
   MALFORMED: EXIT.usage, // at the CLI, malformed bytes come from the user: a mistyped invite, say
   BAD_PASSPHRASE: EXIT.badPassphrase,
   NO_SESSION: EXIT.notFound,
+  NOT_FOUND: EXIT.notFound,
   STORE: EXIT.store,
 };
 

@@ -38,10 +38,11 @@ Environment:
   RRELAY_SCRYPT_LOG2N  scrypt cost of a store made by init, log2 N (default 17)
 
 Exit codes:
-  0 ok, 1 failure, 2 bad usage or input, 3 wrong passphrase, 4 unknown contact or no
-  session, 5 store busy or damaged (or a daemon running with other --proxy or
-  --addressing), 75 queued but no relay accepted it yet, 76 outcome
-  unknown: the daemon went away during send (see \`rrelay messages\`; retry with the
+  0 ok, 1 failure, 2 bad usage or input (a message over 64 KiB, a missing invite
+  file), 3 wrong passphrase, 4 unknown contact or no session, or no identity in the
+  data directory (run \`rrelay init\`), 5 store busy or damaged (or a daemon
+  running with other --proxy or --addressing), 75 queued but no relay accepted it
+  yet, 76 outcome unknown: the daemon went away during send (see \`rrelay messages\`; retry with the
   same --id to send at most once)`,
   )
   .version(pkg.version, '-V, --version', 'print the version and exit')

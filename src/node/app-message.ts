@@ -131,6 +131,13 @@ export function encodeAppMessage(m: AppMessage): Bytes {
   return w.finish();
 }
 
+/** Refuses a text the user gave that cannot be sent (empty, or over MAX_TEXT_BYTES), saying the limit. */
+export function assertSendableText(text: string): void {
+  if (text.length === 0) fail('INVALID_ARGUMENT', 'refusing to send an empty message');
+  const bytes = utf8(text).length;
+  if (bytes > MAX_TEXT_BYTES) fail('INVALID_ARGUMENT', `a message is at most ${MAX_TEXT_BYTES} bytes (UTF-8); this one is ${bytes}`);
+}
+
 function writeText(w: Writer, text: string): void {
   const body = utf8(text);
   if (body.length > MAX_TEXT_BYTES) throw new RangeError(`text of ${body.length} bytes exceeds ${MAX_TEXT_BYTES}`);

@@ -50,7 +50,7 @@ export class Contacts {
 
   /** A contact by alias, fingerprint or unique prefix; fails with the fix when there is none. */
   contact(ref: string): Contact {
-    return this.store.resolve(ref) ?? fail('INVALID_ARGUMENT', `no contact matches "${ref}": see \`rrelay contacts ls\``);
+    return this.store.resolve(ref) ?? fail('NOT_FOUND', `no contact matches "${ref}": see \`rrelay contacts ls\``);
   }
 
   list(): ContactWithSafetyNumber[] {

@@ -7,6 +7,7 @@ import type { NodeContext } from './context.js';
 import { decodeGroupMembers, encodeGroupMembers, type GroupMembers, signGroupMembers } from './group-members.js';
 import type { KeyExchange } from './key-exchange.js';
 import type { AppMessageHandler, Messaging } from './messaging.js';
+import { assertSendableText } from './app-message.js';
 
 const GROUP_INTRO_ATTEMPTS = 3;
 const GROUP_INTRO_INTERVAL_MS = 7 * 24 * 60 * 60 * 1000;
@@ -103,7 +104,7 @@ export class Groups {
 
   /** A message to every member, one pairwise ratchet each. Members without a session yet are named, not dropped. */
   send(ref: string, text: string): { id: string; sent: string[]; unreachable: string[] } {
-    if (text.length === 0) fail('INVALID_ARGUMENT', 'refusing to send an empty message');
+    assertSendableText(text);
     const g = this.resolve(ref);
     if (!g.joined) fail('INVALID_ARGUMENT', `join ${g.name} first: \`rrelay group join ${g.id.slice(0, 8)}\``);
     const self = this.selfFp();

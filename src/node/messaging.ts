@@ -6,7 +6,7 @@ import { budgetedCreatedAt, type Event, inboxEvent, KIND_MESSAGE, messageEvent, 
 import { sendTag } from '../ratchet/index.js';
 import { type RetryReason, sealEnvelope } from '../session/index.js';
 import { type Contact, MessagesStore, type OutboxEntry, type StoredMessage } from '../store/index.js';
-import { type AppMessage, decodeAppMessage, encodeAppMessage } from './app-message.js';
+import { type AppMessage, assertSendableText, decodeAppMessage, encodeAppMessage } from './app-message.js';
 import type { Bundles } from './bundles.js';
 import { type Contacts, nameOf } from './contacts.js';
 import type { NodeContext } from './context.js';
@@ -133,7 +133,7 @@ export class Messaging {
    * the stored message as it is now instead of sending it again; the same id for anything else is refused.
    */
   send(ref: string, text: string, clientId?: string): SentMessage {
-    if (text.length === 0) fail('INVALID_ARGUMENT', 'refusing to send an empty message');
+    assertSendableText(text);
     if (clientId !== undefined && !MESSAGE_ID.test(clientId)) fail('INVALID_ARGUMENT', 'a message id is 32 lowercase hex digits (16 random bytes)');
     const contact = this.bundles.resolvePeer(ref);
     const earlier = clientId === undefined ? undefined : this.store.outgoing(clientId);

@@ -118,7 +118,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
     const store = new SqliteProtocolStore(db, clock);
     if (!store.hasIdentity()) {
       db.close();
-      fail('STORE', `no identity in ${options.dataDir}: run \`rrelay init\` first`);
+      fail('NOT_FOUND', `no identity in ${options.dataDir}: run \`rrelay init\` first`);
     }
     const cipher = new SessionCipher(store, { rng, clock, preKeys: options.preKeys, ratchet: options.ratchet });
     const ctx = (this.ctx = new NodeContext(store, cipher, clock, rng, options.log ?? (() => {}), this));
@@ -199,7 +199,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   /** Opens an initialized data directory. Holds its lock until close(). */
   static async open(options: NodeOptions): Promise<RatchetNode> {
     if (options.proxy !== undefined) options = { ...options, proxy: validateProxyUrl(options.proxy) };
-    if (!existsSync(paths(options.dataDir).db)) fail('STORE', `no identity in ${options.dataDir}: run \`rrelay init\` first`);
+    if (!existsSync(paths(options.dataDir).db)) fail('NOT_FOUND', `no identity in ${options.dataDir}: run \`rrelay init\` first`);
     const unlock = await lockDataDir(options.dataDir);
     try {
       return new RatchetNode(options, unlock);

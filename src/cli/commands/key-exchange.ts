@@ -3,6 +3,16 @@ import type { Command } from 'commander';
 import { printJson, shortFp, usage } from '../io.js';
 import { action, out } from '../command.js';
 
+/** `invite accept`'s argument when it is no invite string: a file holding one, which must be there. */
+function readInviteFile(file: string): string {
+  if (!existsSync(file)) usage(`no file ${file}: give an invite (a string starting with rrinv) or a file that holds one`);
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    return usage(`cannot read ${file}: ${e instanceof Error ? e.message : String(e)}`);
+  }
+}
+
 /** Invites, resets, introductions, and the pending key exchanges. */
 export function registerKeyExchange(program: Command): void {
   const invite = program.command('invite').description('meet someone through an invite handed over out of band (Bison Relay-style key exchange)');
@@ -33,7 +43,7 @@ export function registerKeyExchange(program: Command): void {
     .description('accept an invite: the string itself, or a file holding it')
     .action(
       action(async (api, g, ref: string) => {
-        const text = !ref.startsWith('rrinv') && existsSync(ref) ? readFileSync(ref, 'utf8') : ref;
+        const text = ref.startsWith('rrinv') ? ref : readInviteFile(ref);
         const r = await api.call('acceptInvite', { invite: text });
         out(g, { ...r, state: 'half-kx-sent' }, `invite from ${r.peer} accepted; the key exchange completes when they answer`);
       }),

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { fail } from '../../errors.js';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
 import { CliError, EXIT, printJson, shortFp, usage, writeOut } from '../io.js';
@@ -70,20 +71,48 @@ async function sendOnce(api: ApiClient, p: { contact: string; text: string; wait
   }
 }
 
+/**
+ * The text of `send`: its words, or stdin for `-` or `--stdin`, as signal-cli does. The newline that
+ * `echo` adds is dropped, once; an empty message is refused before anything is sent.
+ */
+async function messageText(words: string[], stdin: boolean): Promise<string> {
+  const fromStdin = stdin || (words.length === 1 && words[0] === '-');
+  if (stdin && words.length > 0) usage('give the message as words or with --stdin, not both');
+  if (!fromStdin) return words.length > 0 ? words.join(' ') : usage('no message: give its text, or `-` (or --stdin) to read it from stdin');
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  const text = Buffer.concat(chunks).toString('utf8').replace(/\r?\n$/, '');
+  return text.length > 0 ? text : usage('refusing to send an empty message: stdin had none');
+}
+
+/**
+ * Whom `chat` talks to: a contact, or a discovered peer (its fingerprint), whose first message makes
+ * it a contact. Anyone else fails as `send` would, before the chat opens.
+ */
+async function chatPeer(api: ApiClient, ref: string): Promise<{ fingerprint: string; alias: string | null }> {
+  const lower = ref.toLowerCase();
+  const match = (c: { fingerprint: string; alias: string | null }) => c.alias === ref || (/^[0-9a-f]{8,64}$/.test(lower) && c.fingerprint.startsWith(lower));
+  const contact = (await api.call('contacts')).find(match);
+  if (contact) return contact;
+  return (await api.call('peers')).find(match) ?? fail('NOT_FOUND', `no contact or discovered bundle matches "${ref}": see \`rrelay contacts ls\` and \`rrelay peers\``);
+}
+
 /** Sending and reading messages: send, messages, receive, chat. */
 export function registerMessages(program: Command): void {
   program
-    .command('send <contact> <text...>')
-    .description('send a message to a contact (alias or fingerprint) or to a discovered peer (fingerprint)')
+    .command('send <contact> [text...]')
+    .description('send a message to a contact (alias or fingerprint) or to a discovered peer (fingerprint); the text "-" (or --stdin) reads it from stdin')
+    .option('--stdin', 'read the message from stdin (one trailing newline is dropped)')
     .option('-w, --wait <seconds>', 'how long to wait for a relay to accept it', '10')
     .option('--id <hex>', 'the message id (32 hex digits; default: a random one): sending again with the same id sends at most once')
     .action(
-      action(async (api, g, ref: string, words: string[], opts: { wait: string; id?: string }) => {
+      action(async (api, g, ref: string, words: string[], opts: { wait: string; id?: string; stdin?: boolean }) => {
+        const text = await messageText(words, opts.stdin ?? false);
         const wait = Number(opts.wait);
         if (!(wait >= 0)) usage('--wait takes a number of seconds');
         const id = opts.id === undefined ? randomBytes(16).toString('hex') : opts.id.toLowerCase();
         if (!messageId.safeParse(id).success) usage('--id takes a message id: 32 hex digits (16 random bytes)');
-        const sent = await sendOnce(api, { contact: ref, text: words.join(' '), waitMs: Math.round(wait * 1000), id });
+        const sent = await sendOnce(api, { contact: ref, text, waitMs: Math.round(wait * 1000), id });
         if (sent.state === 'failed') throw new CliError(`message ${sent.id} failed: ${sent.failure ?? 'no reason recorded'}`, EXIT.failure);
         const accepted = sent.state !== 'queued';
         out(
@@ -153,7 +182,7 @@ export function registerMessages(program: Command): void {
     .description('interactive chat: type a line to send it; incoming messages show live. /quit to leave')
     .action(
       action(async (api, g, ref: string) => {
-        const peer = (await api.call('contacts')).find((c) => c.alias === ref || c.fingerprint.startsWith(ref.toLowerCase()));
+        const peer = await chatPeer(api, ref);
         let rl: ReturnType<typeof createInterface> | undefined;
         // Input that ended (a pipe) closes readline, and Node 24 throws on a prompt after that.
         let inputOpen = false;
@@ -170,13 +199,13 @@ export function registerMessages(program: Command): void {
         // A message from someone else is not shown here: it, and everything after it, stays unread for `receive`.
         let skipped = false;
         const stop = await api.follow((e) => {
-          if (e.type === 'message' && peer && e.message.from !== peer.fingerprint) skipped = true;
+          if (e.type === 'message' && e.message.from !== peer.fingerprint) skipped = true;
           else if (e.type === 'message') void print(formatMessage(e.message)).then(() => !skipped && acks.wrote(e.ackUpTo), () => {});
           else if (e.type === 'warning') print(`*** ${e.message} ***`);
           else if (e.type === 'refused') print(`*** ${e.alias ?? shortFp(e.peer)} refused our ${e.what}: ${e.reason} ***`);
-          else if (e.type === 'failed' && peer && e.peer === peer.fingerprint) print(`*** ${failedLine(e)} ***`);
+          else if (e.type === 'failed' && e.peer === peer.fingerprint) print(`*** ${failedLine(e)} ***`);
           else if (e.type === 'kx-failed') print(kxFailedLine(e));
-          else if (e.type === 'delivered' && peer && e.peer === peer.fingerprint) print(`(delivered)`);
+          else if (e.type === 'delivered' && e.peer === peer.fingerprint) print(`(delivered)`);
           else if (e.type === 'ended') {
             print(`*** ${e.reason}: leaving the chat ***`);
             rl?.close();
@@ -186,7 +215,7 @@ export function registerMessages(program: Command): void {
         rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY, historySize: 0, prompt: '> ' });
         inputOpen = true;
         rl.once('close', () => (inputOpen = false));
-        process.stdout.write(`chatting with ${peer?.alias ?? ref}; /quit to leave\n`);
+        process.stdout.write(`chatting with ${peer.alias ?? ref}; /quit to leave\n`);
         prompt();
         for await (const line of rl) {
           const text = line.trim();
