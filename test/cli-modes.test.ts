@@ -241,13 +241,19 @@ async function scenario(s: Scenario): Promise<void> {
 
   // A group: carol the admin, alice and dave members
   const group = await s.run<{ id: string }>('carol', ['group', 'create', 'friends']);
+  const taken = await s.run<Json>('carol', ['group', 'create', 'friends'], 2); // two groups of one name could not be told apart
+  assert.match(taken.error!.message, /already have a group named "friends" \(id [0-9a-f]{12}\)/);
+  await s.run('dave', ['group', 'create', 'friends']); // carol's invitation arrives with the same name
   await s.run('carol', ['group', 'invite', 'friends', 'nosuchcontact'], 4);
   for (const who of ['alice', 'dave'] as const) {
     await s.run('carol', ['group', 'invite', 'friends', fp[who].slice(0, 16)]);
-    await s.until<{ name: string }[]>(who, ['group', 'ls'], (l) => l[0]?.some((g) => g.name === 'friends') ?? false, [who]);
-    await s.run(who, ['group', 'join', 'friends']);
-    await s.until<{ fingerprint: string }[]>(who, ['group', 'members', 'friends'], (l) => l[0]?.some((m) => m.fingerprint === fp[who]) ?? false, ['carol', who]);
+    await s.until<{ id: string }[]>(who, ['group', 'ls'], (l) => l[0]?.some((g) => g.id === group.id) ?? false, [who]);
+    await s.run(who, ['group', 'join', group.id.slice(0, 8)]);
+    await s.until<{ fingerprint: string }[]>(who, ['group', 'members', group.id], (l) => l[0]?.some((m) => m.fingerprint === fp[who]) ?? false, ['carol', who]);
   }
+  const ambiguous = await s.run<Json>('dave', ['group', 'members', 'friends'], 2);
+  assert.equal(ambiguous.error!.message.match(/[0-9a-f]{12} "friends"/g)?.length, 2, ambiguous.error!.message);
+  assert.match(ambiguous.error!.message, /Name one by its id, or an id prefix/);
   await s.run('alice', ['group', 'send', 'nosuchgroup', 'hi'], 2);
   const members = await s.until<{ fingerprint: string; reachable: boolean }[]>(
     'alice',

@@ -7,7 +7,7 @@ export function registerGroups(program: Command): void {
   const group = program.command('group').description('group chats: an admin, a signed member list, messages fanned out over the pairwise sessions');
   group
     .command('create <name>')
-    .description('create a group; you are its admin')
+    .description('create a group; you are its admin (its name must differ from those of your other groups)')
     .action(action(async (api, g, name: string) => out(g, await api.call('groupCreate', { name }), `created group "${name}"`)));
   group
     .command('invite <group> <contact>')
