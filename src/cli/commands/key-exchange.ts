@@ -1,6 +1,6 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { printJson, shortFp, usage } from '../io.js';
+import { printJsonLines, shortFp, usage } from '../io.js';
 import { action, out } from '../command.js';
 
 /** Invites, resets, introductions, and the pending key exchanges. */
@@ -76,7 +76,7 @@ export function registerKeyExchange(program: Command): void {
     .action(
       action(async (api, g) => {
         const list = await api.call('keyExchanges');
-        if (g.json) return printJson(list);
+        if (g.json) return printJsonLines(list);
         if (list.length === 0) return void process.stdout.write('no pending key exchanges\n');
         for (const p of list) process.stdout.write(`${p.rv.slice(0, 16)}  ${p.role}  ${p.peer ? shortFp(p.peer) : '(waiting for an answer)'}  expires ${new Date(p.expiresAt).toISOString()}\n`);
       }),
@@ -86,7 +86,7 @@ export function registerKeyExchange(program: Command): void {
     .action(
       action(async (api, g) => {
         const list = await api.call('kxRequests');
-        if (g.json) return printJson(list);
+        if (g.json) return printJsonLines(list);
         if (list.length === 0) return void process.stdout.write('no introductions wait for you\n');
         for (const r of list)
           process.stdout.write(
