@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type CliResult, rrelay, type Running, start } from './support/cli.js';
 import { eventually } from './support/nodes.js';
+import { SVG_SCALE } from '../src/cli/qr.js';
+import { pngModules, qrModules } from './support/qr.js';
 import { type EvilRelay, startEvilRelay } from './support/evil-relay.js';
 import { startTestRelay, type TestRelay } from './support/relay.js';
 
@@ -181,7 +183,10 @@ async function scenario(s: Scenario): Promise<void> {
   // Invites: carol meets alice, bob and dave
   const invite = async (who: Who) => {
     const file = join(s.root, `invite-for-${who}.txt`);
-    await s.run('carol', ['invite', 'create', '--out', file]);
+    const svg = join(s.root, `invite-for-${who}.svg`);
+    await s.run('carol', ['invite', 'create', '--out', file, '--qr', svg]);
+    const side = qrModules(readFileSync(file, 'utf8').trim()).length * SVG_SCALE;
+    assert.match(readFileSync(svg, 'utf8'), new RegExp(`^<svg [^>]*viewBox="0 0 ${side} ${side}"`));
     await s.run(who, ['invite', 'accept', file]);
     await s.until('carol', ['kx', 'ls'], noKx, ['carol']);
     await s.until(who, ['kx', 'ls'], noKx, [who]);
@@ -192,7 +197,10 @@ async function scenario(s: Scenario): Promise<void> {
   // An invite already used: its inviter refuses a second acceptor, whose key exchange then ends.
   await s.run('bob', ['invite', 'accept', join(s.root, 'invite-for-alice.txt')], 0, () => []);
   await s.until('bob', ['kx', 'ls'], noKx, ['carol', 'bob']);
-  const cancelled = await s.run<{ rv: string }>('carol', ['invite', 'create', '--ttl', '1']);
+  await s.run('carol', ['invite', 'create', '--ttl', '1', '--qr', join(s.root, 'invite.jpg')], 2); // refused before an invite is made
+  const png = join(s.root, 'invite.png');
+  const cancelled = await s.run<{ rv: string; invite: string }>('carol', ['invite', 'create', '--ttl', '1', '--qr', png]);
+  assert.deepEqual(pngModules(readFileSync(png)), qrModules(cancelled.invite));
   assert.equal((await s.lines('carol', ['kx', 'ls'])).length, 1);
   await s.run('carol', ['kx', 'cancel', 'ffff'], 2);
   await s.run('carol', ['kx', 'cancel', cancelled.rv.slice(0, 12)]);
