@@ -7,7 +7,7 @@ import { NodeService } from '../src/cli/node-service.js';
 import { serveRpc } from '../src/cli/rpc.js';
 import { paths } from '../src/node/data-dir.js';
 import type { RatchetNode } from '../src/node/index.js';
-import { CLI, cliEnv, json, rrelay, start, twoDataDirs } from './support/cli.js';
+import { CLI, cliEnv, json, jsonLines, rrelay, start, twoDataDirs } from './support/cli.js';
 import { eventually, pairOnOneRelay, testNodes } from './support/nodes.js';
 
 /**
@@ -130,7 +130,7 @@ describe('CLI delivery: nothing lost between the node and its user', () => {
     await json(['init', ...A, '--relay', relay.url]);
     const daemon = await start(['daemon', ...A, '--json'], /"daemon":"running"/);
     daemons.push(daemon);
-    await eventually(async () => ((await json<{ fingerprint: string }[]>(['peers', ...A])).some((p) => p.fingerprint === bobFp) ? true : undefined), 'alice finds bob');
+    await eventually(async () => ((await jsonLines<{ fingerprint: string }>(['peers', ...A])).some((p) => p.fingerprint === bobFp) ? true : undefined), 'alice finds bob');
     await relay.stop(); // no relay takes it: the send waits for one
 
     const id = 'ab'.repeat(16);

@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { type CliResult, rrelay, type Running, start } from './support/cli.js';
 import { eventually } from './support/nodes.js';
+import { SVG_SCALE } from '../src/cli/qr.js';
+import { pngModules, qrModules } from './support/qr.js';
 import { type EvilRelay, startEvilRelay } from './support/evil-relay.js';
 import { startTestRelay, type TestRelay } from './support/relay.js';
 
@@ -83,7 +85,7 @@ class Scenario {
     return r.json[0] as T;
   }
 
-  /** All the JSON lines of a command (receive, messages print one per line). */
+  /** All the JSON lines of a command: a list prints one object per line. */
   async lines<T = Json>(who: Who, args: string[]): Promise<T[]> {
     await this.run(who, args);
     return this.transcript[this.transcript.length - 1]!.out as T[];
@@ -117,7 +119,7 @@ class Scenario {
   }
 }
 
-const noKx = (l: unknown[][]) => l[0]?.length === 0;
+const noKx = (l: unknown[]) => l.length === 0;
 
 async function scenario(s: Scenario): Promise<void> {
   const { fp } = s;
@@ -132,12 +134,13 @@ async function scenario(s: Scenario): Promise<void> {
   await s.run('alice', ['relays', 'add', 'http://not-a-relay'], 2);
   await s.run('alice', ['relays', 'add', 'ws://127.0.0.1:1/']);
   await s.run('alice', ['relays', 'add', 'ws://127.0.0.1:1']);
-  await s.run('alice', ['relays', 'ls']);
+  const relays = await s.lines<{ url: string }>('alice', ['relays', 'ls']); // NDJSON: one object per relay, not one array
+  assert.deepEqual(relays.map((r) => typeof r.url), ['string', 'string']);
   await s.run('alice', ['relays', 'rm', 'ws://127.0.0.1:1']);
   await s.run('alice', ['relays', 'rm', 'ws://127.0.0.1:1'], 2);
   for (const who of everyone) assert.deepEqual(await s.run(who, ['publish']), { published: true, pending: 0 });
-  const peers = await s.until<{ fingerprint: string }[]>('alice', ['peers'], (l) => l[0]?.length === 3);
-  assert.deepEqual(peers[0]!.map((p) => p.fingerprint).sort(), [fp.bob, fp.carol, fp.dave].sort());
+  const peers = await s.until<{ fingerprint: string }>('alice', ['peers'], (l) => l.length === 3);
+  assert.deepEqual(peers.map((p) => p.fingerprint).sort(), [fp.bob, fp.carol, fp.dave].sort());
   const status = await s.run<{ daemon: boolean; peers: number; published: boolean }>('alice', ['status'], 0, (out) =>
     JSON.parse(JSON.stringify(out, (k, v: unknown) => (STATUS_RUNTIME.has(k) ? undefined : v))) as unknown[],
   );
@@ -161,7 +164,7 @@ async function scenario(s: Scenario): Promise<void> {
   await s.run('bob', ['contacts', 'verify', 'alice']);
   await s.run('bob', ['contacts', 'trust', 'alice']);
   await s.run('bob', ['contacts', 'verify', 'nosuchcontact'], 4);
-  const bobContacts = await s.run<{ alias: string; verified: boolean; trusted: boolean }[]>('bob', ['contacts', 'ls']);
+  const bobContacts = await s.lines<{ alias: string; verified: boolean; trusted: boolean }>('bob', ['contacts', 'ls']);
   assert.deepEqual(bobContacts.map((c) => [c.alias, c.verified, c.trusted]), [['alice', true, true]]);
   await s.run('alice', ['contacts', 'alias', fp.bob.slice(0, 12), 'bob']);
   // The text from stdin: `echo`'s newline is dropped; an empty stdin, or a text over the limit, is bad input.
@@ -189,7 +192,10 @@ async function scenario(s: Scenario): Promise<void> {
   // Invites: carol meets alice, bob and dave
   const invite = async (who: Who) => {
     const file = join(s.root, `invite-for-${who}.txt`);
-    await s.run('carol', ['invite', 'create', '--out', file]);
+    const svg = join(s.root, `invite-for-${who}.svg`);
+    await s.run('carol', ['invite', 'create', '--out', file, '--qr', svg]);
+    const side = qrModules(readFileSync(file, 'utf8').trim()).length * SVG_SCALE;
+    assert.match(readFileSync(svg, 'utf8'), new RegExp(`^<svg [^>]*viewBox="0 0 ${side} ${side}"`));
     await s.run(who, ['invite', 'accept', file]);
     await s.until('carol', ['kx', 'ls'], noKx, ['carol']);
     await s.until(who, ['kx', 'ls'], noKx, [who]);
@@ -201,11 +207,14 @@ async function scenario(s: Scenario): Promise<void> {
   // An invite already used: its inviter refuses a second acceptor, whose key exchange then ends.
   await s.run('bob', ['invite', 'accept', join(s.root, 'invite-for-alice.txt')], 0, () => []);
   await s.until('bob', ['kx', 'ls'], noKx, ['carol', 'bob']);
-  const cancelled = await s.run<{ rv: string }>('carol', ['invite', 'create', '--ttl', '1']);
-  assert.equal((await s.run<unknown[]>('carol', ['kx', 'ls'])).length, 1);
+  await s.run('carol', ['invite', 'create', '--ttl', '1', '--qr', join(s.root, 'invite.jpg')], 2); // refused before an invite is made
+  const png = join(s.root, 'invite.png');
+  const cancelled = await s.run<{ rv: string; invite: string }>('carol', ['invite', 'create', '--ttl', '1', '--qr', png]);
+  assert.deepEqual(pngModules(readFileSync(png)), qrModules(cancelled.invite));
+  assert.equal((await s.lines('carol', ['kx', 'ls'])).length, 1);
   await s.run('carol', ['kx', 'cancel', 'ffff'], 2);
   await s.run('carol', ['kx', 'cancel', cancelled.rv.slice(0, 12)]);
-  assert.deepEqual(await s.run('carol', ['kx', 'ls']), []);
+  assert.deepEqual(await s.lines('carol', ['kx', 'ls']), []);
   await s.run('carol', ['contacts', 'ls'], 0);
 
   // A ratchet reset, directly and through bob
@@ -228,20 +237,20 @@ async function scenario(s: Scenario): Promise<void> {
   await s.run('carol', ['introduce', fp.bob.slice(0, 16), fp.bob.slice(0, 16)], 2);
   await s.run('carol', ['introduce', fp.bob.slice(0, 16), fp.dave.slice(0, 16)]);
   // Neither asked for it: each consents (bob first, so that dave's invite has not reached him yet in either mode).
-  const oneRequest = (l: { id: string }[][]) => l[0]?.length === 1;
-  const forBob = (await s.until<{ id: string }[]>('bob', ['kx', 'requests'], oneRequest, ['bob']))[0]![0]!;
-  const forDave = (await s.until<{ id: string }[]>('dave', ['kx', 'requests'], oneRequest, ['dave']))[0]![0]!;
+  const oneRequest = (l: unknown[]) => l.length === 1;
+  const forBob = (await s.until<{ id: string }>('bob', ['kx', 'requests'], oneRequest, ['bob']))[0]!;
+  const forDave = (await s.until<{ id: string }>('dave', ['kx', 'requests'], oneRequest, ['dave']))[0]!;
   await s.run('dave', ['kx', 'accept', 'ffffff'], 2);
   await s.run('bob', ['kx', 'accept', forBob.id.slice(0, 8)]);
   await s.run('dave', ['kx', 'accept', forDave.id]);
-  const hasContact = (f: string) => (l: { fingerprint: string }[][]) => l[0]?.some((c) => c.fingerprint === f) ?? false;
+  const hasContact = (f: string) => (l: { fingerprint: string }[]) => l.some((c) => c.fingerprint === f);
   await s.until('bob', ['contacts', 'ls'], hasContact(fp.dave), ['carol', 'bob', 'dave', 'bob']);
   await s.until('dave', ['kx', 'ls'], noKx, ['dave']);
   await s.until('dave', ['contacts', 'ls'], hasContact(fp.bob));
   await s.run('alice', ['mediate', fp.carol.slice(0, 16), fp.dave.slice(0, 16)], 2); // a full fingerprint is needed
   await s.run('alice', ['mediate', fp.carol.slice(0, 16), fp.dave]);
   // Alice asked; dave, the target, consents.
-  const fromAlice = (await s.until<{ id: string }[]>('dave', ['kx', 'requests'], oneRequest, ['carol', 'dave']))[0]![0]!;
+  const fromAlice = (await s.until<{ id: string }>('dave', ['kx', 'requests'], oneRequest, ['carol', 'dave']))[0]!;
   await s.run('dave', ['kx', 'accept', fromAlice.id]);
   await s.run('dave', ['kx', 'requests']);
   await s.until('alice', ['contacts', 'ls'], hasContact(fp.dave), ['carol', 'alice', 'dave', 'alice']);
@@ -251,21 +260,27 @@ async function scenario(s: Scenario): Promise<void> {
 
   // A group: carol the admin, alice and dave members
   const group = await s.run<{ id: string }>('carol', ['group', 'create', 'friends']);
+  const taken = await s.run<Json>('carol', ['group', 'create', 'friends'], 2); // two groups of one name could not be told apart
+  assert.match(taken.error!.message, /already have a group named "friends" \(id [0-9a-f]{12}\)/);
+  await s.run('dave', ['group', 'create', 'friends']); // carol's invitation arrives with the same name
   await s.run('carol', ['group', 'invite', 'friends', 'nosuchcontact'], 4);
   for (const who of ['alice', 'dave'] as const) {
     await s.run('carol', ['group', 'invite', 'friends', fp[who].slice(0, 16)]);
-    await s.until<{ name: string }[]>(who, ['group', 'ls'], (l) => l[0]?.some((g) => g.name === 'friends') ?? false, [who]);
-    await s.run(who, ['group', 'join', 'friends']);
-    await s.until<{ fingerprint: string }[]>(who, ['group', 'members', 'friends'], (l) => l[0]?.some((m) => m.fingerprint === fp[who]) ?? false, ['carol', who]);
+    await s.until<{ id: string }>(who, ['group', 'ls'], (l) => l.some((g) => g.id === group.id), [who]);
+    await s.run(who, ['group', 'join', group.id.slice(0, 8)]);
+    await s.until<{ fingerprint: string }>(who, ['group', 'members', group.id], (l) => l.some((m) => m.fingerprint === fp[who]), ['carol', who]);
   }
+  const ambiguous = await s.run<Json>('dave', ['group', 'members', 'friends'], 2);
+  assert.equal(ambiguous.error!.message.match(/[0-9a-f]{12} "friends"/g)?.length, 2, ambiguous.error!.message);
+  assert.match(ambiguous.error!.message, /Name one by its id, or an id prefix/);
   await s.run('alice', ['group', 'send', 'nosuchgroup', 'hi'], 2);
-  const members = await s.until<{ fingerprint: string; reachable: boolean }[]>(
+  const members = await s.until<{ fingerprint: string; reachable: boolean }>(
     'alice',
     ['group', 'members', group.id.slice(0, 8)],
-    (l) => l[0]?.length === 3 && l[0].every((m) => m.reachable),
+    (l) => l.length === 3 && l.every((m) => m.reachable),
     ['alice'],
   );
-  assert.deepEqual(members[0]!.map((m) => m.fingerprint).sort(), [fp.alice, fp.carol, fp.dave].sort());
+  assert.deepEqual(members.map((m) => m.fingerprint).sort(), [fp.alice, fp.carol, fp.dave].sort());
   await s.run('alice', ['group', 'ls']);
   const sent = await s.run<{ sent: string[]; unreachable: string[] }>('alice', ['group', 'send', 'friends', 'hello', 'friends']);
   assert.deepEqual([sent.sent.sort(), sent.unreachable], [[fp.carol, fp.dave].sort(), []]);

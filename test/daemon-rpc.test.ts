@@ -10,7 +10,7 @@ import { NodeService } from '../src/cli/node-service.js';
 import { serveRpc } from '../src/cli/rpc.js';
 import { eventually, testNodes } from './support/nodes.js';
 import { startTestRelay } from './support/relay.js';
-import { json, rrelay, start, twoDataDirs } from './support/cli.js';
+import { json, jsonLines, rrelay, start, twoDataDirs } from './support/cli.js';
 
 /** Raw JSON-RPC lines over a daemon's socket: what any client (not ours) would send. */
 async function rawClient(socketPath: string) {
@@ -166,11 +166,11 @@ describe('rrelay through a running daemon', () => {
     const file = join(root, 'invite.txt');
     await json(['invite', 'create', ...A, '--out', file]);
     await json(['invite', 'accept', ...B, file]);
-    for (const D of [A, B]) await eventually(async () => ((await json<unknown[]>(['kx', 'ls', ...D])).length === 0 ? true : undefined), 'the key exchange completes');
+    for (const D of [A, B]) await eventually(async () => ((await jsonLines(['kx', 'ls', ...D])).length === 0 ? true : undefined), 'the key exchange completes');
     const reset = await rrelay(['reset', ...A, bob.fingerprint.slice(0, 16), '--json']);
     assert.equal(reset.code, 0, reset.stderr);
     assert.equal((reset.json[0] as { peer: string }).peer, bob.fingerprint);
-    for (const D of [A, B]) await eventually(async () => ((await json<unknown[]>(['kx', 'ls', ...D])).length === 0 ? true : undefined), 'the reset completes');
+    for (const D of [A, B]) await eventually(async () => ((await jsonLines(['kx', 'ls', ...D])).length === 0 ? true : undefined), 'the reset completes');
   });
 
   it('relays add and rm take effect on the running node, and status shows it', async (t) => {

@@ -6,7 +6,7 @@ import { ConnectionLost, connectRpc, type RpcClient } from '../src/cli/rpc.js';
 import { paths } from '../src/node/data-dir.js';
 import type { RatchetNode } from '../src/node/index.js';
 import { seededRng } from './helpers.js';
-import { json, rrelay, type Running, start, tempRoot } from './support/cli.js';
+import { json, jsonLines, rrelay, type Running, start, tempRoot } from './support/cli.js';
 import { eventually, meet, testNodes } from './support/nodes.js';
 import { startTestRelay, type TestRelay } from './support/relay.js';
 
@@ -129,7 +129,7 @@ describe('faults', () => {
     await json(['init', ...A, '--relay', relay.url]);
     const bobFp = (await json<{ fingerprint: string }>(['init', ...B, '--relay', relay.url])).fingerprint;
     await Promise.all([daemons.start('alice'), daemons.start('bob')]);
-    await eventually(async () => ((await json<{ fingerprint: string }[]>(['peers', ...A])).some((p) => p.fingerprint === bobFp) ? true : undefined), 'alice finds bob');
+    await eventually(async () => ((await jsonLines<{ fingerprint: string }>(['peers', ...A])).some((p) => p.fingerprint === bobFp) ? true : undefined), 'alice finds bob');
 
     // The schedule: 4 kills alternating between the daemons, each at a message of the burst, a few
     // ms after it was sent (so that it lands inside a send, a publish, a decrypt), down for a while.

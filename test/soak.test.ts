@@ -10,7 +10,7 @@ import { connectRpc, type RpcClient } from '../src/cli/rpc.js';
 import { paths } from '../src/node/data-dir.js';
 import { BUNDLE_D_TAG, type Event, KIND_BUNDLE, KIND_MESSAGE, KIND_RENDEZVOUS, PROTOCOL_VERSION, RENDEZVOUS_TAG, signEvent } from '../src/nostr/events.js';
 import { seededRng } from './helpers.js';
-import { CLI, cliEnv, json, rrelay, type Running, start, tempRoot } from './support/cli.js';
+import { CLI, cliEnv, json, jsonLines, rrelay, type Running, start, tempRoot } from './support/cli.js';
 import { type EvilRelay, startEvilRelay } from './support/evil-relay.js';
 import { eventually } from './support/nodes.js';
 import { startTestRelay, type TestRelay } from './support/relay.js';
@@ -167,7 +167,7 @@ describe('soak', () => {
     );
     for (const w of WHO)
       await eventually(
-        async () => ((await json<{ fingerprint: string }[]>(['peers', ...dirs[w]])).some((p) => p.fingerprint === fp[other(w)]) ? true : undefined),
+        async () => ((await jsonLines<{ fingerprint: string }>(['peers', ...dirs[w]])).some((p) => p.fingerprint === fp[other(w)]) ? true : undefined),
         `${w} finds ${other(w)}`,
       );
     const observers = {} as Record<Who, Observer>;

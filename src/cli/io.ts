@@ -114,6 +114,11 @@ export function printJson(value: unknown): void {
   process.stdout.write(`${JSON.stringify(value)}\n`);
 }
 
+/** A list under --json: one object per line (NDJSON), as `--follow` streams them; an empty list prints nothing. */
+export function printJsonLines(items: readonly unknown[]): void {
+  for (const x of items) printJson(x);
+}
+
 export function shortFp(fp: string): string {
   return `${fp.slice(0, 16)}…`;
 }

@@ -47,7 +47,7 @@ Exit codes:
   )
   .version(pkg.version, '-V, --version', 'print the version and exit')
   .option('-d, --data-dir <dir>', 'data directory (default: $RRELAY_DATA_DIR or $XDG_DATA_HOME/rrelay)')
-  .option('--json', 'machine-readable output: one JSON object per line')
+  .option('--json', 'machine-readable output (NDJSON): one JSON object per line, a list one line per item')
   .option('-v, --verbose', 'log relay and node activity to stderr')
   .option('--proxy <url>', 'reach relays only through this SOCKS5 proxy: socks5h://host:port (Tor: socks5h://127.0.0.1:9050), or `none` for direct connections; kept for later commands and the daemon')
   .addOption(

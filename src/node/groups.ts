@@ -45,7 +45,10 @@ export class Groups {
     this.store = new GroupsStore(ctx.db, ctx.settings);
   }
 
+  /** Refuses a name another group we know already has: a command naming it could not tell them apart. */
   create(name: string): { id: string } {
+    const taken = this.store.all().find((g) => g.name === name);
+    if (taken) fail('INVALID_ARGUMENT', `you already have a group named "${name}" (id ${taken.id.slice(0, 12)}): choose another name, as commands name a group by its name or its id`);
     const self = this.ctx.store.identity();
     const g = signGroupMembers(self, { groupId: this.ctx.newId(), name, version: 1, members: [fingerprint(self.public)] });
     this.store.save({ id: g.groupId, name, admin: g.admin, version: 1, members: encodeGroupMembers(g), joined: true, createdAt: this.ctx.clock() });
@@ -62,11 +65,19 @@ export class Groups {
     return g ? { id: g.id, name: g.name } : null;
   }
 
-  /** A group by id (or a prefix of at least 6 hex digits) or by name. */
+  /**
+   * A group by id (or a prefix of at least 6 hex digits) or by name. A name can still match several:
+   * a group we are invited to may arrive with the name of one we have. The error lists them.
+   */
   resolve(ref: string): StoredGroup {
-    const hits = this.store.all().filter((g) => g.name === ref || (ref.length >= 6 && g.id.startsWith(ref.toLowerCase())));
-    if (hits.length !== 1) fail('INVALID_ARGUMENT', hits.length ? `"${ref}" matches ${hits.length} groups: use its id` : `no group matches "${ref}": see \`rrelay group ls\``);
-    return hits[0]!;
+    const all = this.store.all();
+    const exact = all.find((g) => g.id === ref.toLowerCase());
+    if (exact) return exact;
+    const hits = all.filter((g) => g.name === ref || (ref.length >= 6 && g.id.startsWith(ref.toLowerCase())));
+    if (hits.length === 1) return hits[0]!;
+    if (hits.length === 0) return fail('INVALID_ARGUMENT', `no group matches "${ref}": see \`rrelay group ls\``);
+    const list = hits.map((g) => `${g.id.slice(0, 12)} "${g.name}" (admin ${g.admin.slice(0, 16)}…${g.joined ? '' : ', invited'})`).join('; ');
+    return fail('INVALID_ARGUMENT', `"${ref}" matches ${hits.length} groups: ${list}. Name one by its id, or an id prefix of at least 6 digits`);
   }
 
   /** As admin: invites a contact; it becomes a member when it joins. */

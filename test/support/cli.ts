@@ -93,11 +93,16 @@ export function tempRoot(t: { after(fn: () => void): void }): string {
   return root;
 }
 
-/** Runs `rrelay args... --json`, which must succeed; its first JSON line. */
-export async function json<T>(args: string[]): Promise<T> {
+/** Runs `rrelay args... --json`, which must succeed; its JSON lines (a list prints one object per line). */
+export async function jsonLines<T>(args: string[]): Promise<T[]> {
   const r = await rrelay([...args, '--json']);
   assert.equal(r.code, 0, `rrelay ${args.join(' ')} failed: ${r.stderr}`);
-  return r.json[0] as T;
+  return r.json as T[];
+}
+
+/** Runs `rrelay args... --json`, which must succeed; its first JSON line. */
+export async function json<T>(args: string[]): Promise<T> {
+  return (await jsonLines<T>(args))[0]!;
 }
 
 /** A relay, a temp root with data directories for alice and bob, and the daemons to stop afterwards. */

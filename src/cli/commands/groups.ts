@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { EXIT, printJson, shortFp } from '../io.js';
+import { EXIT, printJsonLines, shortFp } from '../io.js';
 import { action, out } from '../command.js';
 
 /** Group chats. */
@@ -7,7 +7,7 @@ export function registerGroups(program: Command): void {
   const group = program.command('group').description('group chats: an admin, a signed member list, messages fanned out over the pairwise sessions');
   group
     .command('create <name>')
-    .description('create a group; you are its admin')
+    .description('create a group; you are its admin (its name must differ from those of your other groups)')
     .action(action(async (api, g, name: string) => out(g, await api.call('groupCreate', { name }), `created group "${name}"`)));
   group
     .command('invite <group> <contact>')
@@ -23,7 +23,7 @@ export function registerGroups(program: Command): void {
     .action(
       action(async (api, g) => {
         const list = await api.call('groups');
-        if (g.json) return printJson(list);
+        if (g.json) return printJsonLines(list);
         if (list.length === 0) return void process.stdout.write('no groups\n');
         for (const x of list) process.stdout.write(`${x.id.slice(0, 12)}  ${x.name}${x.joined ? '' : '  (invited: rrelay group join ' + x.id.slice(0, 12) + ')'}\n`);
       }),
@@ -34,7 +34,7 @@ export function registerGroups(program: Command): void {
     .action(
       action(async (api, g, grp: string) => {
         const list = await api.call('groupMembers', { group: grp });
-        if (g.json) return printJson(list);
+        if (g.json) return printJsonLines(list);
         for (const m of list)
           process.stdout.write(`${m.alias ?? shortFp(m.fingerprint)}${m.admin ? ' (admin)' : ''}  ${m.reachable ? 'reachable' : `NOT YET REACHABLE (introductions tried: ${m.introductionAttempts})`}\n`);
       }),

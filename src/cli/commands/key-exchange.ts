@@ -1,7 +1,8 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import { printJson, shortFp, usage } from '../io.js';
+import { printJsonLines, shortFp, usage } from '../io.js';
 import { action, out } from '../command.js';
+import { qrFile, qrForTerminal, qrFormat } from '../qr.js';
 
 /** `invite accept`'s argument when it is no invite string: a file holding one, which must be there. */
 function readInviteFile(file: string): string {
@@ -21,20 +22,23 @@ export function registerKeyExchange(program: Command): void {
     .description('make an invite: a string (or file) to give to one person; their answer completes a session')
     .option('-t, --ttl <hours>', 'how long the invite stays valid', '24')
     .option('-o, --out <file>', 'write the invite to a file instead of printing it')
-    .option('--qr', 'also print the invite as a QR code (needs a wide terminal: ~175 columns)')
+    .option('--qr [file]', 'also the invite as a QR code: on stderr when the terminal is wide enough (~180 columns), or written to FILE.svg or FILE.png')
     .action(
-      action(async (api, g, opts: { ttl: string; out?: string; qr?: boolean }) => {
+      action(async (api, g, opts: { ttl: string; out?: string; qr?: boolean | string }) => {
         const hours = Number(opts.ttl);
         if (!(hours > 0)) usage('--ttl takes a positive number of hours');
+        const qrPath = typeof opts.qr === 'string' ? opts.qr : null;
+        const format = qrPath === null ? null : (qrFormat(qrPath) ?? usage(`--qr ${qrPath}: the file must end in .svg or .png`));
         const r = await api.call('createInvite', { ttlMs: Math.round(hours * 3600_000) });
         if (opts.out) writeFileSync(opts.out, `${r.invite}\n`, { mode: 0o600 });
-        // Byte mode, lowest error correction: an invite carries a 1568-byte ML-KEM key and needs the room.
-        if (opts.qr) process.stderr.write(`${(await import('uqr')).renderUnicodeCompact(r.invite, { ecc: 'L', border: 2 })}\n`);
+        if (qrPath !== null && format !== null) writeFileSync(qrPath, qrFile(r.invite, format), { mode: 0o600 });
+        else if (opts.qr) process.stderr.write(`${qrForTerminal(r.invite, process.stderr.columns)}\n`);
         const expires = new Date(r.expiresAt).toISOString();
+        const qrNote = qrPath ? `QR code written to ${qrPath}; ` : '';
         out(
           g,
           { ...r, file: opts.out ?? null },
-          opts.out ? `invite written to ${opts.out}; valid until ${expires}` : `${r.invite}\n\nvalid until ${expires}; the key exchange completes when a node of yours is running`,
+          opts.out ? `invite written to ${opts.out}; ${qrNote}valid until ${expires}` : `${r.invite}\n\n${qrNote}valid until ${expires}; the key exchange completes when a node of yours is running`,
         );
       }),
     );
@@ -86,7 +90,7 @@ export function registerKeyExchange(program: Command): void {
     .action(
       action(async (api, g) => {
         const list = await api.call('keyExchanges');
-        if (g.json) return printJson(list);
+        if (g.json) return printJsonLines(list);
         if (list.length === 0) return void process.stdout.write('no pending key exchanges\n');
         for (const p of list) process.stdout.write(`${p.rv.slice(0, 16)}  ${p.role}  ${p.peer ? shortFp(p.peer) : '(waiting for an answer)'}  expires ${new Date(p.expiresAt).toISOString()}\n`);
       }),
@@ -96,7 +100,7 @@ export function registerKeyExchange(program: Command): void {
     .action(
       action(async (api, g) => {
         const list = await api.call('kxRequests');
-        if (g.json) return printJson(list);
+        if (g.json) return printJsonLines(list);
         if (list.length === 0) return void process.stdout.write('no introductions wait for you\n');
         for (const r of list)
           process.stdout.write(

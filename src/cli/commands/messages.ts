@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { fail } from '../../errors.js';
 import { createInterface } from 'node:readline';
 import type { Command } from 'commander';
-import { CliError, EXIT, printJson, shortFp, usage, writeOut } from '../io.js';
+import { CliError, EXIT, printJsonLines, shortFp, usage, writeOut } from '../io.js';
 import { ackPoints, Acks } from '../acks.js';
 import { type FollowEvent, messageId, type ReceivedMessage } from '../api.js';
 import type { ApiClient } from '../dispatch.js';
@@ -135,7 +135,7 @@ export function registerMessages(program: Command): void {
         const limit = Number(opts.limit);
         if (!Number.isInteger(limit) || limit < 1) usage('--limit takes a positive whole number');
         const list = await api.call('history', { contact: ref ?? null, limit });
-        if (g.json) return list.forEach((m) => printJson(m));
+        if (g.json) return printJsonLines(list);
         for (const m of list) {
           const who = m.alias ?? shortFp(m.peer);
           const when = new Date(m.sentAt).toISOString().replace('T', ' ').slice(0, 19);

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { EXIT, printJson, readPassphrase } from '../io.js';
+import { EXIT, printJson, printJsonLines, readPassphrase } from '../io.js';
 import { NodeService, validateRelayUrl } from '../node-service.js';
 import { action, DEFAULT_RELAY, dataDirOf, out, standalone } from '../command.js';
 import { readSettings, settingsGiven, writeSettings } from '../settings.js';
@@ -44,7 +44,7 @@ export function registerSetup(program: Command): void {
     .action(
       action(async (api, g) => {
         const list = await api.call('relays');
-        if (g.json) printJson(list);
+        if (g.json) printJsonLines(list);
         else process.stdout.write(list.length ? `${list.map((r) => r.url).join('\n')}\n` : 'no relays: add one with `rrelay relays add <ws-url>`\n');
       }),
     );
@@ -84,7 +84,7 @@ export function registerSetup(program: Command): void {
     .action(
       action(async (api, g) => {
         const peers = await api.call('peers');
-        if (g.json) return printJson(peers);
+        if (g.json) return printJsonLines(peers);
         if (peers.length === 0) return void process.stdout.write('no bundles discovered yet\n');
         for (const p of peers)
           process.stdout.write(`${p.fingerprint}  ${p.alias ?? ''}${p.isContact ? ' (contact)' : ''}  published ${new Date(p.publishedAt).toISOString()}\n`);
@@ -98,7 +98,7 @@ export function registerSetup(program: Command): void {
     .action(
       action(async (api, g) => {
         const list = await api.call('contacts');
-        if (g.json) return printJson(list);
+        if (g.json) return printJsonLines(list);
         if (list.length === 0) return void process.stdout.write('no contacts yet\n');
         for (const c of list) {
           const flags = [c.verified ? 'verified' : 'unverified', c.trusted ? 'trusted' : 'untrusted', c.keyChangedAt ? 'KEY CHANGED' : ''].filter(Boolean);
