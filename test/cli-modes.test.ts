@@ -273,7 +273,7 @@ async function scenario(s: Scenario): Promise<void> {
   const ambiguous = await s.run<Json>('dave', ['group', 'members', 'friends'], 2);
   assert.equal(ambiguous.error!.message.match(/[0-9a-f]{12} "friends"/g)?.length, 2, ambiguous.error!.message);
   assert.match(ambiguous.error!.message, /Name one by its id, or an id prefix/);
-  await s.run('alice', ['group', 'send', 'nosuchgroup', 'hi'], 2);
+  await s.run('alice', ['group', 'send', 'nosuchgroup', 'hi'], 4);
   const members = await s.until<{ fingerprint: string; reachable: boolean }>(
     'alice',
     ['group', 'members', group.id.slice(0, 8)],

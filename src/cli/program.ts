@@ -39,7 +39,7 @@ Environment:
 
 Exit codes:
   0 ok, 1 failure, 2 bad usage or input (a message over 64 KiB, a missing invite
-  file), 3 wrong passphrase, 4 unknown contact or no session, or no identity in the
+  file), 3 wrong passphrase, 4 unknown contact or group, or no session, or no identity in the
   data directory (run \`rrelay init\`), 5 store busy or damaged (or a daemon
   running with other --proxy or --addressing), 75 queued but no relay accepted it
   yet, 76 outcome unknown: the daemon went away during send (see \`rrelay messages\`; retry with the

@@ -75,7 +75,7 @@ export class Groups {
     if (exact) return exact;
     const hits = all.filter((g) => g.name === ref || (ref.length >= 6 && g.id.startsWith(ref.toLowerCase())));
     if (hits.length === 1) return hits[0]!;
-    if (hits.length === 0) return fail('INVALID_ARGUMENT', `no group matches "${ref}": see \`rrelay group ls\``);
+    if (hits.length === 0) return fail('NOT_FOUND', `no group matches "${ref}": see \`rrelay group ls\``);
     const list = hits.map((g) => `${g.id.slice(0, 12)} "${g.name}" (admin ${g.admin.slice(0, 16)}…${g.joined ? '' : ', invited'})`).join('; ');
     return fail('INVALID_ARGUMENT', `"${ref}" matches ${hits.length} groups: ${list}. Name one by its id, or an id prefix of at least 6 digits`);
   }
