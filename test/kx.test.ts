@@ -569,6 +569,7 @@ describe('a half KX signed by another identity than the one inside', () => {
       initialRV: created.invite.initialRV,
       step3RV: rng(32),
       resetRV: rng(32),
+      nickname: null,
     });
     const bytes = encodeRMOHalfKX(forged);
     assert.throws(() => decodeRMOHalfKX(bytes), isCode('BAD_SIGNATURE'));

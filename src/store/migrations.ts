@@ -307,4 +307,9 @@ export const MIGRATIONS: readonly string[] = [
   `
   DROP INDEX messages_undelivered;
   `,
+  // 14: an acceptor keeps the nickname the invite carried until the key exchange completes, when it
+  // names the new contact (issue 13).
+  `
+  ALTER TABLE pending_kx ADD COLUMN nickname TEXT;
+  `,
 ];
