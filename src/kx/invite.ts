@@ -18,7 +18,7 @@ export const INVITE_STRING_PREFIX = 'rrinv3';
 const CHECKSUM_BYTES = 4;
 /** A compact public identity is 266 bytes; the bound leaves room without letting input drive allocation. */
 const MAX_IDENTITY_BYTES = 4096;
-// Far above the 2,830 characters of the longest v3 invite; checked before any decoding.
+// Far above the 2,828 characters of the longest v3 invite; checked before any decoding.
 const MAX_INVITE_STRING_CHARS = 8192;
 
 /**

@@ -83,6 +83,8 @@ export type GroupOfAdmin = (admin: string, peer: string) => string | undefined;
  */
 export class KeyExchange {
   private readonly store: KxStore;
+  /** Ours, read once: the node holds its data directory alone, and `whoami` answers after close too. */
+  private ownNickname: string | null;
 
   constructor(
     private readonly ctx: NodeContext,
@@ -93,6 +95,7 @@ export class KeyExchange {
     private readonly groupOf: GroupOfAdmin,
   ) {
     this.store = new KxStore(ctx.db, ctx.settings);
+    this.ownNickname = this.store.nickname();
   }
 
   // Invites
@@ -113,13 +116,14 @@ export class KeyExchange {
 
   /** Our nickname: invites and half KXs carry it (resets do not), and the peer names its new contact by it. */
   nickname(): string | null {
-    return this.store.nickname();
+    return this.ownNickname;
   }
 
   /** Sets (or, with null, removes) our nickname; invites made before keep the one they carry. */
   setNickname(nickname: string | null): string | null {
     this.store.setNickname(nickname === null ? null : checkNickname(nickname));
-    return this.nickname();
+    this.ownNickname = nickname;
+    return nickname;
   }
 
   pending(): PendingKeyExchange[] {
