@@ -10,7 +10,7 @@ import { withProgress } from '../progress.js';
 const NICKNAME_HELP =
   `the name your invites (and your answers to invites) carry: whoever completes a key exchange with you names you by it, ` +
   `unless they already named you or that name is taken there (then NAME-2, NAME-3, …). ` +
-  `1 to ${MAX_NICKNAME_CHARS} characters, no surrounding spaces, control or text-direction characters, and not only hex digits`;
+  `1 to ${MAX_NICKNAME_CHARS} characters, no surrounding spaces, no control, invisible or text-direction characters, and not only hex digits`;
 
 /** Identity, relays, the bundle, peers, contacts and status. */
 export function registerSetup(program: Command): void {
