@@ -54,7 +54,7 @@ export interface KxFigures {
   manyNodesKxs: number;
   manyNodesMs: number;
   manyNodesRounds: number;
-  /** Step 1, out of band: the encoded invite, and its `rrinv2…` string. */
+  /** Step 1, out of band: the encoded invite, and its `rrinv3…` string. */
   inviteBytes: number;
   inviteStringChars: number;
   /** Steps 2 and 3: the sealed payloads, and the Nostr rendezvous events (JSON) that carry them. */

@@ -39,7 +39,7 @@ describe('rrelay end to end, one process per node', () => {
     const alice = await json<{ fingerprint: string; npub: string }>(['init', ...A, '--relay', relay.url]);
     const bob = await json<{ fingerprint: string; npub: string; nostrPubkey: string }>(['init', ...B, '--relay', relay.url]);
     assert.match(alice.npub, /^npub1/);
-    assert.deepEqual(Object.keys(await json<object>(['whoami', ...B])).sort(), ['createdAt', 'fingerprint', 'nostrPubkey', 'npub']);
+    assert.deepEqual(Object.keys(await json<object>(['whoami', ...B])).sort(), ['createdAt', 'fingerprint', 'nickname', 'nostrPubkey', 'npub']);
 
     daemons.push(await start(['daemon', ...B, '--json'], /"daemon":"running"/));
     daemons.push(await start(['daemon', ...A, '--json'], /"daemon":"running"/));

@@ -126,10 +126,20 @@ async function scenario(s: Scenario): Promise<void> {
   const everyone: Who[] = ['alice', 'bob', 'carol', 'dave'];
 
   // Identities, relays, bundles
-  for (const who of everyone) fp[who] = (await s.run<{ fingerprint: string }>(who, ['init', '--relay', s.relay.url])).fingerprint;
+  // Carol names herself at init, alice later (a bad name is refused); bob and dave have no nickname.
+  await s.run('carol', ['init', '--relay', s.relay.url, '--name', 'ab12'], 2);
+  for (const who of everyone) {
+    const name = who === 'carol' ? ['--name', 'carol'] : [];
+    fp[who] = (await s.run<{ fingerprint: string }>(who, ['init', '--relay', s.relay.url, ...name])).fingerprint;
+  }
   for (const who of everyone) await s.startDaemon(who);
   const me = await s.run('alice', ['whoami']);
-  assert.equal(me.fingerprint, fp.alice);
+  assert.deepEqual([me.fingerprint, me.nickname], [fp.alice, null]);
+  assert.equal((await s.run('carol', ['whoami'])).nickname, 'carol');
+  await s.run('alice', ['nickname', 'al\u202eice'], 2); // a text-direction override
+  assert.deepEqual(await s.run('alice', ['nickname', 'alice']), { nickname: 'alice' });
+  assert.deepEqual(await s.run('alice', ['nickname']), { nickname: 'alice' });
+  assert.equal((await s.run('alice', ['whoami'])).nickname, 'alice');
   await s.run('alice', ['relays', 'ls']);
   await s.run('alice', ['relays', 'add', 'http://not-a-relay'], 2);
   await s.run('alice', ['relays', 'add', 'ws://127.0.0.1:1/']);
@@ -201,9 +211,16 @@ async function scenario(s: Scenario): Promise<void> {
     await s.until(who, ['kx', 'ls'], noKx, [who]);
   };
   await s.run('carol', ['kx', 'ls']);
-  await s.run('alice', ['invite', 'accept', 'rrinv2garbage'], 2);
+  await s.run('alice', ['invite', 'accept', 'rrinv3garbage'], 2);
   assert.match((await s.run('alice', ['invite', 'accept', join(s.root, 'missing.txt')], 2)).error!.message, /no file .*missing\.txt/);
   for (const who of ['alice', 'bob', 'dave'] as const) await invite(who);
+  // Each side names the other by the nickname it chose: carol at alice's, bob's and dave's, alice at carol's.
+  for (const who of ['alice', 'bob', 'dave'] as const) {
+    const contacts = await s.lines<{ fingerprint: string; alias: string | null }>(who, ['contacts', 'ls']);
+    assert.equal(contacts.find((c) => c.fingerprint === fp.carol)?.alias, 'carol', `${who}'s contacts`);
+  }
+  const atCarol = await s.lines<{ fingerprint: string; alias: string | null }>('carol', ['contacts', 'ls']);
+  assert.deepEqual(atCarol.map((c) => [c.fingerprint, c.alias]).sort(), [[fp.alice, 'alice'], [fp.bob, null], [fp.dave, null]].sort());
   // An invite already used: its inviter refuses a second acceptor, whose key exchange then ends.
   await s.run('bob', ['invite', 'accept', join(s.root, 'invite-for-alice.txt')], 0, () => []);
   await s.until('bob', ['kx', 'ls'], noKx, ['carol', 'bob']);

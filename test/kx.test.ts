@@ -196,10 +196,11 @@ describe('invite key exchange', () => {
     const half = decodeRMOHalfKX(open(x.created.pending.kemSecret, x.accepted.send.payload));
     const full = decodeRMOFullKX(open(x.accepted.pending.kemSecret, x.half.send.payload), x.alice.public);
     assert.equal(SEAL_OVERHEAD_BYTES, 1608);
-    assert.equal(encodeInvite(x.invite).length, 1983);
-    assert.equal(x.inviteString.length, 2656);
-    assert.equal(encodeRMOHalfKX(half).length, 3567);
-    assert.equal(x.accepted.send.payload.length, 3567 + 1608);
+    // Without nicknames (their length byte 0).
+    assert.equal(encodeInvite(x.invite).length, 1984);
+    assert.equal(x.inviteString.length, 2657);
+    assert.equal(encodeRMOHalfKX(half).length, 3568);
+    assert.equal(x.accepted.send.payload.length, 3568 + 1608);
     assert.equal(encodeRMOFullKX(full).length, 1935);
     assert.equal(x.half.send.payload.length, 1935 + 1608);
     assert.equal(encodePendingKX(x.created.pending).length, 3242);
@@ -253,7 +254,8 @@ describe('invite strings', () => {
   });
 
   it('a wrong prefix, or characters outside base64url, are malformed', () => {
-    assert.throws(() => inviteFromString('rrinv1' + s.slice(INVITE_STRING_PREFIX.length)), isCodeWith('MALFORMED', /rrinv2/));
+    for (const older of ['rrinv1', 'rrinv2'])
+      assert.throws(() => inviteFromString(older + s.slice(INVITE_STRING_PREFIX.length)), isCodeWith('MALFORMED', /another version.*rrinv3/));
     assert.throws(() => inviteFromString(s.slice(INVITE_STRING_PREFIX.length)), isCode('MALFORMED'));
     assert.throws(() => inviteFromString(s + '='), isCodeWith('MALFORMED', /invalid character/));
     assert.throws(() => inviteFromString(` ${s}`), isCode('MALFORMED'));
@@ -261,7 +263,7 @@ describe('invite strings', () => {
 
   it('an invite whose lifetime was extended (checksum recomputed) fails its signature', () => {
     const bytes = encodeInvite(invite);
-    const expiresAtOffset = bytes.length - 64 - 8;
+    const expiresAtOffset = bytes.length - 64 - 1 - 8; // before the (empty) nickname and the signature
     const tampered = flip(bytes, expiresAtOffset + 2, 3); // later, not earlier
     assert.throws(() => decodeInvite(tampered), isCode('BAD_SIGNATURE'));
     assert.throws(() => decodeInvite(encodeInvite({ ...invite, expiresAt: invite.expiresAt + DAY })), isCode('BAD_SIGNATURE'));
@@ -367,7 +369,7 @@ describe('tampering', () => {
     initialRV: [3407, 3439],
     step3RV: [3439, 3471],
     resetRV: [3471, 3503],
-    signature: [3503, 3567],
+    signature: [3504, 3568], // after the nickname's length byte (0: none)
   };
   const fullFields: Record<string, [number, number]> = {
     ...identityFields,
@@ -377,7 +379,7 @@ describe('tampering', () => {
   };
 
   it('a half KX changed inside and sealed again fails a signature check', () => {
-    assert.equal(halfPlain.length, 3567);
+    assert.equal(halfPlain.length, 3568);
     const before = encodePendingKX(x.pendingA);
     for (const [field, [start, end]] of Object.entries(halfFields)) {
       for (const at of probes(start, end)) {
@@ -385,8 +387,8 @@ describe('tampering', () => {
         assert.throws(() => onHalfKX(alice, x.pendingA, resealed, seededRng('t'), T0 + 2000), isCode('BAD_SIGNATURE'), `${field} byte ${at}`);
       }
     }
-    // Structural bytes: version, length prefix, identity version, top byte of createdAt (beyond 2^53), form.
-    for (const at of [0, 1, 4, 5, 102, 110]) {
+    // Structural bytes: version, length prefix, identity version, top byte of createdAt (beyond 2^53), form, nickname length.
+    for (const at of [0, 1, 4, 5, 102, 110, 3503]) {
       const resealed = seal(halfKemKey, flip(halfPlain, at), seededRng(`reseal/${at}`));
       assert.throws(() => onHalfKX(alice, x.pendingA, resealed, seededRng('t'), T0 + 2000), isCode('MALFORMED', 'UNSUPPORTED_VERSION', 'BAD_SIGNATURE'), `byte ${at}`);
     }
@@ -414,9 +416,9 @@ describe('tampering', () => {
   it('a half KX fed to the acceptor, or a full KX to the inviter, is refused', () => {
     assert.throws(() => onFullKX(bob, x.pendingA, fullPayload, T0), isCode('INVALID_ARGUMENT'));
     assert.throws(() => onHalfKX(alice, x.pendingB, halfPayload, seededRng('t'), T0), isCode('INVALID_ARGUMENT'));
-    // A full KX sealed to the invite's key (wrong recipient) does not decode as a half KX.
+    // A full KX sealed to the invite's key (wrong recipient) does not decode as a half KX (its version is another).
     const misrouted = seal(halfKemKey, fullPlain, seededRng('mis'));
-    assert.throws(() => onHalfKX(alice, x.pendingA, misrouted, seededRng('t'), T0 + 2000), isCode('MALFORMED'));
+    assert.throws(() => onHalfKX(alice, x.pendingA, misrouted, seededRng('t'), T0 + 2000), isCode('MALFORMED', 'UNSUPPORTED_VERSION'));
   });
 });
 
@@ -569,6 +571,7 @@ describe('a half KX signed by another identity than the one inside', () => {
       initialRV: created.invite.initialRV,
       step3RV: rng(32),
       resetRV: rng(32),
+      nickname: null,
     });
     const bytes = encodeRMOHalfKX(forged);
     assert.throws(() => decodeRMOHalfKX(bytes), isCode('BAD_SIGNATURE'));

@@ -20,7 +20,8 @@ const hex64 = z.string().regex(/^[0-9a-f]{64}$/);
 const alias = z.string().nullable();
 const time = z.number(); // milliseconds since the epoch
 
-export const Whoami = z.object({ fingerprint: hex64, npub: z.string(), nostrPubkey: hex64, createdAt: time });
+/** `nickname`: the name our invites and half key exchanges carry (null: none). */
+export const Whoami = z.object({ fingerprint: hex64, npub: z.string(), nostrPubkey: hex64, createdAt: time, nickname: z.string().nullable() });
 /** `connected`: both lanes (identity, anonymous); `error`: why a lane that is down last failed. */
 const RelayStatus = z.object({ url: z.string(), connected: z.boolean(), failures: z.number().int(), lastSeen: z.number().nullable(), error: z.string().nullable() });
 const Status = z.object({
@@ -168,6 +169,12 @@ export const API = {
     params: none,
     result: Whoami,
     handler: (s) => s.node.whoami(),
+  }),
+  setNickname: method({
+    description: 'sets the nickname our invites (and answers to invites) carry, which the peer names us by; null removes it',
+    params: z.strictObject({ nickname: z.string().nullable() }),
+    result: Whoami,
+    handler: (s, p) => (s.node.kx.setNickname(p.nickname), s.node.whoami()),
   }),
   status: method({
     description: 'identity, relays (connected or not), outbox, pre-key pool; `daemon` tells whether a daemon answered',
@@ -337,9 +344,9 @@ export const API = {
     },
   }),
   acceptInvite: method({
-    description: 'accepts an invite string: the half key exchange goes to the inviter',
+    description: "accepts an invite string: the half key exchange goes to the inviter; `nickname`: the inviter's, which names the contact once the exchange completes",
     params: z.strictObject({ invite: z.string() }),
-    result: z.object({ peer: hex64, rv: hex64 }),
+    result: z.object({ peer: hex64, rv: hex64, nickname: z.string().nullable() }),
     handler: (s, p) => queued(s, () => s.node.kx.acceptInvite(p.invite)),
   }),
   keyExchanges: method({

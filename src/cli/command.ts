@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { RatchetRelayError } from '../errors.js';
 import { DataDirBusy, defaultDataDir, paths } from '../node/data-dir.js';
 import { EXIT, exit, exitWithError, printJson, readPassphrase } from './io.js';
+import { warn } from './progress.js';
 import { type ApiClient, LocalApi } from './dispatch.js';
 import { NodeService } from './node-service.js';
 import { connectRpc } from './rpc.js';
@@ -64,7 +65,8 @@ export async function openApi(g: GlobalOptions): Promise<ApiClient> {
     passphrase ??= await readPassphrase();
     const log = logger(g);
     try {
-      return new LocalApi(await openWithSettings(dataDir, given, (settings) => NodeService.open({ dataDir, passphrase: passphrase!, log, daemon: false, settings })), log);
+      const opened = (settings: Settings) => NodeService.open({ dataDir, passphrase: passphrase!, log, daemon: false, settings, warn: (m) => warn(g, m) });
+      return new LocalApi(await openWithSettings(dataDir, given, opened), log);
     } catch (e) {
       if (!(e instanceof DataDirBusy) || Date.now() >= deadline) throw busyAfterWaiting(e);
     }

@@ -42,20 +42,30 @@ export class NodeService {
     readonly daemon: boolean,
     /** What the node runs with: `--proxy` and `--addressing`. */
     readonly settings: Settings = DEFAULT_SETTINGS,
+    /** Told, without a daemon, when a command connected and no relay could be reached: what it shows is only what is stored. */
+    private readonly warn: (message: string) => void = () => {},
   ) {}
 
-  static async open(opts: { dataDir: string; passphrase: string; log: (line: string) => void; daemon: boolean; settings: Settings }): Promise<NodeService> {
+  static async open(opts: {
+    dataDir: string;
+    passphrase: string;
+    log: (line: string) => void;
+    daemon: boolean;
+    settings: Settings;
+    warn?: (message: string) => void;
+  }): Promise<NodeService> {
     const { RatchetNode } = await loadNode();
     const { proxy, addressing } = opts.settings;
     const node = await RatchetNode.open({ dataDir: opts.dataDir, passphrase: opts.passphrase, log: opts.log, addressing, ...(proxy === null ? {} : { proxy }) });
-    return new NodeService(node, opts.daemon, opts.settings);
+    return new NodeService(node, opts.daemon, opts.settings, opts.warn);
   }
 
   /** `rrelay init`: a new identity, with its relays. */
-  static async init(opts: { dataDir: string; passphrase: string; relays: readonly string[] }): Promise<z.infer<typeof Whoami>> {
+  static async init(opts: { dataDir: string; passphrase: string; relays: readonly string[]; nickname?: string }): Promise<z.infer<typeof Whoami>> {
     const { RatchetNode } = await loadNode();
     const { kdfFromEnv } = await import('../store/database.js');
-    return RatchetNode.init({ dataDir: opts.dataDir, passphrase: opts.passphrase, relays: opts.relays, kdf: kdfFromEnv() });
+    const nickname = opts.nickname === undefined ? {} : { nickname: opts.nickname };
+    return RatchetNode.init({ dataDir: opts.dataDir, passphrase: opts.passphrase, relays: opts.relays, kdf: kdfFromEnv(), ...nickname });
   }
 
   /** The daemon: connects now and logs what the node reports. Later `connect`s reuse this start. */
@@ -70,11 +80,18 @@ export class NodeService {
     return n.whoami();
   }
 
-  /** Connects once, and without a daemon waits for the relays' stored events. A daemon's node is already started. */
+  /**
+   * Connects once, and without a daemon waits for the relays' stored events, or warns that no relay
+   * could be reached (and why, per relay). A daemon's node is already started.
+   */
   connect(): Promise<void> {
     this.started ??= (async () => {
       await this.node.start();
       await this.node.sync(5000);
+      if (!this.daemon && !this.node.isConnected()) {
+        const why = this.node.status().relays.map((r) => `${r.url}: ${r.error ?? 'not connected'}`);
+        this.warn(`no relay could be reached (${why.join(', ')}); showing what is stored`);
+      }
     })();
     return this.started;
   }

@@ -17,7 +17,7 @@ const program = new Command()
     `
 Getting started:
   rrelay relay &                  serve a local relay on ws://127.0.0.1:7447
-  rrelay init                     create your identity (asks for a passphrase)
+  rrelay init --name alice        create your identity; invites carry your name
   rrelay daemon &                 stay connected; other commands then talk to it
   rrelay peers                    who has published a pre-key bundle
   rrelay send <fingerprint> "hi"  start a session from their bundle and send

@@ -4,3 +4,4 @@ export * from './seal.js';
 export * from './messages.js';
 export * from './pending.js';
 export * from './kx.js';
+export * from './nickname.js';

@@ -9,15 +9,16 @@ import {
   type PublicIdentity,
 } from '../identity/index.js';
 import { Reader, Writer } from '../wire/codec.js';
+import { readNickname, writeNickname } from './nickname.js';
 import { RENDEZVOUS_POINT_BYTES, type RendezvousPoint } from './rendezvous.js';
 
-export const INVITE_VERSION = 2;
-export const INVITE_CONTEXT = 'ratchet-relay/kx/invite/v2';
-export const INVITE_STRING_PREFIX = 'rrinv2';
+export const INVITE_VERSION = 3;
+export const INVITE_CONTEXT = 'ratchet-relay/kx/invite/v3';
+export const INVITE_STRING_PREFIX = 'rrinv3';
 const CHECKSUM_BYTES = 4;
 /** A compact public identity is 266 bytes; the bound leaves room without letting input drive allocation. */
 const MAX_IDENTITY_BYTES = 4096;
-// Far above the 2,656 characters of a v2 invite; checked before any decoding.
+// Far above the 2,828 characters of the longest v3 invite; checked before any decoding.
 const MAX_INVITE_STRING_CHARS = 8192;
 
 /**
@@ -26,7 +27,8 @@ const MAX_INVITE_STRING_CHARS = 8192;
  * answer: its secret lives only in the inviter's pending KX and is erased once the answer is opened
  * (forward secrecy). The identity goes in compact form, to keep the invite (and its QR code) small:
  * its ML-KEM key is not needed here, and the full identity comes sealed in the full KX. The inviter's
- * identity signs everything else.
+ * identity signs everything else, its chosen nickname included (v3), which becomes the acceptor's name
+ * for it unless taken.
  */
 export interface OOBPublicIdentityInvite {
   readonly identity: PublicIdentity; // compact form: kemKey is null
@@ -35,6 +37,8 @@ export interface OOBPublicIdentityInvite {
   readonly resetRV: RendezvousPoint;
   readonly createdAt: number;
   readonly expiresAt: number;
+  /** The inviter's chosen name (checked by `nicknameProblem`), or null; none in a reset invite. */
+  readonly nickname: string | null;
   readonly signature: Bytes;
 }
 
@@ -42,7 +46,7 @@ type UnsignedInvite = Omit<OOBPublicIdentityInvite, 'signature'>;
 
 function writeBody(w: Writer, i: UnsignedInvite): Writer {
   if (i.identity.kemKey !== null) fail('INVALID_ARGUMENT', 'an invite carries the compact public identity (without its KEM key)');
-  return w
+  const fields = w
     .u8(INVITE_VERSION)
     .bytes(encodePublicIdentity(i.identity))
     .fixed(i.kemKey, MlKem1024.publicKeyBytes)
@@ -50,6 +54,7 @@ function writeBody(w: Writer, i: UnsignedInvite): Writer {
     .fixed(i.resetRV, RENDEZVOUS_POINT_BYTES)
     .u64(i.createdAt)
     .u64(i.expiresAt);
+  return writeNickname(fields, i.nickname);
 }
 
 /** Signs with the identity's Ed25519 key; `self` must own `unsigned.identity`. */
@@ -76,6 +81,7 @@ export function decodeInvite(bytes: Bytes): OOBPublicIdentityInvite {
   const resetRV = r.fixed(RENDEZVOUS_POINT_BYTES);
   const createdAt = r.u64();
   const expiresAt = r.u64();
+  const nickname = readNickname(r, 'invite');
   const signature = r.fixed(64);
   r.end();
   const body = bytes.subarray(0, bytes.length - 64);
@@ -83,7 +89,7 @@ export function decodeInvite(bytes: Bytes): OOBPublicIdentityInvite {
   if (constantTimeEqual(initialRV, resetRV)) fail('MALFORMED', 'invite: initial and reset rendezvous points are the same');
   if (!identityVerify(identity, INVITE_CONTEXT, body, signature))
     fail('BAD_SIGNATURE', 'invite: signature does not verify');
-  return { identity, kemKey, initialRV, resetRV, createdAt, expiresAt, signature };
+  return { identity, kemKey, initialRV, resetRV, createdAt, expiresAt, nickname, signature };
 }
 
 /** Expired from `expiresAt` on: the inviter answers no half KX from that moment. */
@@ -95,7 +101,7 @@ function checksum(bytes: Bytes): Bytes {
   return sha256(bytes).subarray(0, CHECKSUM_BYTES);
 }
 
-/** `rrinv2` || base64url(invite bytes || first 4 bytes of SHA-256(invite bytes)), for copy and paste. */
+/** `rrinv3` || base64url(invite bytes || first 4 bytes of SHA-256(invite bytes)), for copy and paste. */
 export function inviteToString(invite: OOBPublicIdentityInvite): string {
   const bytes = encodeInvite(invite);
   return INVITE_STRING_PREFIX + toBase64Url(concat(bytes, checksum(bytes)));

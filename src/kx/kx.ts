@@ -45,6 +45,8 @@ export interface KXSend {
 /** What both sides keep once the exchange is done: the session and the two reset mailboxes. */
 export interface KXComplete {
   readonly session: SessionState;
+  /** The inviter learns the acceptor's nickname here (from the half KX); the acceptor had the inviter's in the invite. */
+  readonly peerNickname?: string | null;
   readonly resetRV: RendezvousPoint; // ours: listen here for the peer's reset requests
   readonly peerResetRV: RendezvousPoint; // the peer's: send our reset requests here
 }
@@ -66,12 +68,13 @@ function requireFull(p: PublicIdentity, who: string): Bytes {
   return p.kemKey;
 }
 
-/** Message 1. The invite goes out of band; the pending waits for a half KX at invite.initialRV. */
+/** Message 1. The invite goes out of band; the pending waits for a half KX at invite.initialRV. `nickname`: ours, to tell. */
 export function createInvite(
   self: Identity,
   rng: Rng,
   now: number,
   ttlMs: number,
+  nickname: string | null = null,
 ): { invite: OOBPublicIdentityInvite; pending: InviterPendingKX } {
   if (!Number.isSafeInteger(ttlMs) || ttlMs <= 0) fail('INVALID_ARGUMENT', `invite lifetime must be a positive number of ms, got ${ttlMs}`);
   requireFull(self.public, 'our');
@@ -86,19 +89,21 @@ export function createInvite(
     resetRV,
     createdAt: now,
     expiresAt,
+    nickname,
   });
   return { invite, pending: { role: 'inviter', kemSecret: kem.secretKey, initialRV, resetRV, expiresAt } };
 }
 
 /**
  * Message 2. `invite` must come from decodeInvite / inviteFromString (signatures already checked).
- * Refuses an expired invite and one from our own identity.
+ * Refuses an expired invite and one from our own identity. `nickname`: ours, to tell the inviter.
  */
 export function acceptInvite(
   self: Identity,
   invite: OOBPublicIdentityInvite,
   rng: Rng,
   now: number,
+  nickname: string | null = null,
 ): { pending: AcceptorPendingKX; send: KXSend } {
   if (isExpired(invite, now)) fail('INVALID_ARGUMENT', `invite expired at ${new Date(invite.expiresAt).toISOString()}`);
   if (sameIdentity(invite.identity, self.public)) fail('INVALID_ARGUMENT', 'invite is from our own identity');
@@ -120,6 +125,7 @@ export function acceptInvite(
     initialRV: invite.initialRV,
     step3RV,
     resetRV,
+    nickname,
   });
   const sealed = sealWithSecret(invite.kemKey, encodeRMOHalfKX(half), rng);
   return {
@@ -179,6 +185,7 @@ export function onHalfKX(
   };
   return {
     session,
+    peerNickname: half.nickname,
     resetRV: pending.resetRV,
     peerResetRV: half.resetRV,
     send: { rv: half.step3RV, payload: sealedFull.sealed },

@@ -10,11 +10,12 @@ import {
   sameIdentity,
 } from '../identity/index.js';
 import { Reader, Writer } from '../wire/codec.js';
+import { readNickname, writeNickname } from './nickname.js';
 import { RENDEZVOUS_POINT_BYTES, type RendezvousPoint } from './rendezvous.js';
 
-export const RMO_HALF_KX_VERSION = 2;
+export const RMO_HALF_KX_VERSION = 3;
 export const RMO_FULL_KX_VERSION = 2;
-export const HALF_KX_CONTEXT = 'ratchet-relay/kx/half/v2';
+export const HALF_KX_CONTEXT = 'ratchet-relay/kx/half/v3';
 export const FULL_KX_CONTEXT = 'ratchet-relay/kx/full/v2';
 /**
  * The refusal's version byte. Its high bit marks a refusal: the acceptor reads either a full KX or a
@@ -37,6 +38,7 @@ export interface RMOHalfKX {
   readonly initialRV: RendezvousPoint;
   readonly step3RV: RendezvousPoint; // where the full KX goes
   readonly resetRV: RendezvousPoint; // where the inviter asks the acceptor for a ratchet reset
+  readonly nickname: string | null; // the acceptor's chosen name (v3): the inviter's name for it unless taken
   readonly signature: Bytes;
 }
 
@@ -71,7 +73,7 @@ export interface RMOKXRefused {
 
 function writeHalfBody(w: Writer, m: Omit<RMOHalfKX, 'signature'>): Writer {
   if (m.identity.kemKey === null) fail('INVALID_ARGUMENT', 'a half KX must carry the full public identity (with its KEM key)');
-  return w
+  const fields = w
     .u8(RMO_HALF_KX_VERSION)
     .bytes(encodePublicIdentity(m.identity))
     .fixed(m.ephemeralKey, X25519_KEY_BYTES)
@@ -79,6 +81,7 @@ function writeHalfBody(w: Writer, m: Omit<RMOHalfKX, 'signature'>): Writer {
     .fixed(m.initialRV, RENDEZVOUS_POINT_BYTES)
     .fixed(m.step3RV, RENDEZVOUS_POINT_BYTES)
     .fixed(m.resetRV, RENDEZVOUS_POINT_BYTES);
+  return writeNickname(fields, m.nickname);
 }
 
 function writeFullBody(w: Writer, m: Omit<RMOFullKX, 'signature'>): Writer {
@@ -138,6 +141,7 @@ export function decodeRMOHalfKX(bytes: Bytes): RMOHalfKX {
   const initialRV = r.fixed(RENDEZVOUS_POINT_BYTES);
   const step3RV = r.fixed(RENDEZVOUS_POINT_BYTES);
   const resetRV = r.fixed(RENDEZVOUS_POINT_BYTES);
+  const nickname = readNickname(r, 'half KX');
   const signature = r.fixed(SIGNATURE_BYTES);
   r.end();
   // Distinct random points never collide; equal ones would make one side post into a mailbox it reads itself.
@@ -145,7 +149,7 @@ export function decodeRMOHalfKX(bytes: Bytes): RMOHalfKX {
     fail('MALFORMED', 'half KX: rendezvous points are not distinct');
   if (!identityVerify(identity, HALF_KX_CONTEXT, bytes.subarray(0, bytes.length - SIGNATURE_BYTES), signature))
     fail('BAD_SIGNATURE', 'half KX: signature does not verify');
-  return { identity, ephemeralKey, kemKey, initialRV, step3RV, resetRV, signature };
+  return { identity, ephemeralKey, kemKey, initialRV, step3RV, resetRV, nickname, signature };
 }
 
 /**

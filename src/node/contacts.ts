@@ -1,5 +1,6 @@
 import { fail } from '../errors.js';
 import { formatSafetyNumber, type PublicIdentity, safetyNumber } from '../identity/index.js';
+import { nicknameKey } from '../kx/index.js';
 import { type Contact, ContactsStore, type IdentityObservation, type Met } from '../store/index.js';
 import type { NodeContext } from './context.js';
 
@@ -101,6 +102,22 @@ export class Contacts {
     if (met?.how === 'invite') this.store.setTrusted(contact.fingerprint, true, now);
     if (met && contact.resetRv === null) this.store.setMet(contact.fingerprint, met, now);
     this.store.setResetRvs(contact.fingerprint, resetRv, peerResetRv, now);
+    return this.store.get(contact.fingerprint)!;
+  }
+
+  /**
+   * A contact just met by a key exchange, named by the nickname it chose (validated by the decoder:
+   * never hex, so never taken for a fingerprint or a prefix) unless the user named it already. A name
+   * that looks like another contact's alias (`nicknameKey`: case, width and joiners aside) gets the
+   * first free suffix, `nick-2`, `nick-3`, …: a peer can never take, or pass for, another contact's
+   * name. Call inside a transaction.
+   */
+  nameByNickname(contact: Contact, nickname: string, now: number): Contact {
+    if (contact.alias !== null) return contact;
+    const taken = new Set(this.store.all().flatMap((c) => (c.alias === null ? [] : [nicknameKey(c.alias)])));
+    let alias = nickname;
+    for (let n = 2; taken.has(nicknameKey(alias)); n++) alias = `${nickname}-${n}`;
+    this.store.setAlias(contact.fingerprint, alias, now);
     return this.store.get(contact.fingerprint)!;
   }
 

@@ -32,6 +32,8 @@ export interface Whoami {
   readonly npub: string;
   readonly nostrPubkey: string;
   readonly createdAt: number;
+  /** Ours, as invites carry it; null: none. */
+  readonly nickname: string | null;
 }
 
 /** The typed events a node emits. */
@@ -61,9 +63,9 @@ export interface NodeEvents {
 
 export type NodeEmitter = EventEmitter<NodeEvents>;
 
-export function whoamiOf(p: PublicIdentity): Whoami {
+export function whoamiOf(p: PublicIdentity, nickname: string | null): Whoami {
   const hex = toHex(p.nostrKey);
-  return { fingerprint: fingerprint(p), npub: nip19.npubEncode(hex), nostrPubkey: hex, createdAt: p.createdAt };
+  return { fingerprint: fingerprint(p), npub: nip19.npubEncode(hex), nostrPubkey: hex, createdAt: p.createdAt, nickname };
 }
 
 /** Resolves with the first `event` that matches, or rejects after `ms`. */

@@ -3,6 +3,7 @@ import { fail } from '../errors.js';
 import { decodePublicIdentity, encodePublicIdentity, fingerprint, type PublicIdentity, sameIdentity } from '../identity/index.js';
 import {
   acceptInvite,
+  checkNickname,
   createInvite,
   decodeInvite,
   decodePendingKX,
@@ -82,6 +83,8 @@ export type GroupOfAdmin = (admin: string, peer: string) => string | undefined;
  */
 export class KeyExchange {
   private readonly store: KxStore;
+  /** Ours, read once: the node holds its data directory alone, and `whoami` answers after close too. */
+  private ownNickname: string | null;
 
   constructor(
     private readonly ctx: NodeContext,
@@ -92,6 +95,7 @@ export class KeyExchange {
     private readonly groupOf: GroupOfAdmin,
   ) {
     this.store = new KxStore(ctx.db, ctx.settings);
+    this.ownNickname = this.store.nickname();
   }
 
   // Invites
@@ -102,12 +106,24 @@ export class KeyExchange {
     return { invite: inviteToString(invite), rv, expiresAt: invite.expiresAt };
   }
 
-  /** Step 2: accept an invite string; the half KX goes to the inviter's initial RV. */
-  acceptInvite(text: string): { peer: string; rv: string } {
+  /** Step 2: accept an invite string; the half KX goes to the inviter's initial RV. `nickname`: the one the inviter chose. */
+  acceptInvite(text: string): { peer: string; rv: string; nickname: string | null } {
     const invite = inviteFromString(text.trim());
     const peer = fingerprint(invite.identity);
     const rv = this.ctx.transaction(() => this.startAcceptor(invite, peer, { how: 'invite' }, this.ctx.clock()));
-    return { peer, rv };
+    return { peer, rv, nickname: invite.nickname };
+  }
+
+  /** Our nickname: invites and half KXs carry it (resets do not), and the peer names its new contact by it. */
+  nickname(): string | null {
+    return this.ownNickname;
+  }
+
+  /** Sets (or, with null, removes) our nickname; invites made before keep the one they carry. */
+  setNickname(nickname: string | null): string | null {
+    this.store.setNickname(nickname === null ? null : checkNickname(nickname));
+    this.ownNickname = nickname;
+    return nickname;
   }
 
   pending(): PendingKeyExchange[] {
@@ -157,9 +173,13 @@ export class KeyExchange {
     if ('refused' in done) return this.onRefusedByInviter(stored, done.refused, event.id, now);
     const peer = fingerprint(done.session.peer);
     if (stored.peer !== null && stored.peer !== peer) fail('IDENTITY_MISMATCH', 'the answer to a ratchet reset comes from another identity than the contact');
+    // The peer's chosen name: the inviter's came in its invite, the acceptor's in this half KX. A reset (no `met`) names no one.
+    const met = decodeMet(stored.met);
+    const nickname = met === null ? null : pending.role === 'inviter' ? (done.peerNickname ?? null) : stored.nickname;
     this.ctx.transaction(() => {
       this.ctx.cipher.installSession(done.session);
-      const contact = this.contacts.addFromKeyExchange(done.session.peer, rvHex(done.resetRV), rvHex(done.peerResetRV), decodeMet(stored.met), now);
+      const added = this.contacts.addFromKeyExchange(done.session.peer, rvHex(done.resetRV), rvHex(done.peerResetRV), met, now);
+      const contact = nickname === null ? added : this.contacts.nameByNickname(added, nickname, now);
       this.forget(rv);
       // An invite handed out of band may reach others too: keep hearing them, to tell them it is spent.
       if (pending.role === 'inviter' && stored.peer === null) this.store.addSpent(stored, peer, now);
@@ -452,20 +472,36 @@ export class KeyExchange {
 
   // The two ends of a key exchange
 
-  /** Makes an invite and stores its pending KX, waiting at the initial RV. `peer`: whom it is for, when known. Call inside a transaction. */
+  /**
+   * Makes an invite and stores its pending KX, waiting at the initial RV. `peer`: whom it is for, when
+   * known; `met` null: a reset, whose invite carries no nickname. Call inside a transaction.
+   */
   private startInviter(peer: string | null, ttlMs: number, met: Met | null, now: number): { invite: OOBPublicIdentityInvite; rv: string } {
-    const { invite, pending } = createInvite(this.ctx.store.identity(), this.ctx.rng, now, ttlMs);
+    const nickname = met === null ? null : this.nickname();
+    const { invite, pending } = createInvite(this.ctx.store.identity(), this.ctx.rng, now, ttlMs, nickname);
     const rv = rvHex(pending.initialRV);
-    this.store.add({ rv, role: 'inviter', record: encodePendingKX(pending), peer, createdAt: now, expiresAt: pending.expiresAt, met: met && encodeMet(met) });
+    this.store.add({ rv, role: 'inviter', record: encodePendingKX(pending), peer, createdAt: now, expiresAt: pending.expiresAt, met: met && encodeMet(met), nickname: null });
     this.ctx.afterCommit(() => this.subscribe());
     return { invite, rv };
   }
 
-  /** Answers an invite: stores the acceptor's pending KX and queues the half KX. Call inside a transaction. */
+  /**
+   * Answers an invite: stores the acceptor's pending KX (with the inviter's nickname, for when it
+   * completes) and queues the half KX, with our nickname unless it is a reset. Call inside a transaction.
+   */
   private startAcceptor(invite: OOBPublicIdentityInvite, peer: string, met: Met | null, now: number): string {
-    const { pending, send } = acceptInvite(this.ctx.store.identity(), invite, this.ctx.rng, now);
+    const { pending, send } = acceptInvite(this.ctx.store.identity(), invite, this.ctx.rng, now, met === null ? null : this.nickname());
     const rv = rvHex(pending.step3RV);
-    this.store.add({ rv, role: 'acceptor', record: encodePendingKX(pending), peer, createdAt: now, expiresAt: pending.expiresAt + KX_GRACE_MS, met: met && encodeMet(met) });
+    this.store.add({
+      rv,
+      role: 'acceptor',
+      record: encodePendingKX(pending),
+      peer,
+      createdAt: now,
+      expiresAt: pending.expiresAt + KX_GRACE_MS,
+      met: met && encodeMet(met),
+      nickname: invite.nickname,
+    });
     this.queueRendezvous(send);
     this.ctx.afterCommit(() => this.subscribe());
     return rv;

@@ -9,7 +9,8 @@ import { isPackedMailboxEvent, unpackMailboxEvent } from '../nostr/pack.js';
 import { validateProxyUrl } from '../nostr/proxy.js';
 import { RelaySet, type RelayStatus, type RelayTiming } from '../nostr/relay-set.js';
 import { SessionCipher } from '../session/index.js';
-import { type KdfParams, openDatabase, RelayList, SqliteProtocolStore } from '../store/index.js';
+import { checkNickname } from '../kx/index.js';
+import { type KdfParams, NICKNAME_SETTING, openDatabase, RelayList, Settings, SqliteProtocolStore } from '../store/index.js';
 import { BUNDLE_FILTER, Bundles } from './bundles.js';
 import { Contacts } from './contacts.js';
 import { type EventHandler, NodeContext } from './context.js';
@@ -53,6 +54,8 @@ export interface NodeOptions {
    * credentials, so that Tor puts the identity and anonymous lanes on separate circuits.
    */
   readonly proxy?: string;
+  /** `init` only: the nickname our invites carry (checked by `checkNickname`); none if absent. */
+  readonly nickname?: string;
 }
 
 export interface NodeStatus {
@@ -179,6 +182,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   static async init(options: NodeOptions): Promise<Whoami> {
     ensureDataDir(options.dataDir);
     if (existsSync(paths(options.dataDir).db)) fail('INVALID_ARGUMENT', `${options.dataDir} already holds an identity`);
+    const nickname = options.nickname === undefined ? null : checkNickname(options.nickname);
     const unlock = await lockDataDir(options.dataDir);
     try {
       const db = openDatabase({ path: paths(options.dataDir).db, passphrase: options.passphrase, kdf: options.kdf });
@@ -188,7 +192,8 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
       new SessionCipher(store, { rng: options.rng ?? systemRng, clock, preKeys: options.preKeys }).maintain();
       const relays = new RelayList(db);
       for (const url of options.relays ?? []) relays.add(url, clock());
-      const me = whoamiOf(store.identity().public);
+      if (nickname !== null) new Settings(db).set(NICKNAME_SETTING, nickname);
+      const me = whoamiOf(store.identity().public, nickname);
       db.close();
       return me;
     } finally {
@@ -218,7 +223,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
   }
 
   whoami(): Whoami {
-    return whoamiOf(this.identity());
+    return whoamiOf(this.identity(), this.kx.nickname());
   }
 
   identity(): PublicIdentity {

@@ -14,7 +14,12 @@ export interface StoredPendingKx {
   readonly expiresAt: number;
   /** How its completion meets the peer (`Met`, encoded); null for a ratchet reset. */
   readonly met: string | null;
+  /** The acceptor's: the nickname its invite carried (validated by the invite's decoder), if any. */
+  readonly nickname: string | null;
 }
+
+/** The `settings` key of our own nickname ('' or absent: none). */
+export const NICKNAME_SETTING = 'nickname';
 
 /**
  * An introduction waiting for the user's consent, by the id of the message that carried it:
@@ -43,7 +48,7 @@ export class KxStore {
     this.q = prepareAll(db, {
       all: 'SELECT * FROM pending_kx ORDER BY created_at',
       byRv: 'SELECT * FROM pending_kx WHERE rv = ?',
-      insert: 'INSERT INTO pending_kx (rv, role, record, peer, created_at, expires_at, met) VALUES (?, ?, ?, ?, ?, ?, ?)',
+      insert: 'INSERT INTO pending_kx (rv, role, record, peer, created_at, expires_at, met, nickname) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       delete: 'DELETE FROM pending_kx WHERE rv = ?',
       expire: 'DELETE FROM pending_kx WHERE expires_at < ?',
       mediation: 'SELECT mediator FROM pending_mediations WHERE target = ? AND expires_at >= ?',
@@ -82,7 +87,16 @@ export class KxStore {
   }
 
   add(p: StoredPendingKx): void {
-    this.q.insert.run(p.rv, p.role, blob(p.record), p.peer, p.createdAt, p.expiresAt, p.met);
+    this.q.insert.run(p.rv, p.role, blob(p.record), p.peer, p.createdAt, p.expiresAt, p.met, p.nickname);
+  }
+
+  /** Our nickname, which our invites and half KXs carry; null: none. */
+  nickname(): string | null {
+    return this.settings.get(NICKNAME_SETTING) || null;
+  }
+
+  setNickname(nickname: string | null): void {
+    this.settings.set(NICKNAME_SETTING, nickname ?? '');
   }
 
   delete(rv: string): boolean {
@@ -244,6 +258,7 @@ function toPendingKx(r: Row): StoredPendingKx {
     createdAt: r.created_at as number,
     expiresAt: r.expires_at as number,
     met: (r.met as string | null) ?? null,
+    nickname: (r.nickname as string | null) ?? null,
   };
 }
 

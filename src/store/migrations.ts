@@ -323,4 +323,9 @@ export const MIGRATIONS: readonly string[] = [
     WHERE group_id IS NOT NULL AND EXISTS (SELECT 1 FROM settings WHERE key = 'read_cursor') GROUP BY group_id;
   CREATE INDEX messages_group ON messages (group_id, seq) WHERE group_id IS NOT NULL;
   `,
+  // 15: an acceptor keeps the nickname the invite carried until the key exchange completes, when it
+  // names the new contact (issue 13).
+  `
+  ALTER TABLE pending_kx ADD COLUMN nickname TEXT;
+  `,
 ];

@@ -42,7 +42,7 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
     const bob = await nodes.open('bob', [relay.url]);
     await alice.start();
     const { invite, rv } = alice.kx.createInvite(24 * HOUR);
-    assert.match(invite, /^rrinv2[A-Za-z0-9_-]+$/);
+    assert.match(invite, /^rrinv3[A-Za-z0-9_-]+$/);
     assert.deepEqual(alice.kx.pending().map((p) => [p.rv, p.role]), [[rv, 'inviter']]);
     await alice.close(); // the inviter goes offline after handing the invite over
 

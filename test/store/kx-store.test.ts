@@ -12,7 +12,7 @@ describe('kx store: spent invites', () => {
     const db = openDatabase({ path: join(tempDir(t), 'db'), passphrase: 'p', kdf: TEST_KDF });
     t.after(() => db.close());
     const store = new KxStore(db, new Settings(db));
-    const pending = (rv: string) => ({ rv, role: 'inviter' as const, record: new Uint8Array([1, 2, 3]), peer: null, createdAt: 10, expiresAt: 1000, met: null });
+    const pending = (rv: string) => ({ rv, role: 'inviter' as const, record: new Uint8Array([1, 2, 3]), peer: null, createdAt: 10, expiresAt: 1000, met: null, nickname: null });
     store.addSpent(pending(INVITE), 'cd'.repeat(32), 20);
     store.addSpent({ ...pending(OTHER), expiresAt: 2000 }, 'cd'.repeat(32), 20);
     store.addRefusal('01'.repeat(32), INVITE, 30);

@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { EXIT, printJsonLines, shortFp } from '../io.js';
 import { action, out } from '../command.js';
+import { withProgress } from '../progress.js';
 
 /** Group chats. */
 export function registerGroups(program: Command): void {
@@ -44,7 +45,7 @@ export function registerGroups(program: Command): void {
     .description('send a message to every member')
     .action(
       action(async (api, g, grp: string, words: string[]) => {
-        const r = await api.call('groupSend', { group: grp, text: words.join(' ') });
+        const r = await withProgress(g, `sending to group ${grp}`, () => api.call('groupSend', { group: grp, text: words.join(' ') }));
         out(g, r, `sent to ${r.sent.length} member(s)` + (r.unreachable.length ? `; NOT sent to ${r.unreachable.map(shortFp).join(', ')} (no session yet: introduction pending)` : ''));
         return r.unreachable.length ? EXIT.queued : EXIT.ok;
       }),

@@ -2,6 +2,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { printJsonLines, shortFp, usage } from '../io.js';
 import { action, out } from '../command.js';
+import { withProgress } from '../progress.js';
 import { qrFile, qrForTerminal, qrFormat } from '../qr.js';
 
 /** `invite accept`'s argument when it is no invite string: a file holding one, which must be there. */
@@ -48,8 +49,9 @@ export function registerKeyExchange(program: Command): void {
     .action(
       action(async (api, g, ref: string) => {
         const text = ref.startsWith('rrinv') ? ref : readInviteFile(ref);
-        const r = await api.call('acceptInvite', { invite: text });
-        out(g, { ...r, state: 'half-kx-sent' }, `invite from ${r.peer} accepted; the key exchange completes when they answer`);
+        const r = await withProgress(g, 'answering the invite', () => api.call('acceptInvite', { invite: text }));
+        const from = r.nickname === null ? r.peer : `"${r.nickname}" (${r.peer})`;
+        out(g, { ...r, state: 'half-kx-sent' }, `invite from ${from} accepted; the key exchange completes when they answer`);
       }),
     );
 

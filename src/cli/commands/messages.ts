@@ -8,6 +8,7 @@ import { type FollowEvent, messageId, type ReceivedMessage } from '../api.js';
 import type { ApiClient } from '../dispatch.js';
 import { ConnectionLost } from '../rpc.js';
 import { type GlobalOptions, action, out, untilInterrupted } from '../command.js';
+import { withProgress } from '../progress.js';
 
 function name(m: { alias: string | null; from: string }): string {
   return m.alias ?? shortFp(m.from);
@@ -112,7 +113,7 @@ export function registerMessages(program: Command): void {
         if (!(wait >= 0)) usage('--wait takes a number of seconds');
         const id = opts.id === undefined ? randomBytes(16).toString('hex') : opts.id.toLowerCase();
         if (!messageId.safeParse(id).success) usage('--id takes a message id: 32 hex digits (16 random bytes)');
-        const sent = await sendOnce(api, { contact: ref, text, waitMs: Math.round(wait * 1000), id });
+        const sent = await withProgress(g, `sending to ${ref}`, () => sendOnce(api, { contact: ref, text, waitMs: Math.round(wait * 1000), id }));
         if (sent.state === 'failed') throw new CliError(`message ${sent.id} failed: ${sent.failure ?? 'no reason recorded'}`, EXIT.failure);
         const accepted = sent.state !== 'queued';
         out(

@@ -3,6 +3,14 @@ import { EXIT, printJson, printJsonLines, readPassphrase } from '../io.js';
 import { NodeService, validateRelayUrl } from '../node-service.js';
 import { action, DEFAULT_RELAY, dataDirOf, out, standalone } from '../command.js';
 import { readSettings, settingsGiven, writeSettings } from '../settings.js';
+import { checkNickname, MAX_NICKNAME_CHARS } from '../../kx/nickname.js';
+import { withProgress } from '../progress.js';
+
+/** What `--help` says of a nickname, in `init --name` and `nickname`. */
+const NICKNAME_HELP =
+  `the name your invites (and your answers to invites) carry: whoever completes a key exchange with you names you by it, ` +
+  `unless they already named you or that name is taken there (then NAME-2, NAME-3, …). ` +
+  `1 to ${MAX_NICKNAME_CHARS} characters, no surrounding spaces, no control, invisible or text-direction characters, and not only hex digits`;
 
 /** Identity, relays, the bundle, peers, contacts and status. */
 export function registerSetup(program: Command): void {
@@ -10,18 +18,20 @@ export function registerSetup(program: Command): void {
     .command('init')
     .description('create a new identity in the data directory (asks for a passphrase, or reads RRELAY_PASSPHRASE)')
     .option('-r, --relay <url...>', `relays to use (default: the embedded relay, ${DEFAULT_RELAY})`)
+    .option('-n, --name <nickname>', `your nickname: ${NICKNAME_HELP} (change it with \`rrelay nickname\`)`)
     .action(
-      standalone(async (g, opts: { relay?: string[] }) => {
+      standalone(async (g, opts: { relay?: string[]; name?: string }) => {
         const dataDir = dataDirOf(g);
         const relays = (opts.relay ?? [DEFAULT_RELAY]).map(validateRelayUrl);
+        if (opts.name !== undefined) checkNickname(opts.name); // before the passphrase is asked for
         const given = settingsGiven(g);
         const passphrase = await readPassphrase({ confirm: true });
-        const me = await NodeService.init({ dataDir, passphrase, relays });
+        const me = await NodeService.init({ dataDir, passphrase, relays, ...(opts.name === undefined ? {} : { nickname: opts.name }) });
         if (Object.keys(given).length > 0) writeSettings(dataDir, { ...readSettings(dataDir), ...given });
         out(
           g,
           { ...me, dataDir, relays },
-          `Created identity ${me.fingerprint}\n  npub:   ${me.npub}\n  data:   ${dataDir}\n  relays: ${relays.join(', ')}` +
+          `Created identity ${me.fingerprint}\n  npub:   ${me.npub}\n  name:   ${me.nickname ?? '(none: set one with `rrelay nickname <name>`)'}\n  data:   ${dataDir}\n  relays: ${relays.join(', ')}` +
             (opts.relay ? '' : `\nNo relay given: using the embedded relay. Start it with \`rrelay relay\`.`),
         );
       }),
@@ -29,11 +39,21 @@ export function registerSetup(program: Command): void {
 
   program
     .command('whoami')
-    .description('show this identity: fingerprint and Nostr key')
+    .description('show this identity: fingerprint, Nostr key and nickname')
     .action(
       action(async (api, g) => {
         const me = await api.call('whoami');
-        out(g, me, `fingerprint: ${me.fingerprint}\nnpub:        ${me.npub}\nnostr key:   ${me.nostrPubkey}`);
+        out(g, me, `fingerprint: ${me.fingerprint}\nnpub:        ${me.npub}\nnostr key:   ${me.nostrPubkey}\nnickname:    ${me.nickname ?? '(none)'}`);
+      }),
+    );
+
+  program
+    .command('nickname [name]')
+    .description(`show or set your nickname ("-" removes it): ${NICKNAME_HELP}. Invites made before keep the name they carry`)
+    .action(
+      action(async (api, g, name: string | undefined) => {
+        const me = name === undefined ? await api.call('whoami') : await api.call('setNickname', { nickname: name === '-' ? null : name });
+        out(g, { nickname: me.nickname }, me.nickname === null ? 'no nickname: invites carry none' : `nickname: ${me.nickname}`);
       }),
     );
 
@@ -69,7 +89,7 @@ export function registerSetup(program: Command): void {
 
   function publishAction(kind: 'publish' | 'unpublish') {
     return action(async (api, g) => {
-      const r = await api.call(kind);
+      const r = await withProgress(g, `${kind === 'publish' ? 'publishing' : 'unpublishing'} the bundle`, () => api.call(kind));
       const ok = r.pending === 0;
       out(g, { [kind === 'publish' ? 'published' : 'unpublished']: ok, pending: r.pending }, ok ? `${kind}ed` : `${kind} queued: no relay has accepted it yet`);
       return ok ? EXIT.ok : EXIT.queued;
