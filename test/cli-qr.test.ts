@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import { qrFile, qrFormat, qrForTerminal } from '../src/cli/qr.js';
 import { pngModules, qrModules } from './support/qr.js';
 
-/** As long as a v2 invite (2,656 characters): QR version 38 at ECC level L. */
-const INVITE = `rrinv2${'A'.repeat(2650)}`;
+/** As long as a v3 invite without a nickname (2,657 characters): QR version 38 at ECC level L. */
+const INVITE = `rrinv3${'A'.repeat(2651)}`;
 
 describe('invite QR codes', () => {
   it('draws in the terminal only when it fits, else says how wide it is and how to get a file', () => {

@@ -111,7 +111,8 @@ export class NodeService {
       failed: (f) => onEvent({ type: 'failed', peer: f.peer, ids: [...f.ids], reason: f.reason }),
       warning: (w) => onEvent({ type: 'warning', message: w.message }),
       relay: (r) => onEvent({ type: 'relay', url: r.url, connected: r.connected }),
-      kx: (k) => onEvent({ type: 'kx', peer: k.peer, role: k.role }),
+      // The contact is named (by the peer's nickname, if it sent one) before the event: say who it is.
+      kx: (k) => onEvent({ type: 'kx', peer: k.peer, alias: n.contacts.get(k.peer)?.alias ?? null, role: k.role }),
       refused: (r) => onEvent({ type: 'refused', peer: r.peer, alias: r.alias, what: r.what, reason: r.reason }),
       'kx-failed': (f) => onEvent({ type: 'kx-failed', ...f }),
     };

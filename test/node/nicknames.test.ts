@@ -5,6 +5,8 @@ import { RatchetRelayError } from '../../src/errors.js';
 import { identitySign } from '../../src/identity/index.js';
 import { createInvite, encodeInvite, INVITE_CONTEXT, INVITE_STRING_PREFIX } from '../../src/kx/index.js';
 import type { RatchetNode } from '../../src/node/index.js';
+import type { FollowEvent } from '../../src/cli/api.js';
+import { NodeService } from '../../src/cli/node-service.js';
 import { seededRng } from '../helpers.js';
 import { nextEvent, pairOnOneRelay, relayAndNodes } from '../support/nodes.js';
 
@@ -28,8 +30,12 @@ describe('nicknames in invites and half key exchanges', () => {
     assert.equal(bob.kx.setNickname('Bob 🚲'), 'Bob 🚲');
     assert.equal(alice.whoami().nickname, 'alice');
     await Promise.all([alice.start(), bob.start()]);
+    const followed: FollowEvent[] = [];
+    const stop = new NodeService(alice, true).follow((e) => followed.push(e));
     const accepted = await inviteAndAccept(alice, bob);
+    stop();
     assert.equal(accepted.nickname, 'alice', 'the acceptor sees who invited it at once');
+    assert.deepEqual(followed.find((e) => e.type === 'kx'), { type: 'kx', peer: bob.whoami().fingerprint, alias: 'Bob 🚲', role: 'inviter' }, 'a follower is told the name too');
     assert.equal(aliasAt(alice, bob), 'Bob 🚲');
     assert.equal(aliasAt(bob, alice), 'alice');
     assert.equal(bob.contacts.contact('alice').fingerprint, alice.whoami().fingerprint, 'the name is a ref like any alias');

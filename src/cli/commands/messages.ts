@@ -38,7 +38,7 @@ function printFollowEvent(g: GlobalOptions, e: FollowEvent, acks: Acks): void {
   if (g.json) return;
   if (e.type === 'warning') process.stderr.write(`\n*** ${e.message} ***\n\n`);
   else if (e.type === 'delivered') process.stderr.write(`(delivered to ${shortFp(e.peer)}: ${e.ids.length} message(s))\n`);
-  else if (e.type === 'kx') process.stderr.write(`(key exchange with ${shortFp(e.peer)} complete)\n`);
+  else if (e.type === 'kx') process.stderr.write(`(key exchange with ${e.alias ?? shortFp(e.peer)} complete)\n`);
   else if (e.type === 'refused') process.stderr.write(`*** ${e.alias ?? shortFp(e.peer)} refused our ${e.what}: ${e.reason} ***\n`);
   else if (e.type === 'failed') process.stderr.write(`*** ${failedLine(e)} ***\n`);
   else if (e.type === 'kx-failed') process.stderr.write(`${kxFailedLine(e)}\n`);
