@@ -91,6 +91,23 @@ const serving = (port: number) =>
     () => false,
   );
 
+/**
+ * Runs an `rrelay ui` that must fail: its exit code and stderr. One that serves instead would never
+ * exit: it is stopped after a bound, and fails the test rather than hang it.
+ */
+async function refused(args: string[], env: NodeJS.ProcessEnv): Promise<{ code: number | null; stderr: string }> {
+  const r = await start(args, /^/, env); // ready at once: what matters is how it ends
+  let timer: NodeJS.Timeout | undefined;
+  const served = new Promise<'served'>((resolve) => (timer = setTimeout(resolve, 20_000, 'served')));
+  const code = await Promise.race([r.exited, served]);
+  clearTimeout(timer);
+  if (code === 'served') {
+    await r.stop();
+    assert.fail(`rrelay ${args.join(' ')} served instead of failing: ${r.output()}`);
+  }
+  return { code, stderr: r.stderr() };
+}
+
 describe('rrelay ui: the web app, served by the daemon', () => {
   it('with no daemon it becomes one: static files, POST /api and the WebSocket with their checks, follow, the same token after a restart, a port in use', async (t) => {
     const relay = await startTestRelay();
@@ -184,7 +201,7 @@ describe('rrelay ui: the web app, served by the daemon', () => {
     assert.equal(event.message!.text, 'hello through the web');
 
     // Another data directory's `rrelay ui` on the same port: it becomes bob's daemon, then fails.
-    const taken = await rrelay(['ui', ...B, '--port', String(port)], { env });
+    const taken = await refused(['ui', ...B, '--port', String(port)], env);
     assert.equal(taken.code, 2, taken.stderr);
     assert.match(taken.stderr, new RegExp(`port ${port} is in use on 127\\.0\\.0\\.1: choose another with --port`));
 
@@ -213,6 +230,9 @@ describe('rrelay ui: the web app, served by the daemon', () => {
       await relay.stop();
     });
     const carol = await json<{ fingerprint: string }>(['init', ...C, '--relay', relay.url]);
+    const help = await rrelay(['ui', '--help']);
+    assert.equal(help.code, 0);
+    for (const says of [/#token=/, /secret/, /127\.0\.0\.1 only/, /Ctrl-C stops it/, /--port/]) assert.match(help.stdout, says);
 
     // In process (no daemon) serveUi answers an error, as follow does.
     const local = new LocalApi(await NodeService.open({ dataDir, passphrase: 'test passphrase', log: () => {}, daemon: false, settings: DEFAULT_SETTINGS }));
@@ -221,6 +241,9 @@ describe('rrelay ui: the web app, served by the daemon', () => {
 
     const daemon = await start(['daemon', ...C, '--json'], /"daemon":"running"/, env);
     running.push(daemon);
+    const otherSettings = await refused(['ui', ...C, '--addressing', 'seed', '--port', '0'], env);
+    assert.equal(otherSettings.code, 5, 'the daemon runs with other settings: refused, as every command is');
+    assert.match(otherSettings.stderr, /the running daemon uses --addressing private/);
     const first = await start(['ui', ...C, '--port', '0', '--json'], /"ui":/, env);
     running.push(first);
     const line = JSON.parse(first.output().split('\n')[0]!) as UiLine;
@@ -237,7 +260,7 @@ describe('rrelay ui: the web app, served by the daemon', () => {
     const second = await start(['ui', ...C, '--port', String(port), '--json'], /"ui":/, env);
     running.push(second);
     assert.equal((JSON.parse(second.output().split('\n')[0]!) as UiLine).ui, line.ui);
-    const other = await rrelay(['ui', ...C, '--port', String(port === 65535 ? port - 1 : port + 1)], { env });
+    const other = await refused(['ui', ...C, '--port', String(port === 65535 ? port - 1 : port + 1)], env);
     assert.equal(other.code, 2);
     assert.match(other.stderr, new RegExp(`already served on port ${port}`));
 

@@ -3,7 +3,7 @@ import { ensureDataDir, paths } from '../../node/data-dir.js';
 import { CliError, EXIT, readPassphrase, usage } from '../io.js';
 import { NodeService } from '../node-service.js';
 import { connectRpc, type RpcClient, serveRpc, stopRpc } from '../rpc.js';
-import { dataDirOf, type GlobalOptions, logger, openWithSettings, out, standalone, untilInterrupted } from '../command.js';
+import { dataDirOf, type GlobalOptions, logger, openWithSettings, out, sameAsDaemon, standalone, untilInterrupted } from '../command.js';
 import { settingsGiven } from '../settings.js';
 
 /** The web app's port when `rrelay ui` is given none. */
@@ -67,6 +67,8 @@ async function runDaemon(g: GlobalOptions, uiPort?: number): Promise<void> {
 /** `rrelay ui` with a daemon running: it serves the web app while this connection holds it. */
 async function uiThroughDaemon(g: GlobalOptions, rpc: RpcClient, port: number): Promise<void> {
   try {
+    const given = settingsGiven(g);
+    if (Object.keys(given).length > 0) await sameAsDaemon(await rpc.call('settings'), given);
     printUi(g, await rpc.call('serveUi', { port }), 'running');
     process.stderr.write('served by the running daemon (Ctrl-C to stop)\n');
     const daemonStopped = await Promise.race([untilInterrupted().then(() => false), rpc.closed.then(() => true)]);
