@@ -8,7 +8,8 @@ import WebSocket from 'ws';
 import { LocalApi } from '../src/cli/dispatch.js';
 import { NodeService } from '../src/cli/node-service.js';
 import { DEFAULT_SETTINGS } from '../src/cli/settings.js';
-import { startWeb } from '../src/cli/web.js';
+import { rpcSession } from '../src/cli/rpc.js';
+import { startWeb, WebUi } from '../src/cli/web.js';
 import { cliEnv, json, rrelay, start, tempRoot } from './support/cli.js';
 import { eventually } from './support/nodes.js';
 import { startTestRelay } from './support/relay.js';
@@ -290,6 +291,7 @@ describe('rrelay ui: the web app, served by the daemon', () => {
     const server = await startWeb({ service, port: 0, token, assets: root, log: () => {} });
     t.after(async () => {
       await server.close('done');
+      await (service.ui as WebUi | undefined)?.close();
       await service.close();
     });
     const { port } = server;
@@ -324,5 +326,15 @@ describe('rrelay ui: the web app, served by the daemon', () => {
     );
     const ok = (await (await api(port, token, { jsonrpc: '2.0', id: 1, method: 'whoami' })).json()) as { result: { fingerprint: string } };
     assert.match(ok.result.fingerprint, /^[0-9a-f]{64}$/);
+
+    // A connection that closes while its serveUi is still starting the server does not keep it served.
+    service.ui = new WebUi({ service, dataDir, assets: root, log: () => {} });
+    let answer: { result?: { port: number } } = {};
+    const session = rpcSession(service, (msg) => (answer = msg as typeof answer), () => {});
+    const handled = session.handle(JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'serveUi', params: { port: 0 } }));
+    session.close();
+    await handled;
+    const uiPort = answer.result!.port;
+    await eventually(async () => ((await serving(uiPort)) ? undefined : true), 'the web app no longer served');
   });
 });
