@@ -8,7 +8,8 @@ import type { NodeService } from './node-service.js';
 /**
  * JSON-RPC 2.0 over the daemon's Unix socket, one JSON object per line (as signal-cli's daemon does).
  * The methods, their named params and results are the table in `api.ts`; `follow` turns the
- * connection into a stream of `event` notifications.
+ * connection into a stream of `event` notifications. The session itself (`rpcSession`) does not
+ * know its transport: the web app's WebSocket and POST /api (`web.ts`) run the same one.
  */
 
 /** One request: a line on the socket, and a frame or a POST body of the web app (src/cli/web.ts). */
