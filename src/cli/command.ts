@@ -87,7 +87,7 @@ export async function openWithSettings<T>(dataDir: string, given: Partial<Settin
 }
 
 /** A running daemon connects as it started: a command asking for something else must not seem to get it. */
-async function sameAsDaemon(running: Settings, given: Partial<Settings>): Promise<void> {
+export async function sameAsDaemon(running: Settings, given: Partial<Settings>): Promise<void> {
   const differs = (Object.keys(given) as (keyof Settings)[]).filter((k) => given[k] !== running[k]);
   if (differs.length === 0) return;
   const now = settingsArgs(Object.fromEntries(differs.map((k) => [k, running[k]])));
