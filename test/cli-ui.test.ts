@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -336,5 +336,34 @@ describe('rrelay ui: the web app, served by the daemon', () => {
     await handled;
     const uiPort = answer.result!.port;
     await eventually(async () => ((await serving(uiPort)) ? undefined : true), 'the web app no longer served');
+  });
+});
+
+describe('rrelay demo --ui', () => {
+  it('starts a relay and two identities that met by invite, each with its web app, and deletes everything at Ctrl-C', async (t) => {
+    const tmp = tempRoot(t);
+    const demo = await start(['demo', '--ui', '--port', '0', '--json'], /"step":"serving"/, cliEnv({ TMPDIR: tmp }));
+    t.after(() => demo.stop('SIGKILL'));
+    const uis = demo
+      .output()
+      .split('\n')
+      .filter((l) => l.includes('"step":"ui"'))
+      .map((l) => JSON.parse(l) as { who: string; url: string });
+    assert.deepEqual(uis.map((u) => u.who), ['alice', 'bob']);
+    const [alice, bob] = uis.map((u) => ({ port: Number(new URL(u.url).port), token: u.url.split('#token=')[1]! }));
+    const call = async (side: { port: number; token: string }, method: string) => {
+      const res = await api(side.port, side.token, { jsonrpc: '2.0', id: 1, method });
+      assert.equal(res.status, 200);
+      return ((await res.json()) as { result: { name: string; lastText: string | null; unread: number }[] }).result;
+    };
+    // Each names the other by the nickname the invite carried; alice's greeting waits unread at bob.
+    const atBob = await eventually(async () => {
+      const list = await call(bob!, 'conversations');
+      return list[0]?.unread === 1 ? list : undefined;
+    }, "alice's greeting at bob");
+    assert.deepEqual(atBob.map((c) => [c.name, c.lastText]), [['alice', 'Hi bob! Answer me from your web app.']]);
+    assert.deepEqual((await call(alice!, 'conversations')).map((c) => c.name), ['bob']);
+    assert.equal(await demo.stop('SIGINT'), 0);
+    assert.deepEqual(readdirSync(tmp), [], 'both identities and the relay are deleted');
   });
 });

@@ -22,7 +22,8 @@ Getting started:
   rrelay peers                    who has published a pre-key bundle
   rrelay send <fingerprint> "hi"  start a session from their bundle and send
   rrelay receive --follow         watch messages arrive
-  rrelay demo                     see two identities do all of this
+  rrelay ui                       the same in a browser: prints http://127.0.0.1:7448/#token=...
+  rrelay demo                     see two identities do all of this (--ui: each in its web app)
 
 Everything is kept in an encrypted SQLite database in the data directory.
 

@@ -131,9 +131,14 @@ Exit 2 when the port is in use (choose another with --port).`,
   program
     .command('demo')
     .description('two identities in temporary directories chat through an embedded relay; prints what happens')
+    .option('--ui', "instead, keep them running, met by an invite, each with its web app (alice's on --port, bob's on the next), until Ctrl-C")
+    .addOption(new Option('-p, --port <port>', "with --ui: alice's web app's port (0: any free ports)").default(String(DEFAULT_UI_PORT)))
     .action(
-      standalone(async (g) => {
-        await (await import('../demo.js')).runDemo({ json: g.json ?? false, verbose: g.verbose ?? false });
+      standalone(async (g, opts: { ui?: boolean; port: string }) => {
+        const demo = await import('../demo.js');
+        const common = { json: g.json ?? false, verbose: g.verbose ?? false };
+        if (opts.ui) await demo.runUiDemo({ ...common, port: portOf(opts.port), stop: untilInterrupted() });
+        else await demo.runDemo(common);
       }),
     );
 }
