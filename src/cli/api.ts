@@ -298,6 +298,17 @@ export const API = {
       return true as const;
     },
   }),
+  serveUi: method({
+    description: 'streaming: serves the web app on 127.0.0.1:port (0: any free port, or the one served) while this connection stays open; the URL carries its secret token',
+    params: z.strictObject({ port: z.number().int().min(0).max(65535) }),
+    result: z.object({ url: z.string(), port: z.number().int() }),
+    handler: async (s, p, stream) => {
+      if (!stream || !s.ui) return fail('INVALID_ARGUMENT', 'serveUi serves the web app while its connection stays open: it needs a daemon (`rrelay ui` starts one)');
+      const lease = await s.ui.acquire(p.port);
+      stream.onEnd(lease.release);
+      return { url: lease.url, port: lease.port };
+    },
+  }),
   createInvite: method({
     description: 'makes an invite to hand over out of band; its key exchange waits at the returned rendezvous point',
     params: z.strictObject({ ttlMs: z.number().int().positive() }),

@@ -30,12 +30,27 @@ const BACKLOG_PAGE = 1000;
  */
 const CLOSE_DRAIN_MS = 10_000;
 
+/** What `serveUi` gets: the web app served on 127.0.0.1 until every holder released it. */
+export interface UiLease {
+  readonly url: string;
+  readonly port: number;
+  release(): void;
+}
+
+/** The web app's server (src/cli/web.ts), which a daemon has and the in-process path has not: cli/ points down to node/, never the reverse. */
+export interface UiHost {
+  /** Serves the web app on `port` (0: any free one, or the one already served), shared by every holder. */
+  acquire(port: number): Promise<UiLease>;
+}
+
 /**
  * A RatchetNode in this process, for the handlers: in a daemon (started once, at startup) or for one
  * command (started on first need, and its outbox drained before it closes).
  */
 export class NodeService {
   private started: Promise<void> | undefined;
+  /** Set by a daemon: `serveUi` needs it. */
+  ui: UiHost | undefined;
 
   constructor(
     readonly node: RatchetNode,

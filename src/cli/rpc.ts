@@ -1,7 +1,7 @@
 import { existsSync, rmSync } from 'node:fs';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import { createInterface } from 'node:readline';
-import type { FollowEvent, Method } from './api.js';
+import type { FollowEvent, Method, Stream } from './api.js';
 import { ApiClient, respond, RPC_ERROR, type RpcError, type RpcResponse, unwrap } from './dispatch.js';
 import type { NodeService } from './node-service.js';
 
@@ -11,7 +11,8 @@ import type { NodeService } from './node-service.js';
  * connection into a stream of `event` notifications.
  */
 
-const MAX_LINE = 1 << 20;
+/** One request: a line on the socket, and a frame or a POST body of the web app (src/cli/web.ts). */
+export const MAX_LINE = 1 << 20;
 
 /** Each server's open connections, so that a shutdown can close them (a follower never ends its own). */
 const connections = new WeakMap<Server, Set<Socket>>();
@@ -55,33 +56,37 @@ function idOf(req: Record<string, unknown>): Id | undefined {
   return typeof id === 'number' || typeof id === 'string' ? id : null;
 }
 
-function handleConnection(service: NodeService, socket: Socket, log: (line: string) => void): void {
-  // Unwritable only once the connection is going: nothing sent on it is acknowledged any more, so
-  // the messages dropped here stay unread for the next follower. A write that fails later (EPIPE,
-  // ECONNRESET from a client killed mid-burst) is reported on 'error', below, and costs this client only.
-  const send = (msg: object) => socket.writable && socket.write(`${JSON.stringify({ jsonrpc: '2.0', ...msg })}\n`);
+/** One client's JSON-RPC conversation, whatever carries it: a line on the Unix socket, a frame on the web app's WebSocket, a POST body. */
+export interface RpcSession {
+  /** Answers one message (a request or a notification); never rejects: a failure is logged and costs this request only. */
+  handle(text: string): Promise<void>;
+  /** The transport closed: the streams this client started (`follow`, `serveUi`) stop. */
+  close(): void;
+}
+
+/**
+ * The session of the JSON-RPC protocol, independent of its transport: parses and checks each
+ * message, answers it through `respond`, and sends what a stream (`follow`) emits through `send`.
+ * `streaming: false` (one request per HTTP POST): no stream, so `follow` and `serveUi` answer an error.
+ */
+export function rpcSession(service: NodeService, send: (msg: object) => void, log: (line: string) => void, opts: { streaming: boolean } = { streaming: true }): RpcSession {
+  const reply = (msg: object) => send({ jsonrpc: '2.0', ...msg });
   const stops: (() => void)[] = [];
+  let closed = false;
   let following = false;
-  socket.on('close', () => stops.splice(0).forEach((stop) => stop()));
-  socket.on('error', () => {});
-  const stream = { emit: (e: FollowEvent) => send({ method: 'event', params: e }), onEnd: (stop: () => void) => stops.push(stop) };
-  // readline buffers a line until its newline: a client that never sends one is cut off at MAX_LINE.
-  let sinceNewline = 0;
-  socket.on('data', (chunk: Buffer) => {
-    const nl = chunk.lastIndexOf(10);
-    sinceNewline = nl < 0 ? sinceNewline + chunk.length : chunk.length - nl - 1;
-    if (sinceNewline > MAX_LINE) socket.destroy();
-  });
-  const answer = async (line: string) => {
-    if (line.length > MAX_LINE) return socket.destroy();
+  // A stream started after the transport closed (its handler still awaiting) is stopped at once.
+  const stream: Stream | undefined = opts.streaming
+    ? { emit: (e: FollowEvent) => reply({ method: 'event', params: e }), onEnd: (stop) => (closed ? stop() : stops.push(stop)) }
+    : undefined;
+  const answer = async (text: string) => {
     let req: unknown;
     try {
-      req = JSON.parse(line);
+      req = JSON.parse(text);
     } catch {
-      return send({ id: null, error: { code: RPC_ERROR.parse, message: 'parse error: a request is one JSON object per line' } });
+      return reply({ id: null, error: { code: RPC_ERROR.parse, message: 'parse error: a request is one JSON object (per line on the socket, per frame on the WebSocket)' } });
     }
     if (typeof req !== 'object' || req === null || Array.isArray(req) || typeof (req as { method?: unknown }).method !== 'string')
-      return send({ id: null, error: { code: RPC_ERROR.invalidRequest, message: 'invalid request: a JSON object with "method" (a string) and "params" (an object)' } });
+      return reply({ id: null, error: { code: RPC_ERROR.invalidRequest, message: 'invalid request: a JSON object with "method" (a string) and "params" (an object)' } });
     const r = req as Record<string, unknown>;
     const id = idOf(r);
     let response: RpcResponse;
@@ -92,15 +97,36 @@ function handleConnection(service: NodeService, socket: Socket, log: (line: stri
       response = await respond(service, r.method, r.params, log, stream);
       if (r.method === 'follow' && 'result' in response) following = true;
     }
-    if (id !== undefined) send({ id, ...response });
+    if (id !== undefined) reply({ id, ...response });
   };
+  return {
+    // Whatever a request does, its failure is this request's: never an unhandled rejection, which would end the daemon.
+    handle: (text) => answer(text).catch((e: unknown) => log(`rpc: ${e instanceof Error ? e.stack : String(e)}`)),
+    close: () => {
+      closed = true;
+      stops.splice(0).forEach((stop) => stop());
+    },
+  };
+}
+
+function handleConnection(service: NodeService, socket: Socket, log: (line: string) => void): void {
+  // Unwritable only once the connection is going: nothing sent on it is acknowledged any more, so
+  // the messages dropped here stay unread for the next follower. A write that fails later (EPIPE,
+  // ECONNRESET from a client killed mid-burst) is reported on 'error', below, and costs this client only.
+  const session = rpcSession(service, (msg) => socket.writable && socket.write(`${JSON.stringify(msg)}\n`), log);
+  socket.on('close', () => session.close());
+  socket.on('error', () => {});
+  // readline buffers a line until its newline: a client that never sends one is cut off at MAX_LINE.
+  let sinceNewline = 0;
+  socket.on('data', (chunk: Buffer) => {
+    const nl = chunk.lastIndexOf(10);
+    sinceNewline = nl < 0 ? sinceNewline + chunk.length : chunk.length - nl - 1;
+    if (sinceNewline > MAX_LINE) socket.destroy();
+  });
   const lines = createInterface({ input: socket, crlfDelay: Infinity });
   // readline passes the socket's errors on: a client killed with events unread (ECONNRESET) must not take the daemon down.
   lines.on('error', () => {});
-  lines.on('line', (line) => {
-    // Whatever a request does, its failure is this request's: never an unhandled rejection, which would end the daemon.
-    answer(line).catch((e: unknown) => log(`rpc: ${e instanceof Error ? e.stack : String(e)}`));
-  });
+  lines.on('line', (line) => (line.length > MAX_LINE ? socket.destroy() : void session.handle(line)));
 }
 
 /** Connects to a daemon, or returns null when none listens on the socket. */
@@ -135,9 +161,12 @@ export class RpcClient extends ApiClient {
   private nextId = 1;
   private readonly pending = new Map<number, { method: Method; resolve: (r: RpcResponse) => void; reject: (e: Error) => void }>();
   private onEvent: ((e: FollowEvent) => void) | undefined;
+  /** Resolves when the connection is gone: the daemon stopped (or this client closed it). */
+  readonly closed: Promise<void>;
 
   constructor(private readonly socket: Socket) {
     super();
+    this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
     const lines = createInterface({ input: socket, crlfDelay: Infinity });
     lines.on('error', () => {}); // 'close' follows, and says so
     lines.on('line', (line) => {

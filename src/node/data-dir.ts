@@ -18,6 +18,8 @@ export const paths = (dataDir: string) => ({
   relayDb: join(dataDir, 'relay.db'),
   /** `--proxy` and `--addressing`, kept for later commands and the daemon (src/cli/settings.ts). */
   settings: join(dataDir, 'settings.json'),
+  /** The web app's token (0600): whoever has it can use this identity through `rrelay ui` (src/cli/web.ts). */
+  uiToken: join(dataDir, 'ui-token'),
 });
 
 /** Creates the data directory 0700, or tightens an existing one to 0700 (with a warning). */
