@@ -26,7 +26,7 @@ interface Warning {
   text: string;
 }
 
-type Link = { state: 'connecting' } | { state: 'open' } | { state: 'down'; ms: number } | { state: 'refused'; reason: string };
+type Link = { state: 'connecting' } | { state: 'open' } | { state: 'down'; reason: string } | { state: 'refused'; reason: string };
 
 async function load(tick: number): Promise<Data> {
   const [me, conversations, contacts, groups, status, kx, requests] = await Promise.all([
@@ -93,7 +93,7 @@ export function App({ token }: { token: string }): VNode {
     () =>
       follow(token, {
         onOpen: () => (setLink({ state: 'open' }), void reloadNow()),
-        onDown: (ms) => setLink({ state: 'down', ms }),
+        onDown: (_ms, reason) => setLink({ state: 'down', reason }),
         onRefused: (reason) => setLink({ state: 'refused', reason }),
         onEvent: (e) => {
           const w = warningOf(e, contacts.current);
@@ -121,7 +121,7 @@ export function App({ token }: { token: string }): VNode {
     announce: setAnnouncement,
   };
   const warnings = [...keyChangeWarnings(data.contacts), ...events].filter((w) => !dismissed.has(w.key));
-  const status = link.state === 'open' ? 'Connected' : link.state === 'down' ? 'Reconnecting…' : 'Connecting…';
+  const status = link.state === 'open' ? 'Connected' : link.state === 'down' ? `Reconnecting…${link.reason ? ` (${link.reason})` : ''}` : 'Connecting…';
   const main =
     view === 'chats'
       ? open

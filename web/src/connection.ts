@@ -63,8 +63,8 @@ export interface Link {
   /** A (re)connection is following events: reload everything shown. */
   onOpen(): void;
   onEvent(e: FollowEvent): void;
-  /** The link went down: retrying in `ms`. */
-  onDown(ms: number): void;
+  /** The link went down (`reason`: the daemon's, when it said one): retrying in `ms`. */
+  onDown(ms: number, reason: string): void;
   /** Refused for good. */
   onRefused(reason: string): void;
 }
@@ -72,9 +72,9 @@ export interface Link {
 /** Follows the daemon's events, reconnecting with backoff for as long as the page is open. */
 export function follow(token: string, link: Link): void {
   let delay: number | null = null;
-  const retry = () => {
+  const retry = (reason = '') => {
     delay = nextDelay(delay);
-    link.onDown(delay);
+    link.onDown(delay, reason);
     setTimeout(attempt, delay);
   };
   const attempt = async () => {
@@ -83,7 +83,7 @@ export function follow(token: string, link: Link): void {
       await call(token, 'whoami');
     } catch (e) {
       if (e instanceof Refused) return link.onRefused(e.message);
-      return retry();
+      return retry(e instanceof Error ? e.message : '');
     }
     const ws = new WebSocket(`ws://${location.host}/rpc`, ['rrelay.v1', `bearer.${token}`]);
     let following = false;
@@ -102,7 +102,7 @@ export function follow(token: string, link: Link): void {
         link.onOpen();
       }
     };
-    ws.onclose = () => retry();
+    ws.onclose = (e) => retry(e.reason);
   };
   void attempt();
 }
