@@ -8,7 +8,7 @@ import { API, METHODS } from '../src/cli/api.js';
 import { LocalApi } from '../src/cli/dispatch.js';
 import { NodeService } from '../src/cli/node-service.js';
 import { serveRpc } from '../src/cli/rpc.js';
-import { eventually, testNodes } from './support/nodes.js';
+import { eventually, pairOnOneRelay, testNodes } from './support/nodes.js';
 import { startTestRelay } from './support/relay.js';
 import { json, jsonLines, rrelay, start, twoDataDirs } from './support/cli.js';
 
@@ -96,6 +96,23 @@ describe('daemon JSON-RPC', () => {
     assert.deepEqual(me, node.whoami());
     const relays = await local.call('relays');
     assert.deepEqual(relays, JSON.parse(JSON.stringify(node.relays())));
+  });
+
+  it("lists conversations with their unread counts, and reading one clears only that one's", async (t) => {
+    const { alice, bob, bobFp } = await pairOnOneRelay(t);
+    const api = new LocalApi(new NodeService(bob, true));
+    const aliceFp = alice.whoami().fingerprint;
+    for (const text of ['one', 'two']) alice.messaging.send(bobFp, text);
+    const conversation = () => api.call('conversations').then((list) => list.find((c) => c.id === aliceFp));
+    const seen = await eventually(async () => ((await conversation())?.unread === 2 ? conversation() : undefined), 'both messages unread at bob');
+    assert.deepEqual([seen?.kind, seen?.lastText, seen?.lastDirection], ['contact', 'two', 'in']);
+    assert.deepEqual(await api.call('readConversation', { contact: aliceFp.slice(0, 16) }), { id: aliceFp, unread: 0 });
+    assert.equal((await conversation())?.unread, 0);
+    assert.equal((await api.call('receive')).length, 2, "the CLI's receive cursor is its own");
+    const history = await api.call('history', { contact: aliceFp });
+    assert.deepEqual(history.map((m) => [m.text, m.direction, m.group]), [['one', 'in', null], ['two', 'in', null]]);
+    const both = await api.call('readConversation', { contact: aliceFp, group: 'x' }).catch((e: Error) => e);
+    assert.match(String(both), /a contact or a group, not both/);
   });
 
   it('a relay added to a running node gets every subscription; a removed one is dropped', async (t) => {

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { fail } from '../errors.js';
 import { type ContactWithSafetyNumber, nameOf } from '../node/index.js';
-import type { Met } from '../store/index.js';
+import type { Conversation, Met } from '../store/index.js';
 import { type NodeService, validateRelayUrl } from './node-service.js';
 
 /**
@@ -70,6 +70,18 @@ const HistoryEntry = z.object({
   state: MessageState,
   relaysAccepted: z.number().int(),
   failure: z.string().nullable(),
+  /** The group it was sent in (null: directly). */
+  group: z.string().nullable(),
+});
+/** A contact or a joined group, as the web app lists them: `unread` counts what the web app has not shown. */
+const ConversationView = z.object({
+  kind: z.enum(['contact', 'group']),
+  id: z.string(),
+  name: z.string(),
+  lastText: z.string().nullable(),
+  lastAt: time.nullable(),
+  lastDirection: z.enum(['in', 'out']).nullable(),
+  unread: z.number().int(),
 });
 const PendingKx = z.object({ rv: hex64, role: z.enum(['inviter', 'acceptor']), peer: hex64.nullable(), createdAt: time, expiresAt: time });
 /** An introduction waiting for the user's consent (`kx accept` / `kx decline`). */
@@ -267,13 +279,13 @@ export const API = {
     handler: (s, p) => ({ readUpTo: s.node.messaging.markRead(p.upTo) }),
   }),
   history: method({
-    description: 'the stored conversation with one contact (or all), newest last, with each sent message’s state',
-    params: z.strictObject({ contact: ref.nullish(), limit: z.number().int().positive().default(50) }),
+    description: 'the stored conversation with one contact (its group messages too), one group (`group`), or all, newest last, with each sent message’s state',
+    params: z.strictObject({ contact: ref.nullish(), group: ref.nullish(), limit: z.number().int().positive().default(50) }),
     result: z.array(HistoryEntry),
     handler: (s, p) => {
-      const peer = p.contact == null ? null : s.node.contacts.contact(p.contact).fingerprint;
-      const rows = s.node.messaging.messages(0, 1_000_000).filter((m) => peer === null || m.peer === peer);
-      return rows.slice(-p.limit).map((m) => ({
+      const c = conversationOf(s, p);
+      const rows = c ? s.node.messaging.history(c, p.limit) : s.node.messaging.messages(0, 1_000_000).slice(-p.limit);
+      return rows.map((m) => ({
         id: m.id,
         peer: m.peer,
         alias: s.node.contacts.get(m.peer)?.alias ?? null,
@@ -283,7 +295,24 @@ export const API = {
         state: m.state,
         relaysAccepted: m.relaysAccepted,
         failure: m.failure,
+        group: m.groupId,
       }));
+    },
+  }),
+  conversations: method({
+    description: 'every contact and joined group, with its last message and how many messages the web app has not shown; latest first',
+    params: none,
+    result: z.array(ConversationView),
+    handler: (s) => conversations(s),
+  }),
+  readConversation: method({
+    description: "marks a conversation (a contact's or a group's) read in the web app; the CLI's `receive` cursor is its own",
+    params: z.strictObject({ contact: ref.nullish(), group: ref.nullish() }),
+    result: z.object({ id: z.string(), unread: z.literal(0) }),
+    handler: (s, p) => {
+      const c = conversationOf(s, p) ?? fail('INVALID_ARGUMENT', 'readConversation takes a contact or a group');
+      s.node.messaging.markConversationRead(c);
+      return { id: 'peer' in c ? c.peer : c.groupId, unread: 0 as const };
     },
   }),
   follow: method({
@@ -415,6 +444,29 @@ export const METHODS = Object.keys(API) as Method[];
 /** What a caller passes (defaults may be left out). */
 export type Params<M extends Method> = z.input<(typeof API)[M]['params']>;
 export type Result<M extends Method> = z.output<(typeof API)[M]['result']>;
+
+/** A contact or a group named by a request (at most one of them). */
+function conversationOf(s: NodeService, p: { contact?: string | null | undefined; group?: string | null | undefined }): Conversation | null {
+  if (p.contact != null && p.group != null) fail('INVALID_ARGUMENT', 'give a contact or a group, not both');
+  if (p.contact != null) return { peer: s.node.contacts.contact(p.contact).fingerprint };
+  if (p.group != null) return { groupId: s.node.groups.resolve(p.group).id };
+  return null;
+}
+
+const PREVIEW = 200;
+
+function conversations(s: NodeService): z.input<typeof ConversationView>[] {
+  const byKey = new Map(s.node.messaging.conversations().map((c) => ['peer' in c.conversation ? c.conversation.peer : c.conversation.groupId, c]));
+  const view = (kind: 'contact' | 'group', id: string, name: string) => {
+    const c = byKey.get(id);
+    return { kind, id, name, lastText: c ? c.last.body.slice(0, PREVIEW) : null, lastAt: c ? c.last.sentAt : null, lastDirection: c?.last.direction ?? null, unread: c?.unread ?? 0 };
+  };
+  const list = [
+    ...s.node.contacts.list().map((c) => view('contact', c.fingerprint, nameOf(c))),
+    ...s.node.groups.list().filter((g) => g.joined).map((g) => view('group', g.id, g.name)),
+  ];
+  return list.sort((a, b) => (b.lastAt ?? -1) - (a.lastAt ?? -1) || a.name.localeCompare(b.name));
+}
 
 function contactView(s: NodeService, c: ContactWithSafetyNumber): z.input<typeof ContactView> {
   return {

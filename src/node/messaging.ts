@@ -5,7 +5,7 @@ import { fingerprint, type PublicIdentity } from '../identity/index.js';
 import { budgetedCreatedAt, type Event, inboxEvent, KIND_MESSAGE, messageEvent, reasonOf, type SecondBudget } from '../nostr/events.js';
 import { sendTag } from '../ratchet/index.js';
 import { type RetryReason, sealEnvelope } from '../session/index.js';
-import { type Contact, MessagesStore, type OutboxEntry, type StoredMessage } from '../store/index.js';
+import { type Contact, type Conversation, type ConversationSummary, MessagesStore, type OutboxEntry, type StoredMessage } from '../store/index.js';
 import { type AppMessage, assertSendableText, decodeAppMessage, encodeAppMessage } from './app-message.js';
 import type { Bundles } from './bundles.js';
 import { type Contacts, nameOf } from './contacts.js';
@@ -468,6 +468,21 @@ export class Messaging {
   /** Stored messages after `seq`, oldest first. */
   messages(afterSeq = 0, limit = 1000): StoredMessage[] {
     return this.store.after(afterSeq, limit);
+  }
+
+  /** A conversation's last `limit` messages, oldest first (see MessagesStore.history). */
+  history(c: Conversation, limit: number): StoredMessage[] {
+    return this.store.history(c, limit);
+  }
+
+  /** Every conversation with a message: its last one and its count unread in the web app. */
+  conversations(): ConversationSummary[] {
+    return this.store.summaries();
+  }
+
+  /** The web app showed a conversation: its messages so far are read there (the CLI's cursor is its own). */
+  markConversationRead(c: Conversation): void {
+    this.store.markConversationRead(c);
   }
 
   /**

@@ -25,6 +25,21 @@ export type NewMessage = Omit<StoredMessage, 'seq' | 'relaysAccepted' | 'groupId
 
 const READ_CURSOR = 'read_cursor';
 
+/** A conversation: everything exchanged with one contact, or one group's messages. */
+export type Conversation = { readonly peer: string } | { readonly groupId: string };
+
+/** A conversation's key in `conversation_reads`. */
+function keyOf(c: Conversation): string {
+  return 'peer' in c ? `c:${c.peer}` : `g:${c.groupId}`;
+}
+
+/** A conversation's last message and how many of its incoming messages the web app has not shown. */
+export interface ConversationSummary {
+  readonly conversation: Conversation;
+  readonly last: StoredMessage;
+  readonly unread: number;
+}
+
 /** The conversation history, sent and received, with each sent message's state. */
 export class MessagesStore {
   private readonly q;
@@ -45,6 +60,25 @@ export class MessagesStore {
       undelivered: "SELECT * FROM messages WHERE direction = 'out' AND peer = ? AND state IN ('queued', 'sent') ORDER BY seq",
       resent: "UPDATE messages SET resends = resends + 1 WHERE direction = 'out' AND peer = ? AND id = ?",
       failed: "UPDATE messages SET state = 'failed', failure = ? WHERE direction = 'out' AND peer = ? AND id = ? AND state IN ('queued', 'sent')",
+      peerHistory: 'SELECT * FROM (SELECT * FROM messages WHERE peer = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq',
+      // An outgoing group message once, in its least advanced state across the members it went to.
+      groupHistory: `SELECT * FROM (
+          SELECT seq, id, peer, direction, body, sent_at, received_at, state, relays_accepted, group_id, failure, resends
+            FROM messages WHERE group_id = @g AND direction = 'in'
+          UNION ALL
+          SELECT min(seq) AS seq, id, min(peer) AS peer, 'out' AS direction, body, sent_at, NULL AS received_at,
+              CASE WHEN sum(state = 'failed') > 0 THEN 'failed' WHEN sum(state = 'queued') > 0 THEN 'queued'
+                WHEN sum(state = 'sent') > 0 THEN 'sent' ELSE 'delivered' END AS state,
+              min(relays_accepted) AS relays_accepted, group_id, max(failure) AS failure, max(resends) AS resends
+            FROM messages WHERE group_id = @g AND direction = 'out' GROUP BY id
+          ORDER BY seq DESC LIMIT @limit) ORDER BY seq`,
+      // A contact's conversation is its direct messages; a group's, its group's (each member's copy of an outgoing one).
+      summaries: `SELECT m.*, (SELECT count(*) FROM messages i WHERE i.direction = 'in' AND i.seq > coalesce(r.seq, 0)
+            AND (CASE WHEN l.k LIKE 'g:%' THEN i.group_id = m.group_id ELSE i.peer = m.peer AND i.group_id IS NULL END)) AS unread
+        FROM (SELECT CASE WHEN group_id IS NULL THEN 'c:' || peer ELSE 'g:' || group_id END AS k, max(seq) AS seq FROM messages GROUP BY k) l
+        JOIN messages m ON m.seq = l.seq LEFT JOIN conversation_reads r ON r.conversation = l.k`,
+      lastIncomingIn: "SELECT max(seq) AS seq FROM messages WHERE direction = 'in' AND (CASE WHEN ? IS NULL THEN peer = ? AND group_id IS NULL ELSE group_id = ? END)",
+      markConversationRead: 'INSERT INTO conversation_reads (conversation, seq) VALUES (?, ?) ON CONFLICT (conversation) DO UPDATE SET seq = max(seq, excluded.seq)',
     });
   }
 
@@ -99,6 +133,31 @@ export class MessagesStore {
   outgoing(id: string): StoredMessage | undefined {
     const r = this.q.outgoing.get(id) as Row | undefined;
     return r && toMessage(r);
+  }
+
+  /**
+   * The last `limit` messages stored with a contact (its group messages too) or in a group (an
+   * outgoing one once, in its least advanced state), oldest first.
+   */
+  history(c: Conversation, limit: number): StoredMessage[] {
+    const rows = 'peer' in c ? this.q.peerHistory.all(c.peer, limit) : this.q.groupHistory.all({ g: c.groupId, limit });
+    return (rows as Row[]).map(toMessage);
+  }
+
+  /** Every conversation that has a message: its last one, and its incoming messages after its read mark. */
+  summaries(): ConversationSummary[] {
+    return (this.q.summaries.all() as Row[]).map((r) => {
+      const last = toMessage(r);
+      return { conversation: last.groupId === null ? { peer: last.peer } : { groupId: last.groupId }, last, unread: r.unread as number };
+    });
+  }
+
+  /** Marks a conversation's incoming messages read, as far as they have arrived (a mark only moves forward). */
+  markConversationRead(c: Conversation): void {
+    const group = 'groupId' in c ? c.groupId : null;
+    const peer = 'peer' in c ? c.peer : null;
+    const last = (this.q.lastIncomingIn.get(group, peer, group) as Row).seq as number | null;
+    if (last !== null) this.q.markConversationRead.run(keyOf(c), last);
   }
 
   /** The seq up to which messages were handed out as read. */

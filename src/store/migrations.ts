@@ -307,4 +307,20 @@ export const MIGRATIONS: readonly string[] = [
   `
   DROP INDEX messages_undelivered;
   `,
+  // 14: the web app's read marks, one per conversation (a contact, or a group), apart from the CLI's
+  // single receive cursor; seeded from that cursor, so what the CLI already handed out is not unread.
+  // A group's history is read by group: an index only group messages pay for.
+  `
+  CREATE TABLE conversation_reads (
+    conversation TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL
+  );
+  INSERT INTO conversation_reads (conversation, seq)
+    SELECT 'c:' || peer, (SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'read_cursor') FROM messages
+    WHERE group_id IS NULL AND EXISTS (SELECT 1 FROM settings WHERE key = 'read_cursor') GROUP BY peer;
+  INSERT INTO conversation_reads (conversation, seq)
+    SELECT 'g:' || group_id, (SELECT CAST(value AS INTEGER) FROM settings WHERE key = 'read_cursor') FROM messages
+    WHERE group_id IS NOT NULL AND EXISTS (SELECT 1 FROM settings WHERE key = 'read_cursor') GROUP BY group_id;
+  CREATE INDEX messages_group ON messages (group_id, seq) WHERE group_id IS NOT NULL;
+  `,
 ];
