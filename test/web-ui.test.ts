@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
-import { json, twoDataDirs } from './support/cli.js';
+import { json, jsonLines, twoDataDirs } from './support/cli.js';
 import { eventually } from './support/nodes.js';
 import { freePort, launchBrowser, postApi, startUi, type Ui, upgradeStatus } from './support/web.js';
 
@@ -36,8 +36,7 @@ describe('rrelay ui in a browser', () => {
     [uiA, uiB, browser] = await Promise.all([freePort().then((port) => startUi(A, port)), startUi(B), launchBrowser(hooks)]);
     dirs.daemons.push(uiB.running);
     hooks.after(() => void uiA.running.stop());
-    const context = await browser.newContext({ viewport: { width: 1200, height: 800 } });
-    [pageA, pageB] = await Promise.all([context.newPage(), context.newPage()]);
+    [pageA, pageB] = await Promise.all([browser.newPage({ viewport: { width: 1200, height: 800 } }), browser.newPage({ viewport: { width: 1200, height: 800 } })]);
     await Promise.all([pageA.goto(uiA.url), pageB.goto(uiB.url)]);
   });
   after(async () => {
@@ -107,8 +106,53 @@ describe('rrelay ui in a browser', () => {
     assert.equal(await upgradeStatus(uiA, { token: uiA.token, origin: uiA.origin }), 101);
   });
 
+  it("shows a call's error next to its control, in the daemon's words; verifies and renames a contact; a group: create, invite, join, send", async () => {
+    const garbage = 'rrinv-not-an-invite';
+    await pageB.getByRole('button', { name: 'Invites' }).click();
+    await pageB.getByRole('textbox', { name: 'Paste an invite' }).fill(garbage);
+    await pageB.getByRole('button', { name: 'Accept invite' }).click();
+    const refused = await postApi(uiB, { token: uiB.token, origin: uiB.origin }, { jsonrpc: '2.0', id: 1, method: 'acceptInvite', params: { invite: garbage } });
+    const { message } = (JSON.parse(refused.body) as { error: { message: string } }).error;
+    const form = pageB.locator('form').filter({ has: pageB.getByRole('button', { name: 'Accept invite' }) });
+    await form.getByRole('alert').filter({ hasText: message }).waitFor({ timeout: WAIT });
+
+    await pageA.getByRole('button', { name: 'Contacts' }).click();
+    const card = pageA.getByRole('article', { name: bob.fingerprint.slice(0, 16) });
+    await card.getByRole('button', { name: 'Verify', exact: true }).click();
+    await card.getByRole('button', { name: 'Unverify' }).waitFor({ timeout: WAIT });
+    const contacts = await jsonLines<{ fingerprint: string; verified: boolean }>(['contacts', 'ls', ...A]);
+    assert.equal(contacts.find((c) => c.fingerprint === bob.fingerprint)?.verified, true);
+    assert.equal(await card.getByLabel(/^Safety number \d{5}( \d{5}){11}$/).count(), 1, 'the safety number in groups of five');
+    await card.getByRole('button', { name: 'Show QR code' }).click();
+    await card.getByRole('img', { name: /Safety number with .* as a QR code/ }).waitFor();
+    await card.getByRole('textbox', { name: 'Name' }).fill('Bob');
+    await card.getByRole('button', { name: /^Rename/ }).click();
+    await pageA.getByRole('article', { name: 'Bob' }).waitFor({ timeout: WAIT });
+    await pageA.getByRole('complementary', { name: 'Conversations' }).getByRole('button', { name: /^Bob/ }).waitFor({ timeout: WAIT });
+
+    await pageA.getByRole('button', { name: 'Groups' }).click();
+    await pageA.getByRole('textbox', { name: "New group's name" }).fill('hike');
+    await pageA.getByRole('button', { name: 'Create group' }).click();
+    const group = pageA.getByRole('article', { name: '# hike' });
+    await group.getByRole('combobox', { name: 'Invite to hike' }).selectOption({ label: 'Bob' });
+    await group.getByRole('button', { name: 'Invite', exact: true }).click();
+    await pageB.getByRole('button', { name: 'Groups' }).click();
+    await pageB.getByRole('button', { name: 'Join hike' }).click({ timeout: WAIT });
+    await group.getByRole('listitem').filter({ hasText: 'Bob' }).getByText('reachable', { exact: true }).waitFor({ timeout: WAIT });
+    await group.getByRole('button', { name: 'Open conversation' }).click();
+    const box = pageA.getByRole('textbox', { name: 'Message', exact: true });
+    await box.fill('to the whole group');
+    await box.press('Enter');
+    await pageB.getByRole('button', { name: 'Chats' }).click();
+    await pageB.getByRole('complementary', { name: 'Conversations' }).getByRole('button', { name: /^# hike/ }).click({ timeout: WAIT });
+    await pageB.getByRole('log').getByText('to the whole group').waitFor({ timeout: WAIT });
+  });
+
   it('survives a daemon restart: the page reconnects and can send', async () => {
-    await conversationWith(pageA, bob.fingerprint).click();
+    await pageA.getByRole('button', { name: 'Chats' }).click();
+    await pageA.getByRole('complementary', { name: 'Conversations' }).getByRole('button', { name: /^Bob/ }).click();
+    await pageB.getByRole('button', { name: 'Chats' }).click();
+    await conversationWith(pageB, alice.fingerprint).click();
     await uiA.running.stop();
     await pageA.getByRole('status').filter({ hasText: 'Reconnecting' }).waitFor({ timeout: WAIT });
     uiA = await startUi(A, uiA.port);

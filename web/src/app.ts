@@ -12,6 +12,11 @@ import { html, nameFor, when } from './ui.js';
 
 /** Events within this long of each other cause one reload. */
 const COALESCE_MS = 100;
+/**
+ * How often an open, visible page reloads without an event: some changes come with none (a group
+ * invitation or membership, an introduction request, a relay's error).
+ */
+const REFRESH_MS = 3_000;
 
 const VIEWS: { view: View; label: string }[] = [
   { view: 'chats', label: 'Chats' },
@@ -88,6 +93,13 @@ export function App({ token }: { token: string }): VNode {
   const reload = () => {
     if (timer.current === null) timer.current = setTimeout(() => ((timer.current = null), void reloadNow()), COALESCE_MS);
   };
+
+  const following = link.state === 'open';
+  useEffect(() => {
+    if (!following) return;
+    const every = setInterval(() => document.hidden || reload(), REFRESH_MS);
+    return () => clearInterval(every);
+  }, [following]);
 
   useEffect(
     () =>

@@ -55,7 +55,7 @@ export function ConversationView({ app, open }: { app: App; open: Open }): VNode
     let live = true;
     rpc('history', { ...ref, limit: HISTORY_LIMIT }).then(
       // A contact's conversation is the pairwise one: group messages are shown in their group.
-      (h) => live && (setMessages(open.kind === 'group' ? h : h.filter((m) => m.group == null)), setLoadError(null)),
+      (h) => live && (setMessages(open.kind === 'group' ? h : h.filter((m) => m.group === null)), setLoadError(null)),
       (e: Error) => live && setLoadError(e.message),
     );
     return () => void (live = false);

@@ -25,12 +25,13 @@ export function RelaysView({ app }: { app: App }): VNode {
   </section>` as VNode;
 }
 
+/** `lastSeen` is a Nostr timestamp (seconds): the newest event seen from that relay. */
 function RelayRow({ app, relay: r }: { app: App; relay: RelayStatus }): VNode {
   const { run, error } = useAction();
   return html`<div class="card row">
     <span class="mono">${r.url}</span>
     <span class=${r.connected ? 'tag ok' : 'tag warn'}>${r.connected ? 'connected' : 'not connected'}</span>
-    <span class="hint">last seen ${when(r.lastSeen)}${r.failures ? ` · ${r.failures} failures` : ''}</span>
+    <span class="hint">last seen ${when(r.lastSeen === null ? null : r.lastSeen * 1000)}${r.failures ? ` · ${r.failures} failures` : ''}</span>
     ${r.error && html`<span class="error-text">${r.error}</span>`}
     <button aria-label=${`Remove relay ${r.url}`} onClick=${() => run(() => rpc('removeRelay', { url: r.url })).then(app.reload)}>Remove</button>
     <${Err} error=${error} />
