@@ -24,6 +24,8 @@ describe('rrelay ui in a browser', () => {
   let uiB: Ui;
   let pageA: Page;
   let pageB: Page;
+  /** What the pages logged as errors: a CSP violation (an inline style, say) would be one. */
+  const problems: string[] = [];
   const teardown: (() => Promise<void> | void)[] = [];
   const hooks = { after: (fn: () => Promise<void> | void) => void teardown.unshift(fn) };
 
@@ -37,6 +39,10 @@ describe('rrelay ui in a browser', () => {
     dirs.daemons.push(uiB.running);
     hooks.after(() => void uiA.running.stop());
     [pageA, pageB] = await Promise.all([browser.newPage({ viewport: { width: 1200, height: 800 } }), browser.newPage({ viewport: { width: 1200, height: 800 } })]);
+    for (const page of [pageA, pageB]) {
+      page.on('console', (m) => m.type() === 'error' && problems.push(m.text()));
+      page.on('pageerror', (e) => problems.push(e.message));
+    }
     await Promise.all([pageA.goto(uiA.url), pageB.goto(uiB.url)]);
   });
   after(async () => {
@@ -146,6 +152,7 @@ describe('rrelay ui in a browser', () => {
     await pageB.getByRole('button', { name: 'Chats' }).click();
     await pageB.getByRole('complementary', { name: 'Conversations' }).getByRole('button', { name: /^# hike/ }).click({ timeout: WAIT });
     await pageB.getByRole('log').getByText('to the whole group').waitFor({ timeout: WAIT });
+    assert.deepEqual(problems, [], 'no errors in the pages, CSP violations included');
   });
 
   it('survives a daemon restart: the page reconnects and can send', async () => {

@@ -87,7 +87,8 @@ export function App({ token }: { token: string }): VNode {
 
   const reloadNow = () =>
     load(++tick.current).then(
-      (d) => (setData(d), setLoadError(null)),
+      // A slower, older load must not overwrite a newer one.
+      (d) => d.tick === tick.current && (setData(d), setLoadError(null)),
       (e: Error) => setLoadError(e.message),
     );
   const reload = () => {
@@ -130,7 +131,6 @@ export function App({ token }: { token: string }): VNode {
       if (o) setView('chats');
     },
     go: setView,
-    announce: setAnnouncement,
   };
   const warnings = [...keyChangeWarnings(data.contacts), ...events].filter((w) => !dismissed.has(w.key));
   const status = link.state === 'open' ? 'Connected' : link.state === 'down' ? `Reconnecting…${link.reason ? ` (${link.reason})` : ''}` : 'Connecting…';

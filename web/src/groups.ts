@@ -4,23 +4,12 @@ import { contactOptions } from './contacts.js';
 import { rpc } from './connection.js';
 import type { App } from './state.js';
 import type { Group, Member } from './types.js';
-import { contactName, Err, html, useAction } from './ui.js';
+import { contactName, Err, html, OneField, useAction } from './ui.js';
 
 export function GroupsView({ app }: { app: App }): VNode {
-  const [name, setName] = useState('');
-  const { run, busy, error } = useAction();
-  const create = async (e: Event) => {
-    e.preventDefault();
-    if (await run(() => rpc('groupCreate', { name: name.trim() }))) setName('');
-    app.reload();
-  };
   return html`<section aria-labelledby="groups-title">
     <h2 id="groups-title">Groups</h2>
-    <form class="panel inline" onSubmit=${create}>
-      <label>New group's name <input value=${name} onInput=${(e: Event) => setName((e.target as HTMLInputElement).value)} /></label>
-      <button type="submit" disabled=${busy}>Create group</button>
-      <${Err} error=${error} />
-    </form>
+    <${OneField} label="New group's name" button="Create group" submit=${(name: string) => rpc('groupCreate', { name })} done=${app.reload} />
     ${!app.data.groups.length && html`<p class="empty">No groups yet.</p>`}
     <ul class="cards">${app.data.groups.map((g) => html`<li key=${g.id}><${GroupCard} app=${app} group=${g} /></li>`)}</ul>
   </section>` as VNode;

@@ -1,27 +1,15 @@
 import type { VNode } from 'preact';
-import { useState } from 'preact/hooks';
 import { rpc } from './connection.js';
 import type { App } from './state.js';
 import type { RelayStatus } from './types.js';
-import { Err, html, useAction, when } from './ui.js';
+import { Err, html, OneField, useAction, when } from './ui.js';
 
 export function RelaysView({ app }: { app: App }): VNode {
-  const [url, setUrl] = useState('');
-  const { run, busy, error } = useAction();
-  const add = async (e: Event) => {
-    e.preventDefault();
-    if (await run(() => rpc('addRelay', { url: url.trim() }))) setUrl('');
-    app.reload();
-  };
   return html`<section aria-labelledby="relays-title">
     <h2 id="relays-title">Relays</h2>
     ${!app.data.relays.length && html`<p class="empty">No relays: add one to send and receive.</p>`}
     <ul class="cards">${app.data.relays.map((r) => html`<li key=${r.url}><${RelayRow} app=${app} relay=${r} /></li>`)}</ul>
-    <form class="panel inline" onSubmit=${add}>
-      <label>Relay URL <input value=${url} placeholder="wss://relay.example" onInput=${(e: Event) => setUrl((e.target as HTMLInputElement).value)} /></label>
-      <button type="submit" disabled=${busy}>Add relay</button>
-      <${Err} error=${error} />
-    </form>
+    <${OneField} label="Relay URL" button="Add relay" placeholder="wss://relay.example" submit=${(url: string) => rpc('addRelay', { url })} done=${app.reload} />
   </section>` as VNode;
 }
 

@@ -30,5 +30,4 @@ export interface App {
   open: Open | null;
   openConversation(o: Open | null): void;
   go(view: View): void;
-  announce(text: string): void;
 }

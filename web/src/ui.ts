@@ -26,6 +26,22 @@ export function useAction() {
   return { run, busy, error };
 }
 
+/** A form of one text field and a button: `submit` gets the trimmed text; the field empties once it succeeded. */
+export function OneField(props: { label: string; button: string; placeholder?: string; submit: (text: string) => Promise<unknown>; done: () => void }): VNode {
+  const [text, setText] = useState('');
+  const { run, busy, error } = useAction();
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    if (await run(() => props.submit(text.trim()))) setText('');
+    props.done();
+  };
+  return html`<form class="panel inline" onSubmit=${submit}>
+    <label>${props.label} <input value=${text} placeholder=${props.placeholder} onInput=${(e: Event) => setText((e.target as HTMLInputElement).value)} /></label>
+    <button type="submit" disabled=${busy}>${props.button}</button>
+    <${Err} error=${error} />
+  </form>` as VNode;
+}
+
 /** An error from a call, shown where the call was made. */
 export const Err = ({ error }: { error: string | null }): VNode | null => (error ? (html`<p class="error" role="alert">${error}</p>` as VNode) : null);
 
