@@ -155,6 +155,44 @@ describe('rrelay ui in a browser', () => {
     assert.deepEqual(problems, [], 'no errors in the pages, CSP violations included');
   });
 
+  it('every control in every view has an accessible name; at 390 px one column: the list or the conversation', async () => {
+    const cdp = await pageA.context().newCDPSession(pageA);
+    for (const view of ['Chats', 'Contacts', 'Invites', 'Groups', 'Relays']) {
+      await pageA.getByRole('navigation').getByRole('button', { name: view, exact: true }).click();
+      await pageA.getByRole('heading', { level: 2 }).first().waitFor();
+      const { nodes } = (await cdp.send('Accessibility.getFullAXTree')) as { nodes: { role?: { value: string }; name?: { value: string }; ignored: boolean }[] };
+      const controls = nodes.filter((n) => !n.ignored && ['button', 'textbox', 'combobox', 'checkbox', 'link'].includes(n.role?.value ?? ''));
+      assert.ok(controls.length > 5, `${view}: the controls are in the accessibility tree`);
+      assert.deepEqual(controls.filter((n) => !n.name?.value.trim()).map((n) => n.role?.value), [], `${view}: a control without a name`);
+    }
+    await cdp.detach();
+
+    await pageB.getByRole('button', { name: 'Chats' }).click();
+    await conversationWith(pageB, alice.fingerprint).click();
+    const phone = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    try {
+      await phone.goto(uiA.url);
+      const list = phone.getByRole('complementary', { name: 'Conversations' });
+      await list.getByRole('button', { name: /^Bob/ }).click({ timeout: WAIT });
+      await phone.getByRole('textbox', { name: 'Message', exact: true }).waitFor();
+      assert.equal(await list.isVisible(), false, 'the conversation alone');
+      await phone.getByRole('button', { name: 'Back' }).click();
+      await list.waitFor();
+      assert.equal(await phone.getByRole('main').isVisible(), false, 'the list alone');
+      // Keyboard only: Tab reaches the conversation, Enter opens it, typing and Enter sends.
+      await list.getByRole('button', { name: /^Bob/ }).focus();
+      await phone.keyboard.press('Enter');
+      await phone.getByRole('textbox', { name: 'Message', exact: true }).focus();
+      await phone.keyboard.type('typed on a phone');
+      await phone.keyboard.press('Tab');
+      assert.equal(await phone.evaluate(() => (globalThis as unknown as { document: { activeElement: { textContent: string } } }).document.activeElement.textContent), 'Send');
+      await phone.keyboard.press('Enter');
+      await pageB.getByRole('log').getByText('typed on a phone').waitFor({ timeout: WAIT });
+    } finally {
+      await phone.close();
+    }
+  });
+
   it('survives a daemon restart: the page reconnects and can send', async () => {
     await pageA.getByRole('button', { name: 'Chats' }).click();
     await pageA.getByRole('complementary', { name: 'Conversations' }).getByRole('button', { name: /^Bob/ }).click();
