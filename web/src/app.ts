@@ -126,6 +126,7 @@ export function App({ token }: { token: string }): VNode {
     data,
     reload,
     open,
+    view,
     openConversation: (o) => {
       setOpen(o);
       if (o) setView('chats');

@@ -11,12 +11,13 @@ const sameConversation = (a: Open | null, b: Open) => a?.kind === b.kind && a.id
 
 export function ConversationList({ app }: { app: App }): VNode {
   const { conversations } = app.data;
+  const current = (c: Open) => app.view === 'chats' && sameConversation(app.open, c);
   if (!conversations.length)
     return html`<p class="empty">No conversations yet. Create an invite (Invites) and hand it to someone, or accept theirs.</p>` as VNode;
   return html`<ul class="conversations">
     ${conversations.map(
       (c) => html`<li key=${c.kind + c.id}>
-        <button class=${`conversation${sameConversation(app.open, c) ? ' current' : ''}`} aria-current=${sameConversation(app.open, c) ? 'true' : undefined}
+        <button class=${`conversation${current(c) ? ' current' : ''}`} aria-current=${current(c) ? 'true' : undefined}
           onClick=${() => app.openConversation({ kind: c.kind, id: c.id })}>
           <span class="conv-name">${c.kind === 'group' ? '# ' : ''}${c.name}</span>
           ${c.unread > 0 && html`<span class="badge" aria-label=${`${c.unread} unread`}>${c.unread}</span>`}

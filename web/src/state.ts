@@ -28,6 +28,7 @@ export interface App {
   /** Reloads everything shown (after a call that changed something). */
   reload(): void;
   open: Open | null;
+  view: View;
   openConversation(o: Open | null): void;
   go(view: View): void;
 }
