@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { json, jsonLines, twoDataDirs } from './support/cli.js';
 import { eventually } from './support/nodes.js';
-import { freePort, launchBrowser, postApi, startUi, type Ui, upgradeStatus } from './support/web.js';
+import { browserMissing, freePort, launchBrowser, postApi, startUi, type Ui, upgradeStatus } from './support/web.js';
 
 /**
  * The web app in a real browser (Debian's chromium) against real `rrelay ui` daemons on an
@@ -14,7 +14,7 @@ const WAIT = 30_000;
 const EVIL = 'http://evil.example';
 const whoami = { jsonrpc: '2.0', id: 1, method: 'whoami' };
 
-describe('rrelay ui in a browser', () => {
+describe('rrelay ui in a browser', { skip: browserMissing() }, () => {
   let browser: Browser;
   let A: string[];
   let B: string[];

@@ -22,7 +22,7 @@ const time = z.number(); // milliseconds since the epoch
 
 /** `nickname`: the name our invites and half key exchanges carry (null: none). */
 export const Whoami = z.object({ fingerprint: hex64, npub: z.string(), nostrPubkey: hex64, createdAt: time, nickname: z.string().nullable() });
-/** `connected`: both lanes (identity, anonymous); `error`: why a lane that is down last failed. */
+/** `connected`: both lanes (identity, anonymous); `lastSeen`: the last event's created_at, in seconds as Nostr counts; `error`: why a lane that is down last failed. */
 const RelayStatus = z.object({ url: z.string(), connected: z.boolean(), failures: z.number().int(), lastSeen: z.number().nullable(), error: z.string().nullable() });
 const Status = z.object({
   whoami: Whoami,

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { request } from 'node:http';
 import { createServer } from 'node:net';
 import { type Browser, chromium } from 'playwright-core';
@@ -6,6 +7,15 @@ import { type Running, start } from './cli.js';
 
 /** Debian's chromium (the CI image installs it); playwright-core drives it, with no browser of its own. */
 export const CHROMIUM = '/usr/bin/chromium';
+
+/**
+ * Why the browser tests cannot run here (no chromium: `apt-get install chromium`), or undefined.
+ * `.ci/run` installs it and sets RRELAY_REQUIRE_BROWSER=1, so that there they never skip.
+ */
+export function browserMissing(): string | undefined {
+  if (existsSync(CHROMIUM) || process.env.RRELAY_REQUIRE_BROWSER === '1') return undefined;
+  return `no ${CHROMIUM}: install Debian's chromium (apt-get install chromium) to run the web app's browser tests`;
+}
 
 /** One browser for a test file: launching one costs more than a page. Root in CI: no sandbox. */
 export async function launchBrowser(t: { after(fn: () => Promise<void> | void): void }): Promise<Browser> {
