@@ -54,6 +54,7 @@ describe('rrelay ui in a browser', { skip: browserMissing() }, () => {
 
   it('A creates an invite, B pastes it in, A sends with Enter: B sees it, A sees it delivered', async () => {
     await Promise.all([connected(pageA), connected(pageB)]);
+    assert.equal(new URL(pageA.url()).hash, '', 'the token left the address bar');
     await pageA.getByRole('button', { name: 'Invites' }).click();
     await pageA.getByRole('button', { name: 'Create invite' }).click();
     await pageA.getByRole('img', { name: 'The invite as a QR code' }).waitFor();
