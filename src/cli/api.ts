@@ -114,6 +114,18 @@ export const FollowEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('refused'), peer: hex64, alias, what: z.string(), reason: z.string() }),
   /** A key exchange we answered (as acceptor, at `rv`) was refused by the inviter: it will not complete. */
   z.object({ type: z.literal('kx-failed'), peer: hex64, alias, rv: hex64, code: z.string(), reason: z.string() }),
+  /** An introduction waiting for the user's consent (`kxRequests`) arrived, got its peer's invite, was answered or expired. */
+  z.object({
+    type: z.literal('request'),
+    id: z.string(),
+    kind: z.enum(['invite-request', 'introduced']),
+    mediator: hex64,
+    mediatorAlias: alias,
+    peer: hex64,
+    change: z.enum(['arrived', 'invite', 'accepted', 'declined', 'expired']),
+  }),
+  /** A group we know (`groups`) changed: created, an invitation to it arrived, we joined it, or its member list changed. */
+  z.object({ type: z.literal('group'), id: z.string(), name: z.string(), change: z.enum(['created', 'invited', 'joined', 'members']) }),
   /** The stream is over: the daemon went away (made by the client, never sent). */
   z.object({ type: z.literal('ended'), reason: z.string() }),
 ]);

@@ -130,6 +130,8 @@ export class NodeService {
       kx: (k) => onEvent({ type: 'kx', peer: k.peer, alias: n.contacts.get(k.peer)?.alias ?? null, role: k.role }),
       refused: (r) => onEvent({ type: 'refused', peer: r.peer, alias: r.alias, what: r.what, reason: r.reason }),
       'kx-failed': (f) => onEvent({ type: 'kx-failed', ...f }),
+      request: (r) => onEvent({ type: 'request', ...r, mediatorAlias: n.contacts.get(r.mediator)?.alias ?? null }),
+      group: (g) => onEvent({ type: 'group', ...g }),
     };
     for (const [name, h] of Object.entries(handlers)) n.on(name as keyof NodeEvents, h as never);
     for (let after = 0, page = n.messaging.unread(BACKLOG_PAGE); page.length > 0; page = n.messaging.unread(BACKLOG_PAGE, after)) {

@@ -59,7 +59,17 @@ export interface NodeEvents {
    * our half KX, with a signed reason (`code`: `invite-used`); its pending KX is gone.
    */
   'kx-failed': [{ readonly peer: string; readonly alias: string | null; readonly rv: string; readonly code: string; readonly reason: string }];
+  /**
+   * An introduction waiting for the user's consent (`kx.requests()`) changed: it `arrived`, the
+   * introduced peer's invite arrived for it (`invite`), the user `accepted` or `declined` it, or it `expired`.
+   */
+  request: [{ readonly id: string; readonly kind: 'invite-request' | 'introduced'; readonly mediator: string; readonly peer: string; readonly change: RequestChange }];
+  /** A group we know changed: we `created` it, were `invited` to it, `joined` it, or its member list (version) changed (`members`). */
+  group: [{ readonly id: string; readonly name: string; readonly change: GroupChange }];
 }
+
+export type RequestChange = 'arrived' | 'invite' | 'accepted' | 'declined' | 'expired';
+export type GroupChange = 'created' | 'invited' | 'joined' | 'members';
 
 export type NodeEmitter = EventEmitter<NodeEvents>;
 

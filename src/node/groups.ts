@@ -4,6 +4,7 @@ import { GroupsStore, type StoredGroup } from '../store/index.js';
 import type { Bundles } from './bundles.js';
 import { type Contacts, nameOf } from './contacts.js';
 import type { NodeContext } from './context.js';
+import type { GroupChange } from './events.js';
 import { decodeGroupMembers, encodeGroupMembers, type GroupMembers, signGroupMembers } from './group-members.js';
 import type { KeyExchange } from './key-exchange.js';
 import type { AppMessageHandler, Messaging } from './messaging.js';
@@ -51,7 +52,10 @@ export class Groups {
     if (taken) fail('INVALID_ARGUMENT', `you already have a group named "${name}" (id ${taken.id.slice(0, 12)}): choose another name, as commands name a group by its name or its id`);
     const self = this.ctx.store.identity();
     const g = signGroupMembers(self, { groupId: this.ctx.newId(), name, version: 1, members: [fingerprint(self.public)] });
-    this.store.save({ id: g.groupId, name, admin: g.admin, version: 1, members: encodeGroupMembers(g), joined: true, createdAt: this.ctx.clock() });
+    this.ctx.transaction(() => {
+      this.store.save({ id: g.groupId, name, admin: g.admin, version: 1, members: encodeGroupMembers(g), joined: true, createdAt: this.ctx.clock() });
+      this.changed(g.groupId, name, 'created');
+    });
     return { id: g.groupId };
   }
 
@@ -150,7 +154,9 @@ export class Groups {
     const g = decodeGroupMembers(m.members, from.identity);
     const known = this.store.get(g.groupId);
     if (known && known.admin !== from.fingerprint) return fail('IDENTITY_MISMATCH', 'group invitation from someone other than its admin');
-    if (!known) this.store.save({ id: g.groupId, name: g.name, admin: g.admin, version: g.version, members: m.members, joined: false, createdAt: now });
+    if (known) return; // invited again: nothing changed
+    this.store.save({ id: g.groupId, name: g.name, admin: g.admin, version: g.version, members: m.members, joined: false, createdAt: now });
+    this.changed(g.groupId, g.name, 'invited');
   };
 
   readonly onGroupJoin: AppMessageHandler<'group-join'> = (from, m) => {
@@ -171,6 +177,7 @@ export class Groups {
     const joined = g.members.includes(self);
     const saved = { id: g.groupId, name: g.name, admin: g.admin, version: g.version, members: m.members, joined, createdAt: known?.createdAt ?? now };
     this.store.save(saved);
+    this.changed(g.groupId, g.name, joined && !known?.joined ? 'joined' : 'members');
     if (joined) this.introduceToGroup(saved, now);
   };
 
@@ -191,6 +198,11 @@ export class Groups {
     return this.store.all().find((g) => g.joined && g.admin === admin && this.membersOf(g).members.includes(peer))?.id;
   }
 
+  /** Tells, once the transaction commits, that a group we know changed. Call inside a transaction. */
+  private changed(id: string, name: string, change: GroupChange): void {
+    this.ctx.afterCommit(() => this.ctx.events.emit('group', { id, name, change }));
+  }
+
   private selfFp(): string {
     return fingerprint(this.ctx.self());
   }
@@ -206,6 +218,7 @@ export class Groups {
     const list = signGroupMembers(this.ctx.store.identity(), { groupId: g.id, name: g.name, version: g.version + 1, members });
     const bytes = encodeGroupMembers(list);
     this.store.save({ ...g, version: list.version, members: bytes });
+    this.changed(g.id, g.name, 'members');
     for (const fp of list.members) {
       const contact = fp === list.admin ? undefined : this.contacts.get(fp);
       if (contact) this.messaging.sendControl(contact, { type: 'group-members', members: bytes });

@@ -29,6 +29,7 @@ import { type Contact, decodeMet, encodeMet, type KxRequest, KxStore, type Met, 
 import type { Bundles } from './bundles.js';
 import { type Contacts, nameOf } from './contacts.js';
 import type { NodeContext } from './context.js';
+import type { RequestChange } from './events.js';
 import type { AppMessageHandler, Messaging } from './messaging.js';
 import type { Outbox } from './outbox.js';
 
@@ -139,7 +140,10 @@ export class KeyExchange {
 
   /** Drops the key exchanges that expired (at maintenance). */
   expire(now: number): void {
-    if (this.store.expire(now) > 0) this.subscribe();
+    this.ctx.transaction(() => {
+      for (const r of this.store.expiredRequests(now)) this.requestChanged(r, 'expired');
+      if (this.store.expire(now) > 0) this.ctx.afterCommit(() => this.subscribe());
+    });
   }
 
   /** Listens at every RV a key exchange waits on, at each spent invite's until it expires, and at each contact's reset RV; nowhere else. */
@@ -392,10 +396,17 @@ export class KeyExchange {
     if (this.store.requestFor(mediator.fingerprint, peer)) return; // asked again: it waits already
     if (this.store.requestsFrom(mediator.fingerprint) >= MAX_REQUESTS_PER_MEDIATOR)
       fail('INVALID_ARGUMENT', `${MAX_REQUESTS_PER_MEDIATOR} introductions by ${nameOf(mediator)} wait for the user already`);
-    this.store.addRequest({ id, kind, mediator: mediator.fingerprint, peer, identity: encodePublicIdentity(identity), sealed: null, receivedAt: now, expiresAt: now + REQUEST_TTL_MS });
+    const r: KxRequest = { id, kind, mediator: mediator.fingerprint, peer, identity: encodePublicIdentity(identity), sealed: null, receivedAt: now, expiresAt: now + REQUEST_TTL_MS };
+    this.store.addRequest(r);
     this.ctx.afterCommit(() =>
       this.ctx.log(`${nameOf(mediator)} introduces ${peer.slice(0, 16)}: \`rrelay kx requests\`, then \`rrelay kx accept ${id.slice(0, 8)}\` or \`decline\``),
     );
+    this.requestChanged(r, 'arrived');
+  }
+
+  /** Tells, once the transaction commits, that an introduction waiting for the user changed. Call inside a transaction. */
+  private requestChanged({ id, kind, mediator, peer }: KxRequest, change: RequestChange): void {
+    this.ctx.afterCommit(() => this.ctx.events.emit('request', { id, kind, mediator, peer, change }));
   }
 
   /** Introductions waiting for the user. */
@@ -411,6 +422,7 @@ export class KeyExchange {
     const now = this.ctx.clock();
     this.ctx.transaction(() => {
       this.store.deleteRequest(r.id);
+      this.requestChanged(r, 'accepted');
       if (this.ctx.cipher.hasSession(r.peer)) return;
       if (r.kind === 'invite-request') return this.inviteIntroduced(mediator, decodePublicIdentity(r.identity), met, now);
       this.store.expectIntroduction(r.peer, mediator.fingerprint, now, now + MEDIATION_TTL_MS);
@@ -425,6 +437,7 @@ export class KeyExchange {
     const mediator = this.contacts.get(r.mediator);
     this.ctx.transaction(() => {
       this.store.deleteRequest(r.id);
+      this.requestChanged(r, 'declined');
       if (mediator) this.messaging.sendControl(mediator, { type: 'refused', refusedId: r.id, refusedType: r.kind, reason: 'the introduction was declined' });
     });
     return this.viewOf(r);
@@ -444,7 +457,10 @@ export class KeyExchange {
     if (this.store.mediatorFor(m.peer, now) === from.fingerprint)
       return this.acceptIntroduction(from, m.peer, m.sealed, this.consented(from, m.peer, now)!, now);
     const waiting = this.store.requestFor(from.fingerprint, m.peer);
-    if (waiting?.kind === 'introduced') return this.store.setRequestSealed(waiting.id, m.sealed);
+    if (waiting?.kind === 'introduced') {
+      this.store.setRequestSealed(waiting.id, m.sealed);
+      return this.requestChanged(waiting, 'invite');
+    }
     const to = this.contacts.get(m.peer);
     if (!to || !this.store.takeForward(from.fingerprint, m.peer, now)) return fail('INVALID_ARGUMENT', `unsolicited introduction from ${nameOf(from)}: nobody asked for it`);
     this.messaging.sendControl(to, { type: 'transitive', peer: from.fingerprint, sealed: m.sealed });

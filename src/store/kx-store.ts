@@ -71,6 +71,7 @@ export class KxStore {
       setRequestSealed: 'UPDATE kx_requests SET sealed = ? WHERE id = ?',
       deleteRequest: 'DELETE FROM kx_requests WHERE id = ?',
       expireRequests: 'DELETE FROM kx_requests WHERE expires_at < ?',
+      expiredRequests: 'SELECT * FROM kx_requests WHERE expires_at < ? ORDER BY received_at, id',
       answeredReset: 'SELECT 1 FROM answered_resets WHERE rv = ?',
       addAnsweredReset: 'INSERT OR IGNORE INTO answered_resets (rv, expires_at) VALUES (?, ?)',
       expireAnsweredResets: 'DELETE FROM answered_resets WHERE expires_at < ?',
@@ -115,6 +116,11 @@ export class KxStore {
   }
 
   // Introductions waiting for the user's consent.
+
+  /** The introductions `expire(before)` would drop. */
+  expiredRequests(before: number): KxRequest[] {
+    return (this.q.expiredRequests.all(before) as Row[]).map(toRequest);
+  }
 
   requests(): KxRequest[] {
     return (this.q.requests.all() as Row[]).map(toRequest);

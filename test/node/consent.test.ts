@@ -4,25 +4,7 @@ import { systemRng } from '../../src/crypto/index.js';
 import { generateIdentity } from '../../src/identity/index.js';
 import type { AppMessage, RatchetNode } from '../../src/node/index.js';
 import { MAX_REQUESTS_PER_MEDIATOR, REQUEST_TTL_MS } from '../../src/node/key-exchange.js';
-import { eventually, nextEvent, relayAndNodes } from '../support/nodes.js';
-
-const HOUR = 60 * 60 * 1000;
-type Teardown = { after(fn: () => Promise<void> | void): void };
-
-/** Alice has met bob and carol by invite (and, with `bobMeetsCarol`, bob has met carol too). */
-async function triangle(t: Teardown, bobMeetsCarol = false) {
-  const { relay, nodes } = await relayAndNodes(t);
-  const [alice, bob, carol] = (await Promise.all(['alice', 'bob', 'carol'].map((n) => nodes.open(n, [relay.url])))) as [RatchetNode, RatchetNode, RatchetNode];
-  await Promise.all([alice.start(), bob.start(), carol.start()]);
-  const pairs: [RatchetNode, RatchetNode][] = [[alice, bob], [alice, carol], ...(bobMeetsCarol ? [[carol, bob] as [RatchetNode, RatchetNode]] : [])];
-  for (const [inviter, acceptor] of pairs) {
-    const done = Promise.all([nextEvent(inviter, 'kx'), nextEvent(acceptor, 'kx')]);
-    acceptor.kx.acceptInvite(inviter.kx.createInvite(HOUR).invite);
-    await done;
-  }
-  const fp = { alice: alice.whoami().fingerprint, bob: bob.whoami().fingerprint, carol: carol.whoami().fingerprint };
-  return { alice, bob, carol, fp };
-}
+import { eventually, nextEvent, triangle } from '../support/nodes.js';
 
 async function chat(a: RatchetNode, b: RatchetNode): Promise<void> {
   const got = nextEvent(b, 'message', (m) => m.text === 'hi, introduced');

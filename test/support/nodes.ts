@@ -89,3 +89,18 @@ export async function pairOnOneRelay(t: Teardown) {
   await meet(alice, bob);
   return { relay, nodes, alice, bob, bobFp: bob.whoami().fingerprint };
 }
+
+/** Alice has met bob and carol by invite (and, with `bobMeetsCarol`, bob has met carol too). */
+export async function triangle(t: Teardown, bobMeetsCarol = false) {
+  const { relay, nodes } = await relayAndNodes(t);
+  const [alice, bob, carol] = (await Promise.all(['alice', 'bob', 'carol'].map((n) => nodes.open(n, [relay.url])))) as [RatchetNode, RatchetNode, RatchetNode];
+  await Promise.all([alice.start(), bob.start(), carol.start()]);
+  const pairs: [RatchetNode, RatchetNode][] = [[alice, bob], [alice, carol], ...(bobMeetsCarol ? [[carol, bob] as [RatchetNode, RatchetNode]] : [])];
+  for (const [inviter, acceptor] of pairs) {
+    const done = Promise.all([nextEvent(inviter, 'kx'), nextEvent(acceptor, 'kx')]);
+    acceptor.kx.acceptInvite(inviter.kx.createInvite(60 * 60_000).invite); // valid for an hour
+    await done;
+  }
+  const fp = { alice: alice.whoami().fingerprint, bob: bob.whoami().fingerprint, carol: carol.whoami().fingerprint };
+  return { alice, bob, carol, fp };
+}

@@ -13,10 +13,11 @@ import { html, nameFor, when } from './ui.js';
 /** Events within this long of each other cause one reload. */
 const COALESCE_MS = 100;
 /**
- * How often an open, visible page reloads without an event: some changes come with none (a group
- * invitation or membership, an introduction request, a relay's error).
+ * How often an open, visible page reloads without an event. Every change a user acts on comes as
+ * one (messages, key exchanges, introduction requests, groups); a few come with none (a relay's
+ * error text and last-seen time, a pending key exchange that expired), so these are at most this old.
  */
-const REFRESH_MS = 3_000;
+const SAFETY_RELOAD_MS = 60_000;
 
 const VIEWS: { view: View; label: string }[] = [
   { view: 'chats', label: 'Chats' },
@@ -98,7 +99,7 @@ export function App({ token }: { token: string }): VNode {
   const following = link.state === 'open';
   useEffect(() => {
     if (!following) return;
-    const every = setInterval(() => document.hidden || reload(), REFRESH_MS);
+    const every = setInterval(() => document.hidden || reload(), SAFETY_RELOAD_MS);
     return () => clearInterval(every);
   }, [following]);
 
@@ -113,6 +114,8 @@ export function App({ token }: { token: string }): VNode {
           if (w) setEvents((ws) => [...ws, { key: `event:${Date.now()}:${ws.length}`, text: w }]);
           if (e.type === 'message') setAnnouncement(`New message from ${e.message.group ? `${nameFor(contacts.current, e.message.from, e.message.alias)} in ${e.message.group.name}` : nameFor(contacts.current, e.message.from, e.message.alias)}`);
           if (e.type === 'kx') setAnnouncement(`Key exchange with ${nameFor(contacts.current, e.peer)} complete`);
+          if (e.type === 'request' && e.change === 'arrived') setAnnouncement(`${nameFor(contacts.current, e.mediator, e.mediatorAlias)} introduces someone: see Invites`);
+          if (e.type === 'group' && e.change === 'invited') setAnnouncement(`Invited to the group ${e.name}: see Groups`);
           reload();
         },
       }),

@@ -32,6 +32,20 @@ function kxFailedLine(e: Extract<FollowEvent, { type: 'kx-failed' }>): string {
   return `*** key exchange with ${e.alias ?? shortFp(e.peer)} failed: ${e.reason} ***`;
 }
 
+/** An introduction that waits for the user asks for an answer; any other change of one is told in passing. */
+function requestLine(e: Extract<FollowEvent, { type: 'request' }>): string {
+  const by = e.mediatorAlias ?? shortFp(e.mediator);
+  const id = e.id.slice(0, 8);
+  if (e.change === 'arrived') return `*** ${by} introduces ${shortFp(e.peer)}: \`rrelay kx accept ${id}\` or \`rrelay kx decline ${id}\` ***`;
+  return `(introduction of ${shortFp(e.peer)} by ${by} ${e.change === 'invite' ? 'has its invite now' : e.change})`;
+}
+
+/** An invitation to a group asks for an answer; any other change of one is told in passing. */
+function groupLine(e: Extract<FollowEvent, { type: 'group' }>): string {
+  if (e.change === 'invited') return `*** invited to group "${e.name}": \`rrelay group join ${e.id.slice(0, 12)}\` ***`;
+  return `(group "${e.name}": ${e.change === 'members' ? 'members changed' : e.change})`;
+}
+
 /** Prints an event of `follow`; a message is acknowledged once its line was written. */
 function printFollowEvent(g: GlobalOptions, e: FollowEvent, acks: Acks): void {
   if (e.type === 'message') return void writeOut(messageLine(g, e.message)).then(() => acks.wrote(e.ackUpTo), () => {});
@@ -42,6 +56,8 @@ function printFollowEvent(g: GlobalOptions, e: FollowEvent, acks: Acks): void {
   else if (e.type === 'refused') process.stderr.write(`*** ${e.alias ?? shortFp(e.peer)} refused our ${e.what}: ${e.reason} ***\n`);
   else if (e.type === 'failed') process.stderr.write(`*** ${failedLine(e)} ***\n`);
   else if (e.type === 'kx-failed') process.stderr.write(`${kxFailedLine(e)}\n`);
+  else if (e.type === 'request') process.stderr.write(`${requestLine(e)}\n`);
+  else if (e.type === 'group') process.stderr.write(`${groupLine(e)}\n`);
 }
 
 function failedLine(e: Extract<FollowEvent, { type: 'failed' }>): string {
@@ -206,6 +222,8 @@ export function registerMessages(program: Command): void {
           else if (e.type === 'refused') print(`*** ${e.alias ?? shortFp(e.peer)} refused our ${e.what}: ${e.reason} ***`);
           else if (e.type === 'failed' && e.peer === peer.fingerprint) print(`*** ${failedLine(e)} ***`);
           else if (e.type === 'kx-failed') print(kxFailedLine(e));
+          else if (e.type === 'request') print(requestLine(e));
+          else if (e.type === 'group') print(groupLine(e));
           else if (e.type === 'delivered' && e.peer === peer.fingerprint) print(`(delivered)`);
           else if (e.type === 'ended') {
             print(`*** ${e.reason}: leaving the chat ***`);
