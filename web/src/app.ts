@@ -63,10 +63,13 @@ function warningOf(e: FollowEvent, contacts: readonly Contact[]): string | null 
   }
 }
 
-/** A contact whose identity key changed and who is not trusted again yet. */
+/**
+ * A contact whose identity key changed and is not acknowledged yet: trusting or verifying clears
+ * `keyChangedAt`; `trusted` itself stays as it was (true for a contact met by invite).
+ */
 const keyChangeWarnings = (contacts: readonly Contact[]): Warning[] =>
   contacts
-    .filter((c) => c.keyChangedAt !== null && !c.trusted)
+    .filter((c) => c.keyChangedAt !== null)
     .map((c) => ({
       key: `key:${c.fingerprint}:${c.keyChangedAt}`,
       text: `${nameFor(contacts, c.fingerprint)}'s identity key changed ${when(c.keyChangedAt)}: compare safety numbers (Contacts) before trusting it.`,

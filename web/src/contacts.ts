@@ -25,12 +25,14 @@ function ContactCard({ app, contact: c }: { app: App; contact: Contact }): VNode
   const reset = useAction();
   const act = (a: ReturnType<typeof useAction>, fn: () => Promise<unknown>) => a.run(fn).then(app.reload);
   const digits = c.safetyNumber.replace(/\s+/g, '');
-  const keyChanged = c.keyChangedAt !== null && !c.trusted;
+  // Until acknowledged (Trust new key, or Verify), whatever `trusted` says: the daemon holds sending.
+  const keyChanged = c.keyChangedAt !== null;
   return html`<article class="card" aria-labelledby=${`contact-${c.fingerprint}`}>
     <header class="card-head">
       <h3 id=${`contact-${c.fingerprint}`}>${name}</h3>
       <span class=${c.verified ? 'tag ok' : 'tag'}>${c.verified ? 'verified' : 'not verified'}</span>
       ${!c.trusted && html`<span class="tag warn">not trusted</span>`}
+      ${keyChanged && html`<span class="tag warn">key changed</span>`}
     </header>
     <dl class="facts">
       <dt>Fingerprint</dt><dd class="mono">${c.fingerprint}</dd>
@@ -43,7 +45,7 @@ function ContactCard({ app, contact: c }: { app: App; contact: Contact }): VNode
       <button onClick=${() => app.openConversation({ kind: 'contact', id: c.fingerprint })}>Message</button>
       <button aria-expanded=${qr} onClick=${() => setQr(!qr)}>${qr ? 'Hide QR code' : 'Show QR code'}</button>
       <button onClick=${() => act(verify, () => rpc('setVerified', { contact: c.fingerprint, verified: !c.verified }))}>${c.verified ? 'Unverify' : 'Verify'}</button>
-      ${!c.trusted && html`<button onClick=${() => act(verify, () => rpc('setTrusted', { contact: c.fingerprint, trusted: true }))}>Trust new key</button>`}
+      ${(!c.trusted || keyChanged) && html`<button onClick=${() => act(verify, () => rpc('setTrusted', { contact: c.fingerprint, trusted: true }))}>Trust new key</button>`}
     </div>
     <${Err} error=${verify.error} />
     ${qr && html`<${Qr} text=${digits} label=${`Safety number with ${name} as a QR code`} small />`}
