@@ -15,16 +15,44 @@ import type { NodeService } from './node-service.js';
 /** One request: a line on the socket, and a frame or a POST body of the web app (src/cli/web.ts). */
 export const MAX_LINE = 1 << 20;
 
+/**
+ * A client that stops reading (a page frozen in a background tab, a follower stopped with ^Z) must
+ * not grow the daemon without bound: once more than `maxQueued` bytes wait for it and none of them
+ * is taken for `stallMs`, its connection is cut. A reader is never cut for a burst (a follow's
+ * backlog goes out at once): it takes some within the grace. Cutting loses nothing: what `follow`
+ * handed out stays unread until the client acknowledges it, and a page reloads what it shows.
+ */
+export interface QueueLimits {
+  readonly maxQueued: number;
+  readonly stallMs: number;
+}
+export const QUEUE_LIMITS: QueueLimits = { maxQueued: 16 << 20, stallMs: 30_000 };
+
+/** Call the returned function after each write: it cuts the connection as QueueLimits says. */
+export function cutWhenStalled(queued: () => number, cut: () => void, limits: QueueLimits): () => void {
+  let timer: NodeJS.Timeout | undefined;
+  const check = (before: number) => {
+    timer = undefined;
+    const now = queued();
+    if (now <= limits.maxQueued) return;
+    if (now >= before) return cut();
+    timer = setTimeout(check, limits.stallMs, now).unref();
+  };
+  return () => {
+    if (timer === undefined && queued() > limits.maxQueued) timer = setTimeout(check, limits.stallMs, queued()).unref();
+  };
+}
+
 /** Each server's open connections, so that a shutdown can close them (a follower never ends its own). */
 const connections = new WeakMap<Server, Set<Socket>>();
 
-export function serveRpc(service: NodeService, socketPath: string, log: (line: string) => void): Promise<Server> {
+export function serveRpc(service: NodeService, socketPath: string, log: (line: string) => void, limits = QUEUE_LIMITS): Promise<Server> {
   if (existsSync(socketPath)) rmSync(socketPath); // stale: we hold the data-directory lock
   const open = new Set<Socket>();
   const server = createServer((socket) => {
     open.add(socket);
     socket.once('close', () => open.delete(socket));
-    handleConnection(service, socket, log);
+    handleConnection(service, socket, log, limits);
   });
   connections.set(server, open);
   return new Promise((resolve, reject) => {
@@ -110,11 +138,12 @@ export function rpcSession(service: NodeService, send: (msg: object) => void, lo
   };
 }
 
-function handleConnection(service: NodeService, socket: Socket, log: (line: string) => void): void {
+function handleConnection(service: NodeService, socket: Socket, log: (line: string) => void, limits: QueueLimits): void {
   // Unwritable only once the connection is going: nothing sent on it is acknowledged any more, so
   // the messages dropped here stay unread for the next follower. A write that fails later (EPIPE,
   // ECONNRESET from a client killed mid-burst) is reported on 'error', below, and costs this client only.
-  const session = rpcSession(service, (msg) => socket.writable && socket.write(`${JSON.stringify(msg)}\n`), log);
+  const written = cutWhenStalled(() => socket.writableLength, () => socket.destroy(), limits);
+  const session = rpcSession(service, (msg) => socket.writable && (socket.write(`${JSON.stringify(msg)}\n`), written()), log);
   socket.on('close', () => session.close());
   socket.on('error', () => {});
   // readline buffers a line until its newline: a client that never sends one is cut off at MAX_LINE.

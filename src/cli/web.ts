@@ -11,7 +11,7 @@ import { fail } from '../errors.js';
 import { paths } from '../node/data-dir.js';
 import { privateFile, type Warn, warnOnStderr } from '../store/private-files.js';
 import type { NodeService, UiHost, UiLease } from './node-service.js';
-import { MAX_LINE, rpcSession } from './rpc.js';
+import { cutWhenStalled, MAX_LINE, QUEUE_LIMITS, type QueueLimits, rpcSession } from './rpc.js';
 
 /**
  * The web app's server (docs/protocol.md, "Web app"): on 127.0.0.1 only, the page's static files,
@@ -99,7 +99,7 @@ export interface WebServer {
 }
 
 /** Listens on 127.0.0.1:`port` (0: any free port); a port in use is an INVALID_ARGUMENT naming `--port`. */
-export async function startWeb(opts: { service: NodeService; port: number; token: string; assets: string; log: (line: string) => void }): Promise<WebServer> {
+export async function startWeb(opts: { service: NodeService; port: number; token: string; assets: string; log: (line: string) => void; limits?: QueueLimits }): Promise<WebServer> {
   const { service, token, assets, log } = opts;
   let port = opts.port; // the one bound, once listening
   const hostOk = (host: string | undefined) => host === `127.0.0.1:${port}` || host === `localhost:${port}`;
@@ -177,7 +177,8 @@ export async function startWeb(opts: { service: NodeService; port: number; token
     if (!offered.includes(SUBPROTOCOL) || !sameToken(bearer, token)) return no(401, why.token);
     wss.handleUpgrade(req, socket, head, (ws) => {
       alive.set(ws, true);
-      const session = rpcSession(service, (msg) => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify(msg)), log);
+      const written = cutWhenStalled(() => ws.bufferedAmount, () => ws.terminate(), opts.limits ?? QUEUE_LIMITS);
+      const session = rpcSession(service, (msg) => ws.readyState === WebSocket.OPEN && (ws.send(JSON.stringify(msg)), written()), log);
       ws.on('pong', () => alive.set(ws, true));
       ws.on('message', (data, isBinary) => (isBinary ? ws.close(1003, 'text frames only: one JSON-RPC message each') : void session.handle(String(data))));
       ws.on('close', () => {
