@@ -55,7 +55,7 @@ export async function openApi(g: GlobalOptions): Promise<ApiClient> {
     const rpc = await connectRpc(paths(dataDir).socket);
     if (rpc) {
       try {
-        if (Object.keys(given).length > 0) await sameAsDaemon(await rpc.call('settings'), given);
+        await sameAsDaemon(rpc, given);
       } catch (e) {
         await rpc.close();
         throw e;
@@ -87,7 +87,9 @@ export async function openWithSettings<T>(dataDir: string, given: Partial<Settin
 }
 
 /** A running daemon connects as it started: a command asking for something else must not seem to get it. */
-export async function sameAsDaemon(running: Settings, given: Partial<Settings>): Promise<void> {
+export async function sameAsDaemon(rpc: ApiClient, given: Partial<Settings>): Promise<void> {
+  if (Object.keys(given).length === 0) return;
+  const running = await rpc.call('settings');
   const differs = (Object.keys(given) as (keyof Settings)[]).filter((k) => given[k] !== running[k]);
   if (differs.length === 0) return;
   const now = settingsArgs(Object.fromEntries(differs.map((k) => [k, running[k]])));

@@ -35,8 +35,8 @@ interface Warning {
 type Link = { state: 'connecting' } | { state: 'open' } | { state: 'down'; reason: string } | { state: 'refused'; reason: string };
 
 async function load(tick: number): Promise<Data> {
-  const [me, conversations, contacts, groups, status, kx, requests] = await Promise.all([
-    rpc('whoami'),
+  // `status` carries whoami: one call fewer on every reload.
+  const [conversations, contacts, groups, status, kx, requests] = await Promise.all([
     rpc('conversations'),
     rpc('contacts'),
     rpc('groups'),
@@ -44,7 +44,7 @@ async function load(tick: number): Promise<Data> {
     rpc('keyExchanges'),
     rpc('kxRequests'),
   ]);
-  return { me, conversations, contacts, groups, relays: status.relays, kx, requests, tick };
+  return { me: status.whoami, conversations, contacts, groups, relays: status.relays, kx, requests, tick };
 }
 
 /** The warning an event carries, if any. */
@@ -115,7 +115,10 @@ export function App({ token }: { token: string }): VNode {
         onEvent: (e) => {
           const w = warningOf(e, contacts.current);
           if (w) setEvents((ws) => [...ws, { key: `event:${Date.now()}:${ws.length}`, text: w }]);
-          if (e.type === 'message') setAnnouncement(`New message from ${e.message.group ? `${nameFor(contacts.current, e.message.from, e.message.alias)} in ${e.message.group.name}` : nameFor(contacts.current, e.message.from, e.message.alias)}`);
+          if (e.type === 'message') {
+            const from = nameFor(contacts.current, e.message.from, e.message.alias);
+            setAnnouncement(`New message from ${from}${e.message.group ? ` in ${e.message.group.name}` : ''}`);
+          }
           if (e.type === 'kx') setAnnouncement(`Key exchange with ${nameFor(contacts.current, e.peer)} complete`);
           if (e.type === 'request' && e.change === 'arrived') setAnnouncement(`${nameFor(contacts.current, e.mediator, e.mediatorAlias)} introduces someone: see Invites`);
           if (e.type === 'group' && e.change === 'invited') setAnnouncement(`Invited to the group ${e.name}: see Groups`);
@@ -139,6 +142,7 @@ export function App({ token }: { token: string }): VNode {
     },
     go: setView,
   };
+  const unread = data.conversations.reduce((n, c) => n + c.unread, 0);
   const warnings = [...keyChangeWarnings(data.contacts), ...events].filter((w) => !dismissed.has(w.key));
   const status = link.state === 'open' ? 'Connected' : link.state === 'down' ? `Reconnecting…${link.reason ? ` (${link.reason})` : ''}` : 'Connecting…';
   const main =
@@ -163,7 +167,7 @@ export function App({ token }: { token: string }): VNode {
     <nav aria-label="Sections">
       ${VIEWS.map(
         (v) => html`<button key=${v.view} aria-current=${view === v.view ? 'page' : undefined} onClick=${() => setView(v.view)}>
-          ${v.label}${v.view === 'chats' && unreadTotal(data) > 0 ? html` <span class="badge" aria-label=${`${unreadTotal(data)} unread`}>${unreadTotal(data)}</span>` : ''}
+          ${v.label}${v.view === 'chats' && unread > 0 ? html` <span class="badge" aria-label=${`${unread} unread`}>${unread}</span>` : ''}
         </button>`,
       )}
     </nav>
@@ -186,5 +190,3 @@ export function App({ token }: { token: string }): VNode {
     <div class="sr-only" aria-live="polite">${announcement}</div>
   </div>` as VNode;
 }
-
-const unreadTotal = (d: Data): number => d.conversations.reduce((n, c) => n + c.unread, 0);

@@ -67,8 +67,7 @@ async function runDaemon(g: GlobalOptions, uiPort?: number): Promise<void> {
 /** `rrelay ui` with a daemon running: it serves the web app while this connection holds it. */
 async function uiThroughDaemon(g: GlobalOptions, rpc: RpcClient, port: number): Promise<void> {
   try {
-    const given = settingsGiven(g);
-    if (Object.keys(given).length > 0) await sameAsDaemon(await rpc.call('settings'), given);
+    await sameAsDaemon(rpc, settingsGiven(g));
     printUi(g, await rpc.call('serveUi', { port }), 'running');
     process.stderr.write('served by the running daemon (Ctrl-C to stop)\n');
     const daemonStopped = await Promise.race([untilInterrupted().then(() => false), rpc.closed.then(() => true)]);
