@@ -12,7 +12,7 @@ import { currentBundle, EMPTY_PREKEY_STATE, encodePreKeyBundle, maintain } from 
 import { json, jsonLines, twoDataDirs } from './support/cli.js';
 import { startEvilRelay } from './support/evil-relay.js';
 import { eventually } from './support/nodes.js';
-import { browserMissing, freePort, launchBrowser, startUi, type Ui } from './support/web.js';
+import { browserMissing, freePort, launchBrowser, postApi, startUi, type Ui } from './support/web.js';
 
 /**
  * The views web-ui.test.ts leaves out, in a real browser against real `rrelay ui` daemons on an
@@ -31,6 +31,7 @@ describe('rrelay ui in a browser: the other views', { skip: browserMissing() }, 
   let B: string[];
   let C: string[];
   const fp = { alice: '', bob: '', carol: '' };
+  let uiB: Ui;
   let uiC: Ui;
   let pageA: Page;
   let pageB: Page;
@@ -55,7 +56,6 @@ describe('rrelay ui in a browser: the other views', { skip: browserMissing() }, 
     const ids = await Promise.all([A, B, C].map((d) => json<{ fingerprint: string }>(['init', ...d, '--relay', relayUrl])));
     [fp.alice, fp.bob, fp.carol] = ids.map((i) => i.fingerprint) as [string, string, string];
     let uiA: Ui;
-    let uiB: Ui;
     [uiA, uiB, uiC, browser] = await Promise.all([startUi(A), startUi(B), startUi(C), launchBrowser(hooks)]);
     dirs.daemons.push(uiA.running, uiB.running);
     hooks.after(() => void uiC.running.stop());
@@ -160,6 +160,14 @@ describe('rrelay ui in a browser: the other views', { skip: browserMissing() }, 
     const sent = await send(pageA, 'after the reset');
     await openChat(pageB, fp.alice.slice(0, 16));
     await pageB.getByRole('log').getByText('after the reset').waitFor({ timeout: WAIT });
+    // Read as shown: switching view at once leaves a message the user saw read, in the daemon too.
+    await view(pageB, 'Relays');
+    const unread = async () => {
+      const list = JSON.parse((await postApi(uiB, uiB, { jsonrpc: '2.0', id: 1, method: 'conversations' })).body) as { result: { id: string; unread: number }[] };
+      return list.result.find((c) => c.id === fp.alice)!.unread;
+    };
+    await eventually(async () => (await unread()) === 0 || undefined, 'the message bob saw is read', WAIT);
+    await pageB.getByRole('navigation').getByRole('button', { name: 'Chats', exact: true }).waitFor({ timeout: WAIT });
     await sent.getByText('delivered').waitFor({ timeout: WAIT });
   });
 

@@ -52,20 +52,30 @@ export function ConversationView({ app, open }: { app: App; open: Open }): VNode
   const ref = open.kind === 'group' ? { group: open.id } : { contact: open.id };
   const list = useRef<HTMLOListElement>(null);
 
+  // The newest incoming message marked read, so that a reload showing nothing new marks nothing.
+  const marked = useRef<string | null>(null);
+
   useEffect(() => {
     let live = true;
     rpc('history', { ...ref, limit: HISTORY_LIMIT }).then(
-      // A contact's conversation is the pairwise one: group messages are shown in their group.
-      (h) => live && (setMessages(open.kind === 'group' ? h : h.filter((m) => m.group === null)), setLoadError(null)),
+      (h) => {
+        if (!live) return;
+        // A contact's conversation is the pairwise one: group messages are shown in their group.
+        const shown = open.kind === 'group' ? h : h.filter((m) => m.group === null);
+        setMessages(shown);
+        setLoadError(null);
+        // Read as shown. Waiting for the unread count instead (a separate call) left a message the
+        // user saw unread when it arrived between the two calls and the user switched view.
+        const newest = shown.filter((m) => m.direction === 'in').pop();
+        if (newest && newest.id !== marked.current) {
+          marked.current = newest.id;
+          rpc('readConversation', ref).then(app.reload, (e: Error) => live && setLoadError(e.message));
+        }
+      },
       (e: Error) => live && setLoadError(e.message),
     );
     return () => void (live = false);
   }, [open.kind, open.id, app.data.tick]);
-
-  // Read when opened and whenever a message arrives while it is open.
-  useEffect(() => {
-    if (row && row.unread > 0) rpc('readConversation', ref).then(app.reload, (e: Error) => setLoadError(e.message));
-  }, [open.kind, open.id, row?.unread]);
 
   useEffect(() => {
     const el = list.current;
