@@ -35,14 +35,20 @@ describe('what a command says while it waits', () => {
     const cached = await rrelay([...off, 'peers']);
     assert.equal(cached.code, 0, cached.stderr);
     assert.equal(cached.stdout, 'no bundles discovered yet\n');
-    assert.match(cached.stderr, /^warning: no relay could be reached \(ws:\/\/127\.0\.0\.1:1: .*cannot connect.*\); showing what is stored\n$/);
+    assert.match(cached.stderr, /^warning: no relay could be reached \(ws:\/\/127\.0\.0\.1:1: .*cannot connect.*\); working from what is stored, and anything to send stays queued\n$/);
 
     const json = await rrelay([...off, 'peers', '--json']);
     assert.equal(json.code, 0, json.stderr);
     assert.equal(json.stdout, '', 'stdout stays pure NDJSON');
     const lines = json.stderr.trim().split('\n');
     assert.equal(lines.length, 1, json.stderr);
-    assert.match((JSON.parse(lines[0]!) as { warning: string }).warning, /^no relay could be reached \(ws:\/\/127\.0\.0\.1:1: .*\); showing what is stored$/);
+    assert.match((JSON.parse(lines[0]!) as { warning: string }).warning, /^no relay could be reached \(ws:\/\/127\.0\.0\.1:1: .*\); working from what is stored, and anything to send stays queued$/);
+
+    // The same words fit a command that sends: the invite is made, and its answer waits for a relay.
+    const invite = await rrelay([...off, 'invite', 'create']);
+    assert.equal(invite.code, 0, invite.stderr);
+    assert.match(invite.stdout, /^rrinv3/m);
+    assert.match(invite.stderr, /^warning: no relay could be reached .*anything to send stays queued\n$/);
 
     const notConnecting = await rrelay([...off, 'contacts', 'ls']);
     assert.equal(notConnecting.stderr, '', 'a command that does not connect has nothing to warn about');

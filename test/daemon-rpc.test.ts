@@ -111,6 +111,10 @@ describe('daemon JSON-RPC', () => {
     assert.equal((await api.call('receive')).length, 2, "the CLI's receive cursor is its own");
     const history = await api.call('history', { contact: aliceFp });
     assert.deepEqual(history.map((m) => [m.text, m.direction, m.group]), [['one', 'in', null], ['two', 'in', null]]);
+    assert.deepEqual((await api.call('history', { contact: aliceFp, direct: true, limit: 1 })).map((m) => m.text), ['two']);
+    assert.deepEqual((await api.call('history', { limit: 1 })).map((m) => m.text), ['two'], "everyone's: the newest");
+    const groupDirect = await api.call('history', { group: 'x', direct: true }).catch((e: Error) => e);
+    assert.match(String(groupDirect), /`direct` takes a contact/);
     const both = await api.call('readConversation', { contact: aliceFp, group: 'x' }).catch((e: Error) => e);
     assert.match(String(both), /a contact or a group, not both/);
   });

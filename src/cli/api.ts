@@ -298,12 +298,12 @@ export const API = {
     handler: (s, p) => ({ readUpTo: s.node.messaging.markRead(p.upTo) }),
   }),
   history: method({
-    description: 'the stored conversation with one contact (its group messages too), one group (`group`), or all, newest last, with each sent message’s state',
-    params: z.strictObject({ contact: ref.nullish(), group: ref.nullish(), limit: z.number().int().positive().default(50) }),
+    description: 'the stored conversation with one contact (its group messages too, unless `direct`), one group (`group`), or all, newest last, with each sent message’s state',
+    params: z.strictObject({ contact: ref.nullish(), group: ref.nullish(), limit: z.number().int().positive().default(50), direct: z.boolean().default(false) }),
     result: z.array(HistoryEntry),
     handler: (s, p) => {
-      const c = conversationOf(s, p);
-      const rows = c ? s.node.messaging.history(c, p.limit) : s.node.messaging.messages(0, 1_000_000).slice(-p.limit);
+      if (p.direct && p.contact == null) fail('INVALID_ARGUMENT', '`direct` takes a contact: a group has no direct messages');
+      const rows = s.node.messaging.history(conversationOf(s, p), p.limit, p.direct);
       return rows.map((m) => ({
         id: m.id,
         peer: m.peer,

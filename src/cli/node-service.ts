@@ -57,7 +57,7 @@ export class NodeService {
     readonly daemon: boolean,
     /** What the node runs with: `--proxy` and `--addressing`. */
     readonly settings: Settings = DEFAULT_SETTINGS,
-    /** Told, without a daemon, when a command connected and no relay could be reached: what it shows is only what is stored. */
+    /** Told, without a daemon, when a command connected and no relay could be reached: it shows only what is stored, and queues what it sends. */
     private readonly warn: (message: string) => void = () => {},
   ) {}
 
@@ -105,7 +105,7 @@ export class NodeService {
       await this.node.sync(5000);
       if (!this.daemon && !this.node.isConnected()) {
         const why = this.node.status().relays.map((r) => `${r.url}: ${r.error ?? 'not connected'}`);
-        this.warn(`no relay could be reached (${why.join(', ')}); showing what is stored`);
+        this.warn(`no relay could be reached (${why.join(', ')}); working from what is stored, and anything to send stays queued`);
       }
     })();
     return this.started;

@@ -471,8 +471,8 @@ export class Messaging {
   }
 
   /** A conversation's last `limit` messages, oldest first (see MessagesStore.history). */
-  history(c: Conversation, limit: number): StoredMessage[] {
-    return this.store.history(c, limit);
+  history(c: Conversation | null, limit: number, direct = false): StoredMessage[] {
+    return this.store.history(c, limit, direct);
   }
 
   /** Every conversation with a message: its last one and its count unread in the web app. */

@@ -61,6 +61,8 @@ export class MessagesStore {
       resent: "UPDATE messages SET resends = resends + 1 WHERE direction = 'out' AND peer = ? AND id = ?",
       failed: "UPDATE messages SET state = 'failed', failure = ? WHERE direction = 'out' AND peer = ? AND id = ? AND state IN ('queued', 'sent')",
       peerHistory: 'SELECT * FROM (SELECT * FROM messages WHERE peer = ? ORDER BY seq DESC LIMIT ?) ORDER BY seq',
+      directHistory: 'SELECT * FROM (SELECT * FROM messages WHERE peer = ? AND group_id IS NULL ORDER BY seq DESC LIMIT ?) ORDER BY seq',
+      lastOfAll: 'SELECT * FROM (SELECT * FROM messages ORDER BY seq DESC LIMIT ?) ORDER BY seq',
       // An outgoing group message once, in its least advanced state across the members it went to.
       groupHistory: `SELECT * FROM (
           SELECT seq, id, peer, direction, body, sent_at, received_at, state, relays_accepted, group_id, failure, resends
@@ -136,11 +138,16 @@ export class MessagesStore {
   }
 
   /**
-   * The last `limit` messages stored with a contact (its group messages too) or in a group (an
-   * outgoing one once, in its least advanced state), oldest first.
+   * The last `limit` messages stored with a contact (its group messages too, unless `direct`), in a
+   * group (an outgoing one once, in its least advanced state), or with anyone (`null`), oldest first.
    */
-  history(c: Conversation, limit: number): StoredMessage[] {
-    const rows = 'peer' in c ? this.q.peerHistory.all(c.peer, limit) : this.q.groupHistory.all({ g: c.groupId, limit });
+  history(c: Conversation | null, limit: number, direct = false): StoredMessage[] {
+    const rows =
+      c === null
+        ? this.q.lastOfAll.all(limit)
+        : 'groupId' in c
+          ? this.q.groupHistory.all({ g: c.groupId, limit })
+          : (direct ? this.q.directHistory : this.q.peerHistory).all(c.peer, limit);
     return (rows as Row[]).map(toMessage);
   }
 

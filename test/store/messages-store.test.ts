@@ -120,6 +120,18 @@ describe('conversations, as the web app shows them', () => {
     assert.deepEqual(s.history({ groupId: 'g1' }, 2).map((m) => m.id), ['m3', 'm4'], 'the last ones, oldest first');
     assert.deepEqual(s.history({ peer: 'alice' }, 10).map((m) => m.id), ['m2', 'm3', 'm4', 'm5']);
   });
+
+  it("takes a direct history's window after leaving the group messages out, and everyone's last messages", (t) => {
+    const s = open(t);
+    add(s, 'm1', 'alice', 'in');
+    add(s, 'm2', 'alice', 'out');
+    for (let i = 3; i < 9; i++) add(s, `m${i}`, 'alice', 'in', 'g1');
+    add(s, 'm9', 'bob', 'in');
+    add(s, 'm10', 'alice', 'out');
+    assert.deepEqual(s.history({ peer: 'alice' }, 3, true).map((m) => m.id), ['m1', 'm2', 'm10'], 'the group messages take no place in the window');
+    assert.deepEqual(s.history({ peer: 'alice' }, 3).map((m) => m.id), ['m7', 'm8', 'm10']);
+    assert.deepEqual(s.history(null, 2).map((m) => [m.id, m.peer]), [['m9', 'bob'], ['m10', 'alice']], 'with anyone: the last ones, oldest first');
+  });
 });
 
 describe('the web app\'s read marks across migration 14', () => {

@@ -57,11 +57,10 @@ export function ConversationView({ app, open }: { app: App; open: Open }): VNode
 
   useEffect(() => {
     let live = true;
-    rpc('history', { ...ref, limit: HISTORY_LIMIT }).then(
-      (h) => {
+    // A contact's conversation is the pairwise one: group messages are shown in their group.
+    rpc('history', { ...ref, limit: HISTORY_LIMIT, direct: open.kind === 'contact' }).then(
+      (shown) => {
         if (!live) return;
-        // A contact's conversation is the pairwise one: group messages are shown in their group.
-        const shown = open.kind === 'group' ? h : h.filter((m) => m.group === null);
         setMessages(shown);
         setLoadError(null);
         // Read as shown. Waiting for the unread count instead (a separate call) left a message the
