@@ -109,7 +109,7 @@ export const FollowEvent = z.discriminatedUnion('type', [
   z.object({ type: z.literal('sent'), message: SentMessage }),
   z.object({ type: z.literal('failed'), peer: hex64, ids: z.array(z.string()), reason: z.string() }),
   z.object({ type: z.literal('warning'), message: z.string() }),
-  z.object({ type: z.literal('relay'), url: z.string(), connected: z.boolean() }),
+  z.object({ type: z.literal('relay'), url: z.string(), connected: z.boolean(), error: z.string().nullable() }),
   z.object({ type: z.literal('kx'), peer: hex64, alias, role: z.enum(['inviter', 'acceptor']) }),
   z.object({ type: z.literal('refused'), peer: hex64, alias, what: z.string(), reason: z.string() }),
   /** A key exchange we answered (as acceptor, at `rv`) was refused by the inviter: it will not complete. */

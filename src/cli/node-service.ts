@@ -89,7 +89,7 @@ export class NodeService {
     n.on('message', (m) => log(`message ${m.id.slice(0, 8)} from ${m.alias ?? `${m.from.slice(0, 16)}…`}`));
     n.on('warning', (w) => log(w.message));
     n.on('rejected', (r) => log(`rejected event from ${r.relay}: ${r.reason}`));
-    n.on('relay', (r) => log(`${r.url} ${r.connected ? 'connected' : 'disconnected'}`));
+    n.on('relay', (r) => log(`${r.url} ${r.connected ? 'connected' : `not connected: ${r.error ?? 'removed'}`}`));
     this.started = n.start();
     await this.started;
     return n.whoami();
@@ -125,7 +125,7 @@ export class NodeService {
       sent: (message) => onEvent({ type: 'sent', message }),
       failed: (f) => onEvent({ type: 'failed', peer: f.peer, ids: [...f.ids], reason: f.reason }),
       warning: (w) => onEvent({ type: 'warning', message: w.message }),
-      relay: (r) => onEvent({ type: 'relay', url: r.url, connected: r.connected }),
+      relay: (r) => onEvent({ type: 'relay', url: r.url, connected: r.connected, error: r.error }),
       // The contact is named (by the peer's nickname, if it sent one) before the event: say who it is.
       kx: (k) => onEvent({ type: 'kx', peer: k.peer, alias: n.contacts.get(k.peer)?.alias ?? null, role: k.role }),
       refused: (r) => onEvent({ type: 'refused', peer: r.peer, alias: r.alias, what: r.what, reason: r.reason }),

@@ -49,7 +49,8 @@ export interface NodeEvents {
   warning: [{ readonly kind: 'identity-changed'; readonly contact: string; readonly alias: string | null; readonly previous: string; readonly message: string }];
   /** An incoming event that was refused, with the reason; nothing changed. */
   rejected: [{ readonly relay: string; readonly eventId: string | null; readonly reason: string }];
-  relay: [{ readonly url: string; readonly connected: boolean }];
+  /** Connected or not, or a new reason why not (`error`, as `status()` says it; null when connected). */
+  relay: [{ readonly url: string; readonly connected: boolean; readonly error: string | null }];
   /** `peer` refused a control message of ours (`id`, of type `what`): what it asked for will not happen. */
   refused: [{ readonly peer: string; readonly alias: string | null; readonly id: string; readonly what: AppMessageType; readonly reason: string }];
   /** A key exchange completed: a session with `peer` exists now. */

@@ -35,7 +35,7 @@ import type { Outbox } from './outbox.js';
 
 export const SUB_RENDEZVOUS = 'rr-rendezvous';
 /** An acceptor keeps waiting this long past the invite's expiry, for a full KX still in transit. */
-const KX_GRACE_MS = 24 * 60 * 60 * 1000;
+export const KX_GRACE_MS = 24 * 60 * 60 * 1000;
 /** A reset request is answered within this, or forgotten. */
 const RESET_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 /** An introduction asked for (or announced) is welcome this long. */
@@ -48,8 +48,9 @@ export const MAX_REQUESTS_PER_MEDIATOR = 16;
 export const REQUEST_TTL_MS = 7 * 24 * 60 * 60 * 1000;
 
 /** What the acceptor is told when the inviter refused its half KX. */
-const REFUSAL_TEXT: Record<KXRefusalReason, string> = {
+const FAILURE_TEXT: Record<KXRefusalReason | 'expired', string> = {
   'invite-used': 'the invite was already used: someone else answered it first',
+  expired: 'no answer came before it expired',
 };
 
 export interface PendingKeyExchange {
@@ -138,11 +139,17 @@ export class KeyExchange {
     return rv;
   }
 
-  /** Drops the key exchanges that expired (at maintenance). */
+  /**
+   * Drops the key exchanges that expired (at maintenance). One that waited on someone in particular
+   * (an invite we accepted, a reset, an introduction) failed, and is told as a refusal is; our own
+   * invite that nobody answered simply ends.
+   */
   expire(now: number): void {
     this.ctx.transaction(() => {
       for (const r of this.store.expiredRequests(now)) this.requestChanged(r, 'expired');
+      const unanswered = this.store.pending().filter((p) => p.expiresAt < now && p.peer !== null);
       if (this.store.expire(now) > 0) this.ctx.afterCommit(() => this.subscribe());
+      for (const p of unanswered) this.failed(p.peer!, p.rv, 'expired');
     });
   }
 
@@ -223,15 +230,19 @@ export class KeyExchange {
 
   /** The inviter refused our half KX (signed, and bound to it): stop waiting, and say why. */
   private onRefusedByInviter(stored: StoredPendingKx, code: KXRefusalReason, eventId: string, now: number): void {
-    const peer = stored.peer!; // an acceptor always knows its inviter
     this.ctx.transaction(() => {
       this.forget(stored.rv);
       this.ctx.seen.mark(eventId, `key exchange refused: ${code}`, now);
-      const alias = this.contacts.get(peer)?.alias ?? null;
-      this.ctx.afterCommit(() => {
-        this.ctx.log(`key exchange with ${nameOf({ alias, fingerprint: peer })} failed: ${REFUSAL_TEXT[code]}`);
-        this.ctx.events.emit('kx-failed', { peer, alias, rv: stored.rv, code, reason: REFUSAL_TEXT[code] });
-      });
+      this.failed(stored.peer!, stored.rv, code); // an acceptor always knows its inviter
+    });
+  }
+
+  /** Tells, once committed, that the key exchange with `peer` at `rv` ended without a session. */
+  private failed(peer: string, rv: string, code: KXRefusalReason | 'expired'): void {
+    const alias = this.contacts.get(peer)?.alias ?? null;
+    this.ctx.afterCommit(() => {
+      this.ctx.log(`key exchange with ${nameOf({ alias, fingerprint: peer })} failed: ${FAILURE_TEXT[code]}`);
+      this.ctx.events.emit('kx-failed', { peer, alias, rv, code, reason: FAILURE_TEXT[code] });
     });
   }
 

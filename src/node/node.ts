@@ -10,7 +10,7 @@ import { validateProxyUrl } from '../nostr/proxy.js';
 import { RelaySet, type RelayStatus, type RelayTiming } from '../nostr/relay-set.js';
 import { SessionCipher } from '../session/index.js';
 import { checkNickname } from '../kx/index.js';
-import { type KdfParams, NICKNAME_SETTING, openDatabase, RelayList, Settings, SqliteProtocolStore } from '../store/index.js';
+import { type KdfParams, KxStore, openDatabase, RelayList, Settings, SqliteProtocolStore } from '../store/index.js';
 import { BUNDLE_FILTER, Bundles } from './bundles.js';
 import { Contacts } from './contacts.js';
 import { type EventHandler, NodeContext } from './context.js';
@@ -192,7 +192,7 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
       new SessionCipher(store, { rng: options.rng ?? systemRng, clock, preKeys: options.preKeys }).maintain();
       const relays = new RelayList(db);
       for (const url of options.relays ?? []) relays.add(url, clock());
-      if (nickname !== null) new Settings(db).set(NICKNAME_SETTING, nickname);
+      if (nickname !== null) new KxStore(db, new Settings(db)).setNickname(nickname);
       const me = whoamiOf(store.identity().public, nickname);
       db.close();
       return me;
@@ -289,17 +289,18 @@ export class RatchetNode extends EventEmitter<NodeEvents> {
         this.messaging.retryHeldBack();
       },
       alreadyHave: (id) => this.arrivingIds.has(id) || this.ctx.seen.has(id),
-      onStatus: (url, connected) => {
+      onStatus: (url, connected, error) => {
         if (!connected) {
           this.handleIncoming();
           this.persistCursor(url);
         }
-        this.emit('relay', { url, connected });
+        this.emit('relay', { url, connected, error });
         if (connected) {
           this.outbox.scheduleFlush(0);
           void this.outbox.catchUpRelay(url);
         }
       },
+      onReason: (url, error) => this.emit('relay', { url, connected: false, error }),
       lastSeen: (url) => this.relayList.lastSeen(url),
       clock: this.ctx.clock,
       log: this.ctx.log,

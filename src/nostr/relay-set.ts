@@ -22,8 +22,10 @@ export interface RelaySetOptions {
   readonly onReject?: (reason: string, relay: string) => void;
   /** Lets the owner skip events it has already processed without parsing them. */
   readonly alreadyHave?: (id: string) => boolean;
-  /** A relay is connected once both its lanes are; it is disconnected as soon as either drops. */
-  readonly onStatus?: (relay: string, connected: boolean) => void;
+  /** A relay is connected once both its lanes are; it is disconnected as soon as either drops (`error`: why, as `status()` says). */
+  readonly onStatus?: (relay: string, connected: boolean, error: string | null) => void;
+  /** A relay still not connected has a new reason (its `status().error`): a first failure, or a different one. */
+  readonly onReason?: (relay: string, error: string | null) => void;
   /** Called once a subscription's stored events have all been read (to the relay's empty answer) and handed over. */
   readonly onBacklogDone?: (relay: string, subscription: string) => void;
   /** The persisted cursor per relay (created_at, seconds: every stored event older was read), for `since` on reconnect. */
@@ -453,8 +455,9 @@ class RelayLink {
   seen: number | null;
   /** The newest created_at this relay handed over on either lane; it becomes `seen` once no backlog is left unread. */
   private newest: number | null = null;
-  /** What `onStatus` last said. */
+  /** What `onStatus` last said, and the error `status()` gave then or `onReason` gave since. */
   private reported = false;
+  private reportedError: string | null = null;
 
   constructor(
     readonly url: string,
@@ -482,10 +485,12 @@ class RelayLink {
   /** A lane connected or dropped: tells the owner when the relay as a whole did. */
   laneChanged(): void {
     const now = this.connected;
+    const { error } = this.status();
     if (now !== this.reported) {
       this.reported = now;
-      this.set.options.onStatus?.(this.url, now);
-    }
+      this.set.options.onStatus?.(this.url, now, error);
+    } else if (error !== this.reportedError) this.set.options.onReason?.(this.url, error);
+    this.reportedError = error;
     this.advanceSeen();
   }
 
@@ -581,7 +586,7 @@ export class RelaySet {
     this.links.delete(url);
     const wasConnected = link.connected;
     link.stop();
-    if (wasConnected) this.options.onStatus?.(url, false);
+    if (wasConnected) this.options.onStatus?.(url, false, null);
     return true;
   }
 

@@ -5,6 +5,8 @@ import WebSocket from 'ws';
 import { systemRng } from '../../src/crypto/index.js';
 import { createInvite, encodeInvite, seal } from '../../src/kx/index.js';
 import { decodeRendezvousEvent, type Event, KIND_RENDEZVOUS, RENDEZVOUS_TAG, rendezvousEvent } from '../../src/nostr/events.js';
+import type { NodeEvents } from '../../src/node/index.js';
+import { KX_GRACE_MS } from '../../src/node/key-exchange.js';
 import { eventually, nextEvent, relayAndNodes } from '../support/nodes.js';
 
 const HOUR = 60 * 60 * 1000;
@@ -107,6 +109,29 @@ describe('invite key exchange between nodes, over rendezvous points', () => {
     now += 2;
     alice.maintain();
     assert.deepEqual(alice.kx.pending(), []);
+  });
+
+  it('tells an acceptor whose inviter never answered that the key exchange failed, once, when it expires', async (t) => {
+    const { relay, nodes } = await relayAndNodes(t);
+    let now = Date.now();
+    const alice = await nodes.open('alice', [relay.url]);
+    const bob = await nodes.open('bob', [relay.url], { clock: () => now });
+    const { invite } = alice.kx.createInvite(HOUR);
+    const aliceFp = alice.whoami().fingerprint;
+    await alice.close(); // never answers
+    const failures: NodeEvents['kx-failed'][0][] = [];
+    bob.on('kx-failed', (e) => failures.push(e));
+    const { rv } = bob.kx.acceptInvite(invite);
+    // Alice's clock made the invite a moment after bob's `now` was read: a minute either side.
+    now += HOUR + KX_GRACE_MS - 60_000;
+    bob.maintain();
+    assert.deepEqual(failures, [], 'not while it may still be answered');
+    assert.equal(bob.kx.pending().length, 1);
+    now += 120_000;
+    bob.maintain();
+    bob.maintain();
+    assert.deepEqual(bob.kx.pending(), []);
+    assert.deepEqual(failures, [{ peer: aliceFp, alias: null, rv, code: 'expired', reason: 'no answer came before it expired' }]);
   });
 
   it('tells a second acceptor of a spent invite that it was used, once per half KX; a duplicate of the first is not refused', async (t) => {

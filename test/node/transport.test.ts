@@ -4,7 +4,7 @@ import type { WebSocket } from 'ws';
 import { PRIVACY_LIMITS } from '../../src/limits.js';
 import { validateProxyUrl } from '../../src/nostr/proxy.js';
 import { DEFAULT_RELAY_TIMING, proxyAgent } from '../../src/nostr/relay-set.js';
-import type { RatchetNode } from '../../src/node/index.js';
+import type { NodeEvents, RatchetNode } from '../../src/node/index.js';
 import { eventually, FAST_TIMING, meet, nextEvent, testNodes } from '../support/nodes.js';
 import { startRelayProxy } from '../support/ok-dropping-proxy.js';
 import { type AcceptedConnection, startTestRelay } from '../support/relay.js';
@@ -182,11 +182,17 @@ describe('relay connections through a SOCKS5 proxy', () => {
     const nodes = testNodes(t);
     const down = `socks5h://127.0.0.1:${await freePort()}`;
     const alice = await nodes.open('alice', [relay.url], { proxy: down });
+    const told: NodeEvents['relay'][0][] = [];
+    alice.on('relay', (e) => told.push(e));
     await alice.start();
     await eventually(() => (alice.status().relays[0]!.failures >= 3 ? true : undefined), 'three failed connects');
     const status = alice.status().relays[0]!;
     assert.equal(status.connected, false);
     assert.match(status.error ?? '', new RegExp(`lane: cannot connect through the proxy ${down.replace(/[.]/g, '\\.')}: .*ECONNREFUSED`));
+    // Its followers (the web app) are told why once, and again only when the reason changes: not on every retry.
+    assert.ok(told.length >= 1 && told.length <= 2, JSON.stringify(told));
+    assert.ok(told.every((e, i) => e.url === relay.url && !e.connected && e.error !== told[i - 1]?.error));
+    assert.equal(told.at(-1)!.error, status.error);
     assert.equal(relay.accepted().length, 0, 'the relay saw no connection at all');
   });
 

@@ -14,8 +14,9 @@ import { html, nameFor, when } from './ui.js';
 const COALESCE_MS = 100;
 /**
  * How often an open, visible page reloads without an event. Every change a user acts on comes as
- * one (messages, key exchanges, introduction requests, groups); a few come with none (a relay's
- * error text and last-seen time, a pending key exchange that expired), so these are at most this old.
+ * one (messages, key exchanges, introduction requests, groups, a relay's state and why it is not
+ * connected, a key exchange that failed or expired unanswered); a few come with none (a relay's
+ * last-seen time, our own invite expiring unused), so these are at most this old.
  */
 const SAFETY_RELOAD_MS = 60_000;
 
