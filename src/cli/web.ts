@@ -110,10 +110,11 @@ export async function startWeb(opts: { service: NodeService; port: number; token
     token: 'refused: the token is missing or wrong: open the URL `rrelay ui` printed',
   };
 
-  const refuse = (res: ServerResponse, status: number, error: string) => {
-    const body = JSON.stringify({ error });
+  const sendJson = (res: ServerResponse, status: number, value: object) => {
+    const body = JSON.stringify(value);
     res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) }).end(body);
   };
+  const refuse = (res: ServerResponse, status: number, error: string) => sendJson(res, status, { error });
 
   const api = async (req: IncomingMessage, res: ServerResponse) => {
     if (req.method !== 'POST') return refuse(res.setHeader('Allow', 'POST'), 405, 'POST /api takes one JSON-RPC request');
@@ -127,8 +128,7 @@ export async function startWeb(opts: { service: NodeService; port: number; token
     await session.handle(body.toString('utf8'));
     session.close();
     if (answer === undefined) return void res.writeHead(204).end(); // a notification
-    const text = JSON.stringify(answer);
-    res.writeHead(200, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) }).end(text);
+    sendJson(res, 200, answer);
   };
 
   const onRequest = async (req: IncomingMessage, res: ServerResponse) => {

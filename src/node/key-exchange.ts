@@ -147,9 +147,9 @@ export class KeyExchange {
   expire(now: number): void {
     this.ctx.transaction(() => {
       for (const r of this.store.expiredRequests(now)) this.requestChanged(r, 'expired');
-      const unanswered = this.store.pending().filter((p) => p.expiresAt < now && p.peer !== null);
+      const unanswered = this.store.expiredWithPeer(now);
       if (this.store.expire(now) > 0) this.ctx.afterCommit(() => this.subscribe());
-      for (const p of unanswered) this.failed(p.peer!, p.rv, 'expired');
+      for (const p of unanswered) this.failed(p.peer, p.rv, 'expired');
     });
   }
 

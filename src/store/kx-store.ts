@@ -51,6 +51,7 @@ export class KxStore {
       insert: 'INSERT INTO pending_kx (rv, role, record, peer, created_at, expires_at, met, nickname) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
       delete: 'DELETE FROM pending_kx WHERE rv = ?',
       expire: 'DELETE FROM pending_kx WHERE expires_at < ?',
+      expiredWithPeer: 'SELECT rv, peer FROM pending_kx WHERE expires_at < ? AND peer IS NOT NULL ORDER BY created_at',
       mediation: 'SELECT mediator FROM pending_mediations WHERE target = ? AND expires_at >= ?',
       addMediation: `INSERT INTO pending_mediations (target, mediator, created_at, expires_at) VALUES (?, ?, ?, ?)
         ON CONFLICT (target) DO UPDATE SET mediator = excluded.mediator, created_at = excluded.created_at, expires_at = excluded.expires_at`,
@@ -80,6 +81,11 @@ export class KxStore {
 
   pending(): StoredPendingKx[] {
     return (this.q.all.all() as Row[]).map(toPendingKx);
+  }
+
+  /** The key exchanges `expire(before)` would drop that wait on a known peer (not our own invite). */
+  expiredWithPeer(before: number): { rv: string; peer: string }[] {
+    return this.q.expiredWithPeer.all(before) as { rv: string; peer: string }[];
   }
 
   pendingAt(rv: string): StoredPendingKx | undefined {

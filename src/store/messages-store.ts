@@ -25,7 +25,10 @@ export type NewMessage = Omit<StoredMessage, 'seq' | 'relaysAccepted' | 'groupId
 
 const READ_CURSOR = 'read_cursor';
 
-/** A conversation: everything exchanged with one contact, or one group's messages. */
+/**
+ * A conversation: one contact's (its direct messages; `history` adds its group messages unless
+ * asked for `direct` ones) or one group's messages.
+ */
 export type Conversation = { readonly peer: string } | { readonly groupId: string };
 
 /** A conversation's key in `conversation_reads`. */
