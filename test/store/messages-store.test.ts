@@ -6,13 +6,19 @@ import { MIGRATIONS } from '../../src/store/migrations.js';
 import { MessagesStore, migrate, openDatabase, Settings } from '../../src/store/index.js';
 import { tempDir } from '../helpers.js';
 
+/** A store as an older version left it: migrated up to `version` only. */
+function storeAt(t: Parameters<typeof tempDir>[0], version: number): { path: string; old: Database.Database } {
+  const path = join(tempDir(t), 'old.db');
+  const old = new Database(path);
+  for (const m of MIGRATIONS.slice(0, version)) old.exec(m);
+  old.pragma(`user_version = ${version}`);
+  return { path, old };
+}
+
 describe('the messages table across migration 5', () => {
   it('keeps every row and seq of an older store, and takes failed messages after it', (t) => {
-    const path = join(tempDir(t), 'old.db');
     // A store as the version before retry requests left it: schema 4, with history.
-    const old = new Database(path);
-    for (const m of MIGRATIONS.slice(0, 4)) old.exec(m);
-    old.pragma('user_version = 4');
+    const { path, old } = storeAt(t, 4);
     const insert = old.prepare("INSERT INTO messages (seq, id, peer, direction, body, sent_at, received_at, state, relays_accepted, group_id) VALUES (?, ?, 'p', ?, ?, 1, NULL, ?, 2, NULL)");
     insert.run(3, 'a', 'out', 'sent one', 'sent');
     insert.run(7, 'b', 'in', 'received one', 'received');
@@ -136,10 +142,7 @@ describe('conversations, as the web app shows them', () => {
 
 describe('the web app\'s read marks across migration 14', () => {
   it("starts each conversation read as far as the CLI's cursor had handed messages out", (t) => {
-    const path = join(tempDir(t), 'old.db');
-    const old = new Database(path);
-    for (const m of MIGRATIONS.slice(0, 13)) old.exec(m);
-    old.pragma('user_version = 13');
+    const { path, old } = storeAt(t, 13);
     const insert = old.prepare("INSERT INTO messages (id, peer, direction, body, sent_at, state, group_id) VALUES (?, ?, 'in', 'x', 1, 'received', ?)");
     for (const [id, peer, group] of [['a', 'alice', null], ['b', 'alice', null], ['c', 'bob', 'g1'], ['d', 'bob', null]]) insert.run(id, peer, group);
     old.prepare("INSERT INTO settings (key, value) VALUES ('read_cursor', '2')").run();
