@@ -36,11 +36,10 @@ export function registerKeyExchange(program: Command): void {
         else if (opts.qr) process.stderr.write(`${qrForTerminal(r.invite, process.stderr.columns)}\n`);
         const expires = new Date(r.expiresAt).toISOString();
         const qrNote = qrPath ? `QR code written to ${qrPath}; ` : '';
-        out(
-          g,
-          { ...r, file: opts.out ?? null },
-          opts.out ? `invite written to ${opts.out}; ${qrNote}valid until ${expires}` : `${r.invite}\n\n${qrNote}valid until ${expires}; the key exchange completes when a node of yours is running`,
-        );
+        if (opts.out) return out(g, { ...r, file: opts.out }, `invite written to ${opts.out}; ${qrNote}valid until ${expires}`);
+        // stdout is the invite alone, so that `INVITE=$(rrelay invite create)` holds just it.
+        out(g, { ...r, file: null }, r.invite);
+        if (!g.json) process.stderr.write(`${qrNote}valid until ${expires}; the key exchange completes when a node of yours is running\n`);
       }),
     );
   invite
